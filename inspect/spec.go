@@ -16,6 +16,11 @@ import (
 // it for tags that are not on the image's own history; it may be nil.
 type TagLookup func(ctx context.Context, ref string) ([]digest.Digest, error)
 
+// minDigitPrefix is the shortest all-digit spec that is also read as an ID
+// prefix. Shorter numbers are only indexes: otherwise "2" would collide with
+// some ID of most images. "sha256:2" is always a prefix.
+const minDigitPrefix = 3
+
 var (
 	indexPattern = regexp.MustCompile(`^-?[0-9]+$`)
 	hexPattern   = regexp.MustCompile(`^[0-9a-f]{1,64}$`)
@@ -30,7 +35,7 @@ var (
 // the top one. An element is
 //   - an index: 0 is the bottom layer, -1 the top one;
 //   - a hex prefix of a diff ID or of an image ID on the history, with or
-//     without "sha256:";
+//     without "sha256:" (a number of one or two digits is only an index);
 //   - a tag of an image whose layers are the bottom of this image's.
 //
 // Errors are *SpecError.
@@ -85,8 +90,8 @@ func (r resolver) spec(s string) (lo, hi int, err error) {
 	}
 	var readings []reading
 	if !strings.Contains(s, ":") || isDigestLike(s) {
-		i, what, err := r.element(s)
-		return i, i, wrapReading(what, err)
+		i, _, err := r.element(s)
+		return i, i, err
 	}
 	// The whole spec as one element: a "name:tag".
 	if i, what, err := r.element(s); err == nil || !errors.Is(err, ErrInvalidSpec) {
@@ -130,17 +135,17 @@ func (r resolver) rangeReading(left, right string) reading {
 		return rd
 	}
 	if left != "" {
-		i, what, err := r.element(left)
+		i, _, err := r.element(left)
 		if err != nil {
-			rd.err = fmt.Errorf("range start %q: %w", left, wrapReading(what, err))
+			rd.err = fmt.Errorf("range start %q: %w", left, err)
 			return rd
 		}
 		rd.lo = i
 	}
 	if right != "" {
-		i, what, err := r.element(right)
+		i, _, err := r.element(right)
 		if err != nil {
-			rd.err = fmt.Errorf("range end %q: %w", right, wrapReading(what, err))
+			rd.err = fmt.Errorf("range end %q: %w", right, err)
 			return rd
 		}
 		rd.hi = i
@@ -173,7 +178,7 @@ func (r resolver) element(s string) (int, string, error) {
 		}
 	}
 	hex := strings.TrimPrefix(s, "sha256:")
-	if hexPattern.MatchString(hex) {
+	if hexPattern.MatchString(hex) && (hex != s || !indexPattern.MatchString(s) || len(s) >= minDigitPrefix) {
 		readings = append(readings, r.prefix(hex))
 	}
 	var ok []reading
@@ -288,10 +293,6 @@ func (r resolver) tag(s string) reading {
 func isDigestLike(s string) bool {
 	rest, ok := strings.CutPrefix(s, "sha256:")
 	return ok && !strings.Contains(rest, ":")
-}
-
-func wrapReading(what string, err error) error {
-	return err
 }
 
 func containsRange(rs []reading, rd reading) bool {
