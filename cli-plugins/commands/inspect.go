@@ -1,0 +1,155 @@
+package commands
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/docker-layers/docker-layers/inspect"
+	"github.com/docker/cli/cli/command"
+	"github.com/docker/cli/cli/command/completion"
+	"github.com/docker/cli/cli/command/formatter"
+	flagsHelper "github.com/docker/cli/cli/flags"
+	"github.com/opencontainers/go-digest"
+	"github.com/spf13/cobra"
+)
+
+type inspectOptions struct {
+	image   string
+	layers  []string
+	format  string
+	quiet   bool
+	noTrunc bool
+	human   bool
+	all     bool
+}
+
+func newInspectCommand(dockerCLI command.Cli) *cobra.Command {
+	var opts inspectOptions
+	cmd := &cobra.Command{
+		Use:   "inspect [OPTIONS] IMAGE",
+		Short: "Show the layer ancestry of an image",
+		Long: `Show the layers of an image, newest first like "docker history": each
+layer's index, diff ID, the intermediate image that ends at it, when and
+by which step it was created, its size and the size of the image up to it.
+
+It reads image metadata only and never exports the image, so it is
+instant however large the image is.
+
+` + layerSpecHelp + `
+
+` + exitCodesHelp,
+		Example: `  docker layers inspect alpine
+  docker layers inspect -l 1:-1 --no-trunc myimg
+  docker layers inspect --all myimg
+  docker layers inspect -q -l -1 myimg
+  docker layers inspect --format json myimg
+  docker layers inspect --format '{{.Index}}\t{{.DiffID}}\t{{.Size}}' myimg`,
+		Args: exactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			opts.image = args[0]
+			return status(cmd.Context(), runInspect(cmd.Context(), dockerCLI, opts))
+		},
+		ValidArgsFunction: completion.ImageNames(dockerCLI, 1),
+	}
+	flags := cmd.Flags()
+	flags.StringArrayVarP(&opts.layers, "layers", "l", nil, "Show only these layers (index, ID prefix, tag or range A:B; repeatable)")
+	flags.StringVar(&opts.format, "format", "", flagsHelper.FormatHelp)
+	flags.BoolVarP(&opts.quiet, "quiet", "q", false, "Only show diff IDs")
+	flags.BoolVar(&opts.noTrunc, "no-trunc", false, "Don't truncate output")
+	flags.BoolVarP(&opts.human, "human", "H", true, "Print sizes and dates in human readable format")
+	flags.BoolVarP(&opts.all, "all", "a", false, "Also show history steps that made no layer (ENV, CMD...)")
+	return cmd
+}
+
+func runInspect(ctx context.Context, dockerCLI command.Cli, opts inspectOptions) error {
+	apiClient := dockerCLI.Client()
+	anc, err := inspect.Load(ctx, apiClient, opts.image)
+	if err != nil {
+		return err
+	}
+	selected, err := anc.Resolve(ctx, opts.layers, daemonTagLookup(apiClient))
+	if err != nil {
+		return err
+	}
+	rows := inspectRows(anc, selected, opts.all)
+	if inferred := inferredLayers(anc, selected); len(inferred) > 0 && !opts.quiet {
+		_, _ = fmt.Fprintf(dockerCLI.Err(), "warning: the Engine API does not say which history steps of %s made layers %v; their CREATED BY is inferred from the commands (marked * after the index)\n", opts.image, inferred)
+	}
+	format := opts.format
+	if format == "" {
+		format = formatter.TableFormatKey
+	}
+	return layersWrite(formatter.Context{
+		Output: dockerCLI.Out(),
+		Format: newLayersFormat(format, opts.quiet, opts.human),
+		Trunc:  !opts.noTrunc,
+	}, opts.human, rows)
+}
+
+// daemonTagLookup resolves tags in layer specs through the daemon.
+func daemonTagLookup(c inspect.Client) inspect.TagLookup {
+	return func(ctx context.Context, ref string) ([]digest.Digest, error) {
+		img, err := c.ImageInspect(ctx, ref)
+		if err != nil {
+			return nil, err
+		}
+		ids := make([]digest.Digest, 0, len(img.RootFS.Layers))
+		for _, l := range img.RootFS.Layers {
+			d, err := digest.Parse(l)
+			if err != nil {
+				return nil, fmt.Errorf("image %s has an invalid diff ID %q", ref, l)
+			}
+			ids = append(ids, d)
+		}
+		return ids, nil
+	}
+}
+
+// inspectRows returns the rows to print, newest first: one per selected
+// layer, and with all, also the steps that made no layer above each one.
+func inspectRows(a *inspect.Ancestry, selected []int, all bool) []layerRow {
+	var rows []layerRow
+	if !all {
+		for k := len(selected) - 1; k >= 0; k-- {
+			rows = append(rows, newLayerRow(a, selected[k], a.Layers[selected[k]].Step, false))
+		}
+		return rows
+	}
+	isSelected := make(map[int]bool, len(selected))
+	for _, i := range selected {
+		isSelected[i] = true
+	}
+	// A step that made no layer belongs to the layer below it (the image it
+	// produced ends at that layer); steps below the first layer belong to
+	// none and show only when every layer is selected.
+	below := -1
+	owner := make([]int, len(a.Steps))
+	for i, s := range a.Steps {
+		if s.Layer >= 0 {
+			below = s.Layer
+		}
+		owner[i] = below
+	}
+	for i := len(a.Steps) - 1; i >= 0; i-- {
+		if o := owner[i]; (o >= 0 && isSelected[o]) || (o < 0 && len(selected) == len(a.Layers)) {
+			rows = append(rows, newLayerRow(a, a.Steps[i].Layer, i, true))
+		}
+	}
+	// Layers the history does not name (no history at all) still show.
+	for k := len(selected) - 1; k >= 0; k-- {
+		if l := a.Layers[selected[k]]; l.Step < 0 {
+			rows = append(rows, newLayerRow(a, l.Index, -1, false))
+		}
+	}
+	return rows
+}
+
+func inferredLayers(a *inspect.Ancestry, selected []int) []int {
+	var out []int
+	for _, i := range selected {
+		if s := a.Layers[i].Step; s >= 0 && a.Steps[s].Inferred {
+			out = append(out, i)
+		}
+	}
+	return out
+}

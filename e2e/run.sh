@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# run.sh — run the e2e suite against the three throwaway daemons.
+#
+# For each daemon kind whose DOCKER_LAYERS_<KIND>_HOST is not already set,
+# it installs what is missing (e2e/daemons/install.sh), starts the daemon
+# (e2e/daemons/start.sh), builds the fixture images into it, runs
+# `go test ./e2e`, and stops on exit only the daemons it started itself.
+#
+#   e2e/run.sh [go test flags...]
+#
+# Environment:
+#   DOCKER_LAYERS_{LEGACY,OCI,CONTAINERD}_HOST  use these daemons instead
+#   DOCKER_LAYERS_BINARY  the docker-layers binary to test (default bin/docker-layers)
+#   DOCKER_LAYERS_KEEP=1  leave the daemons this script started running
+set -euo pipefail
+
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+ROOT="$(cd "$HERE/.." && pwd)"
+DAEMONS_ROOT="${DOCKER_LAYERS_DAEMONS:-/tmp/docker-layers-daemons}"
+
+started=()
+cleanup() {
+	if [ "${#started[@]}" -gt 0 ] && [ -z "${DOCKER_LAYERS_KEEP:-}" ]; then
+		for kind in "${started[@]}"; do "$HERE/daemons/stop.sh" "$kind" || true; done
+	fi
+}
+trap cleanup EXIT
+
+need=()
+for kind in legacy oci containerd; do
+	var="DOCKER_LAYERS_$(echo "$kind" | tr '[:lower:]' '[:upper:]')_HOST"
+	[ -n "${!var:-}" ] && continue
+	need+=("$kind")
+done
+
+if [ "${#need[@]}" -gt 0 ]; then
+	"$HERE/daemons/install.sh"
+	for kind in "${need[@]}"; do
+		# A daemon that already answers is reused and left running.
+		if ! docker -H "unix://$DAEMONS_ROOT/$kind/docker.sock" version >/dev/null 2>&1; then
+			started+=("$kind")
+		fi
+		eval "export $("$HERE/daemons/start.sh" "$kind")"
+	done
+fi
+
+for kind in legacy oci containerd; do
+	var="DOCKER_LAYERS_$(echo "$kind" | tr '[:lower:]' '[:upper:]')_HOST"
+	DOCKER_HOST="${!var}" "$HERE/fixtures/build.sh"
+done
+
+export DOCKER_LAYERS_BINARY="${DOCKER_LAYERS_BINARY:-$ROOT/bin/docker-layers}"
+cd "$ROOT"
+go test -count=1 "$@" ./e2e/...
