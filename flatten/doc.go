@@ -1,0 +1,75 @@
+// Package flatten merges an ordered list of image layer tars into one tar
+// stream, following the changeset rules of the OCI image specification
+// (image-spec layer.md): later layers replace earlier entries, whiteout
+// files (".wh.NAME") hide a path and its subtree in lower layers, and
+// opaque markers (".wh..wh..opq") hide every lower child of a directory.
+//
+// The package owns:
+//   - the layer rules and the whiteout names (whiteout.go);
+//   - the canonical form of entry names and the rejection of unsafe names
+//     and links (names.go);
+//   - the merge index, a compact tree of the final file system that holds
+//     only metadata (layer, header offset, type) and never file contents
+//     (scan.go, tree.go);
+//   - writing the merged tree as one deterministic tar stream (flatten.go).
+//
+// It imports neither cobra nor docker/cli and knows nothing of the Docker
+// Engine: callers hand it layers as io.ReaderAt (spooled temporary files or
+// sections of a saved image archive).
+//
+// # How it works
+//
+// Pass 1 reads only the tar headers of each layer, bottom layer first
+// (archive/tar skips file data by seeking), and records the offset of each
+// header. For each layer it applies, in this order: opaque markers, whiteout
+// files, then the layer's own entries in tar order. The result is a tree of
+// the merged file system. Pass 2 walks that tree depth first, children in
+// byte order of their names, so every directory comes before its contents
+// and the output is the same for the same input. It re-reads each surviving
+// header at its recorded offset and copies the file data with io.Copy.
+//
+// # Decisions
+//
+//   - Symlinks are never followed. An entry, whiteout or hardlink target
+//     whose parent path goes through a symlink of the merged tree is an
+//     error (ErrSymlinkParent) naming the layer, the entry and the symlink.
+//     containerd would resolve such a path inside the root; Docker's own
+//     daemons never produce such layers. A whiteout or opaque marker under a
+//     path that the same layer replaces with a new entry is not an error: it
+//     hides nothing.
+//   - A parent that is a regular file (or other non-directory) of the
+//     merged tree is an error (ErrNotDir); a whiteout under it hides nothing.
+//   - Hardlinks: a hardlink names the file its target was when the link was
+//     applied (an earlier entry of the same layer, else the merged lower
+//     layers). All surviving names of one file form a group; the group
+//     member that comes first in the output is written as the file itself
+//     (the target's header and bytes) and every other member as a hardlink
+//     to it. So a link whose target was deleted or replaced above it
+//     becomes a regular file with the original bytes, and a link that sorts
+//     before its target swaps roles with it. Hardlinks in the output always
+//     point to an entry written earlier. A hardlink to a directory, or to a
+//     path that exists in no layer, is an error (ErrLinkTarget).
+//   - aufs metadata (".wh..wh.plnk" and any other ".wh..wh.*" name) is
+//     dropped; hardlinks into ".wh..wh.plnk" are resolved to the file there.
+//   - A parent directory that no layer defines is written as a synthesized
+//     directory (0755, uid/gid 0, mtime 0). An implicit parent over a lower
+//     directory keeps the lower directory's attributes.
+//   - Entry names of "." or "/" (the root itself) are rejected with
+//     ErrInvalidName, as are empty names, names with NUL and names such as
+//     "x/.." that resolve to the root.
+//
+// # KeepWhiteouts
+//
+// With Options.KeepWhiteouts the output is a squashed layer diff: applying
+// it on top of any lower image gives the same file system as applying the
+// input layers in order. Whiteouts that are superseded inside the given
+// layers (by a later entry at the same path, or by a whiteout or opaque
+// marker of a parent) are dropped; every other hiding is kept, written as
+// ".wh.NAME" or, for a directory whose lower contents are hidden, as an
+// opaque marker right after the directory entry. A whiteout of a path that
+// a lower given layer created is kept too: that creation had replaced the
+// path in the lower image. Parents that no given layer defines are not
+// synthesized in this mode (a synthesized entry would overwrite the lower
+// image's directory attributes), except where the lower directory was
+// deleted and is recreated, as an extractor would recreate it.
+package flatten

@@ -1,0 +1,327 @@
+package flatten
+
+import (
+	"archive/tar"
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+	"time"
+)
+
+// Layer is one uncompressed layer tar, readable at random offsets (a
+// spooled temporary file, or a section of a saved archive).
+type Layer struct {
+	ID   string // names the layer in errors, e.g. "sha256:ab12…" (diff ID)
+	R    io.ReaderAt
+	Size int64
+}
+
+// Options tune Flatten.
+type Options struct {
+	// KeepWhiteouts writes the squashed layer diff: whiteouts and opaque
+	// markers that hide things below layers[0] are kept, so the output is
+	// itself a valid OCI layer whose application on top of any lower image
+	// equals applying the input layers in order.
+	KeepWhiteouts bool
+	// Warn receives non-fatal problems, such as the same path twice in one
+	// layer. nil ignores them.
+	Warn func(msg string)
+}
+
+// copyBufSize is the size of the buffer that file data is copied through.
+const copyBufSize = 256 << 10
+
+// modeMask keeps what a USTAR mode field holds (permissions, setuid,
+// setgid and sticky bits, and legacy file-type bits).
+const modeMask = 1<<21 - 1
+
+// synthTime is the mtime of synthesized directories and markers.
+var synthTime = time.Unix(0, 0)
+
+// Flatten writes to w the merge of layers (layers[0] is the bottom) as one
+// tar stream. The same input always gives the same bytes. On error it
+// returns without writing the tar end marker, so a consumer of a stream can
+// see it is broken. It checks ctx.Done() between entries.
+//
+// Memory holds per-entry metadata only (name, layer, offset, type), never
+// file contents.
+func Flatten(ctx context.Context, w io.Writer, layers []Layer, opts Options) error {
+	f := &flattener{
+		ctx:    ctx,
+		layers: layers,
+		opts:   opts,
+		keep:   opts.KeepWhiteouts,
+		root:   &node{layer: -1, typ: tar.TypeDir},
+	}
+	for i := range layers {
+		if err := f.scanLayer(i); err != nil {
+			return err
+		}
+		if err := f.applyLayer(i); err != nil {
+			return err
+		}
+	}
+	f.scan = layerScan{}
+	return f.write(w)
+}
+
+// Reader runs Flatten into an io.Pipe and returns its read side. The caller
+// must Close the returned reader; closing it early stops Flatten. A read
+// returns Flatten's error, if any, after the data written before it.
+func Reader(ctx context.Context, layers []Layer, opts Options) io.ReadCloser {
+	pr, pw := io.Pipe()
+	go func() {
+		pw.CloseWithError(Flatten(ctx, pw, layers, opts))
+	}()
+	return pr
+}
+
+type flattener struct {
+	ctx    context.Context
+	layers []Layer
+	opts   Options
+	keep   bool
+	root   *node
+	scan   layerScan
+	nlinks int // hardlink nodes created
+}
+
+func (f *flattener) warnf(format string, args ...any) {
+	if f.opts.Warn != nil {
+		f.opts.Warn(fmt.Sprintf(format, args...))
+	}
+}
+
+// writer is pass 2: it writes the tree.
+type writer struct {
+	f      *flattener
+	tw     *tar.Writer
+	hdr    tar.Header
+	buf    []byte
+	pax    map[string]string
+	groups map[ident]string // hardlinked files -> first name written ("" before)
+	path   []byte
+}
+
+type frame struct {
+	kids []*node
+	i    int
+	plen int // length of the parent's path, with its trailing "/"
+}
+
+func (f *flattener) write(out io.Writer) error {
+	bw := bufio.NewWriterSize(out, 64<<10)
+	w := &writer{
+		f:   f,
+		tw:  tar.NewWriter(bw),
+		buf: make([]byte, copyBufSize),
+		pax: make(map[string]string),
+	}
+	if f.nlinks > 0 {
+		w.groups = f.linkGroups()
+	}
+	if f.keep && f.root.flags != 0 {
+		if err := w.marker(WhiteoutOpaqueDir); err != nil {
+			return err
+		}
+	}
+	// Depth first, children in byte order of their names: every directory
+	// comes before its contents. Iterative, so deep trees cannot exhaust
+	// the stack; the per-depth slices are reused.
+	var stack []frame
+	var scratch [][]*node
+	push := func(n *node) {
+		d := len(stack)
+		if d == len(scratch) {
+			scratch = append(scratch, nil)
+		}
+		s := scratch[d][:0]
+		for _, c := range n.kids {
+			s = append(s, c)
+		}
+		slices.SortFunc(s, func(a, b *node) int { return strings.Compare(a.name, b.name) })
+		scratch[d] = s
+		stack = append(stack, frame{kids: s, plen: len(w.path)})
+	}
+	push(f.root)
+	for len(stack) > 0 {
+		top := &stack[len(stack)-1]
+		if top.i == len(top.kids) {
+			clear(top.kids) // drop references for the collector
+			stack = stack[:len(stack)-1]
+			continue
+		}
+		if err := f.ctx.Err(); err != nil {
+			return err
+		}
+		c := top.kids[top.i]
+		top.i++
+		w.path = append(w.path[:top.plen], c.name...)
+		if err := w.emit(c); err != nil {
+			return err
+		}
+		if c.typ == tar.TypeDir && len(c.kids) > 0 {
+			w.path = append(w.path, '/')
+			push(c)
+		}
+	}
+	if err := w.tw.Close(); err != nil {
+		return fmt.Errorf("writing output: %w", err)
+	}
+	if err := bw.Flush(); err != nil {
+		return fmt.Errorf("writing output: %w", err)
+	}
+	return nil
+}
+
+// linkGroups returns the files that surviving hardlinks name.
+func (f *flattener) linkGroups() map[ident]string {
+	groups := make(map[ident]string)
+	stack := []*node{f.root}
+	for len(stack) > 0 {
+		n := stack[len(stack)-1]
+		stack = stack[:len(stack)-1]
+		for _, c := range n.kids {
+			switch c.typ {
+			case tar.TypeLink:
+				groups[c.ident()] = ""
+			case tar.TypeDir:
+				stack = append(stack, c)
+			}
+		}
+	}
+	return groups
+}
+
+// emit writes the node whose path is in w.path.
+func (w *writer) emit(c *node) error {
+	name := string(w.path)
+	keep := w.f.keep
+	switch c.typ {
+	case typeWhiteout:
+		dir, base := splitName(name)
+		return w.marker(whiteoutName(dir, base))
+	case tar.TypeDir:
+		dirName := string(append(w.path, '/'))
+		var err error
+		switch {
+		case c.layer >= 0:
+			err = w.copyEntry(ident{c.layer, c.off}, dirName, "")
+		case !keep || c.flags&flagHideLower != 0:
+			w.hdr = tar.Header{Name: dirName, Typeflag: tar.TypeDir, Mode: 0o755, ModTime: synthTime, Format: tar.FormatPAX}
+			err = w.writeHeader()
+		}
+		if err == nil && keep && c.flags != 0 {
+			err = w.marker(opaqueName(name))
+		}
+		return err
+	}
+	id := c.ident()
+	if w.groups != nil {
+		if first, ok := w.groups[id]; ok {
+			if first == "" {
+				// The first name of a hardlinked file is the file.
+				w.groups[id] = name
+			}
+			return w.copyEntry(id, name, first)
+		}
+	}
+	return w.copyEntry(id, name, "")
+}
+
+// marker writes a whiteout or opaque marker.
+func (w *writer) marker(name string) error {
+	w.hdr = tar.Header{Name: name, Typeflag: tar.TypeReg, Mode: 0o600, ModTime: synthTime, Format: tar.FormatPAX}
+	return w.writeHeader()
+}
+
+func (w *writer) writeHeader() error {
+	if err := w.tw.WriteHeader(&w.hdr); err != nil {
+		return fmt.Errorf("writing output: entry %q: %w", w.hdr.Name, err)
+	}
+	return nil
+}
+
+// paxKeep reports whether a PAX record is copied as is. Records for header
+// fields are rewritten from the fields; sparse records describe the input
+// encoding only.
+func paxKeep(k string) bool {
+	switch k {
+	case "path", "linkpath", "size", "uid", "gid", "uname", "gname", "mtime", "atime", "ctime":
+		return false
+	}
+	return !strings.HasPrefix(k, "GNU.sparse.")
+}
+
+// copyEntry re-reads the entry of file id and writes it under name; as a
+// hardlink to linkTo if that is set.
+func (w *writer) copyEntry(id ident, name, linkTo string) error {
+	f := w.f
+	li := int(id.layer)
+	l := f.layers[li]
+	tr := tar.NewReader(io.NewSectionReader(l.R, id.off, l.Size-id.off))
+	hdr, err := nextHeader(tr)
+	if err != nil {
+		return f.errorf(li, "", fmt.Errorf("re-reading header at offset %d: %w", id.off, err))
+	}
+	typ, ok := normType(hdr.Typeflag)
+	if !ok {
+		return f.errorf(li, hdr.Name, fmt.Errorf("re-reading header at offset %d: type changed", id.off))
+	}
+	h := &w.hdr
+	*h = tar.Header{
+		Name:       name,
+		Typeflag:   typ,
+		Mode:       hdr.Mode & modeMask,
+		Uid:        hdr.Uid,
+		Gid:        hdr.Gid,
+		Uname:      hdr.Uname,
+		Gname:      hdr.Gname,
+		ModTime:    hdr.ModTime,
+		AccessTime: hdr.AccessTime,
+		ChangeTime: hdr.ChangeTime,
+		Format:     tar.FormatPAX,
+	}
+	clear(w.pax)
+	for k, v := range hdr.PAXRecords {
+		if paxKeep(k) {
+			w.pax[k] = v
+		}
+	}
+	if len(w.pax) > 0 {
+		h.PAXRecords = w.pax
+	}
+	switch {
+	case linkTo != "":
+		h.Typeflag, h.Linkname = tar.TypeLink, linkTo
+	case typ == tar.TypeSymlink:
+		h.Linkname = hdr.Linkname
+	case typ == tar.TypeChar || typ == tar.TypeBlock:
+		h.Devmajor, h.Devminor = hdr.Devmajor, hdr.Devminor
+	case typ == tar.TypeReg:
+		h.Size = hdr.Size
+	}
+	if err := w.writeHeader(); err != nil {
+		return err
+	}
+	for rem := h.Size; rem > 0; {
+		n, err := tr.Read(w.buf[:min(int64(len(w.buf)), rem)])
+		if n > 0 {
+			if _, werr := w.tw.Write(w.buf[:n]); werr != nil {
+				return fmt.Errorf("writing output: entry %q: %w", name, werr)
+			}
+			rem -= int64(n)
+		}
+		if err != nil && rem > 0 {
+			if errors.Is(err, io.EOF) {
+				err = io.ErrUnexpectedEOF
+			}
+			return f.errorf(li, hdr.Name, fmt.Errorf("reading data: %w", err))
+		}
+	}
+	return nil
+}

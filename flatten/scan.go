@@ -1,0 +1,193 @@
+package flatten
+
+import (
+	"archive/tar"
+	"errors"
+	"fmt"
+	"io"
+)
+
+const blockSize = 512
+
+// maxDevice is the largest device number a USTAR header holds (seven
+// octal digits); PAX has no record for device numbers.
+const maxDevice = 1<<21 - 1
+
+// entry is one entry of the layer being applied, as pass 1 saw it.
+type entry struct {
+	name string // canonical; for markers, the hidden path or the opaque dir
+	off  int64  // offset of the entry's first header block in the layer
+	link int32  // hardlinks: index into layerScan.links, else -1
+	kind markerKind
+	typ  byte // normalised type flag (plain entries)
+}
+
+// layerScan holds the headers of the layer being applied. Its slices are
+// reused from layer to layer.
+type layerScan struct {
+	entries []entry
+	links   []linkRef
+	plnk    map[string]int64 // aufs hardlink files: name -> header offset
+}
+
+// linkRef is a hardlink target and, filled in before the layer is applied,
+// what the target was in the merged lower layers.
+type linkRef struct {
+	target string
+	lower  linkResult
+}
+
+type linkStatus uint8
+
+const (
+	linkMissing linkStatus = iota
+	linkFound
+	linkIsDir
+	linkViaSymlink
+)
+
+type linkResult struct {
+	status linkStatus
+	id     ident  // linkFound: the file the link names
+	at     string // linkViaSymlink: the symlink
+}
+
+// posReader tracks the position of archive/tar's reads, to learn the offset
+// of each entry's first header block: archive/tar reads a header block with
+// one 512-byte Read, and skips file data and padding by seeking and reading
+// single bytes, so the first 512-byte read after Next starts is the header.
+// Pass 2 checks every offset by re-reading the header there.
+type posReader struct {
+	sr    *io.SectionReader
+	pos   int64
+	armed bool
+	mark  int64
+}
+
+func (p *posReader) Read(b []byte) (int, error) {
+	if p.armed && len(b) == blockSize {
+		p.mark, p.armed = p.pos, false
+	}
+	n, err := p.sr.Read(b)
+	p.pos += int64(n)
+	return n, err
+}
+
+func (p *posReader) Seek(offset int64, whence int) (int64, error) {
+	n, err := p.sr.Seek(offset, whence)
+	if err == nil {
+		p.pos = n
+	}
+	return n, err
+}
+
+// normType maps a tar type flag to the type written, or reports false for
+// types a layer may not hold. Sparse and contiguous files are regular files.
+func normType(t byte) (byte, bool) {
+	switch t {
+	case tar.TypeReg, '\x00', tar.TypeCont, tar.TypeGNUSparse:
+		return tar.TypeReg, true
+	case tar.TypeDir, tar.TypeSymlink, tar.TypeLink, tar.TypeChar, tar.TypeBlock, tar.TypeFifo:
+		return t, true
+	}
+	return 0, false
+}
+
+// nextHeader reads the next header of tr, ignoring archive/tar's own
+// insecure-path check (GODEBUG tarinsecurepath=0): names are checked here.
+func nextHeader(tr *tar.Reader) (*tar.Header, error) {
+	hdr, err := tr.Next()
+	if errors.Is(err, tar.ErrInsecurePath) && hdr != nil {
+		err = nil
+	}
+	return hdr, err
+}
+
+// scanLayer reads the headers of layer li into f.scan.
+func (f *flattener) scanLayer(li int) error {
+	l := f.layers[li]
+	if l.R == nil || l.Size < 0 {
+		return f.errorf(li, "", errors.New("no reader or negative size"))
+	}
+	s := &f.scan
+	s.entries, s.links = s.entries[:0], s.links[:0]
+	clear(s.plnk)
+	pr := &posReader{sr: io.NewSectionReader(l.R, 0, l.Size)}
+	tr := tar.NewReader(pr)
+	prev := "" // raw name of the previous entry, for errors
+	for {
+		if err := f.ctx.Err(); err != nil {
+			return err
+		}
+		pr.armed = true
+		hdr, err := nextHeader(tr)
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			if pr.armed && prev != "" {
+				// Next failed while skipping the previous entry's data.
+				return f.errorf(li, prev, fmt.Errorf("reading data: %w", err))
+			}
+			if prev != "" {
+				return f.errorf(li, "", fmt.Errorf("reading header at offset %d after entry %q: %w", pr.mark, prev, err))
+			}
+			return f.errorf(li, "", fmt.Errorf("reading header at offset %d: %w", pr.mark, err))
+		}
+		prev = hdr.Name
+		if hdr.Typeflag == tar.TypeXGlobalHeader {
+			continue // PAX global headers are not copied
+		}
+		if err := f.scanEntry(li, hdr, pr.mark); err != nil {
+			return err
+		}
+	}
+}
+
+func (f *flattener) scanEntry(li int, hdr *tar.Header, off int64) error {
+	s := &f.scan
+	name, err := cleanName(hdr.Name)
+	if err != nil {
+		return f.errorf(li, hdr.Name, err)
+	}
+	kind, target, err := classifyName(name)
+	if err != nil {
+		return f.errorf(li, hdr.Name, err)
+	}
+	switch kind {
+	case metaEntry:
+		if isPlnk(name) && (hdr.Typeflag == tar.TypeReg || hdr.Typeflag == '\x00') {
+			if s.plnk == nil {
+				s.plnk = make(map[string]int64)
+			}
+			s.plnk[name] = off
+		}
+		return nil
+	case emptyWhiteout:
+		f.warnf("layer %s: entry %q: whiteout without a name, ignored", f.layerName(li), hdr.Name)
+		return nil
+	case opaqueMarker, whiteoutMarker:
+		s.entries = append(s.entries, entry{name: target, off: off, link: -1, kind: kind})
+		return nil
+	}
+	typ, ok := normType(hdr.Typeflag)
+	if !ok {
+		return f.errorf(li, hdr.Name, fmt.Errorf("%w %q", ErrUnsupportedType, hdr.Typeflag))
+	}
+	e := entry{name: name, off: off, link: -1, typ: typ}
+	switch typ {
+	case tar.TypeChar, tar.TypeBlock:
+		if hdr.Devmajor < 0 || hdr.Devmajor > maxDevice || hdr.Devminor < 0 || hdr.Devminor > maxDevice {
+			return f.errorf(li, hdr.Name, fmt.Errorf("device number %d,%d out of range", hdr.Devmajor, hdr.Devminor))
+		}
+	case tar.TypeLink:
+		t, err := cleanName(hdr.Linkname)
+		if err != nil {
+			return f.errorf(li, hdr.Name, fmt.Errorf("hardlink target %q: %w", hdr.Linkname, err))
+		}
+		e.link = int32(len(s.links))
+		s.links = append(s.links, linkRef{target: t})
+	}
+	s.entries = append(s.entries, e)
+	return nil
+}
