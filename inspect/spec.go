@@ -12,8 +12,9 @@ import (
 	"github.com/opencontainers/go-digest"
 )
 
-// TagLookup returns the diff IDs of the image that ref names. Resolve uses
-// it for tags that are not on the image's own history; it may be nil.
+// TagLookup returns the diff IDs of the image that ref (a name, a name:tag
+// or a short image ID, as the user wrote it) names. Resolve uses it for
+// references that are not on the image's own history; it may be nil.
 type TagLookup func(ctx context.Context, ref string) ([]digest.Digest, error)
 
 // minDigitPrefix is the shortest all-digit spec that is also read as an ID
@@ -79,6 +80,9 @@ type reading struct {
 	what   string
 	lo, hi int
 	err    error
+	// numeric is true for a range whose ends are indexes, hex or empty: the
+	// most likely reading of a spec, whose error is the one to report.
+	numeric bool
 }
 
 // spec resolves one spec to an (unordered) range. A spec with colons may be
@@ -129,7 +133,8 @@ func (r resolver) spec(s string) (lo, hi int, err error) {
 }
 
 func (r resolver) rangeReading(left, right string) reading {
-	rd := reading{what: fmt.Sprintf("the range %q to %q", left, right), lo: 0, hi: len(r.a.Layers) - 1}
+	rd := reading{what: fmt.Sprintf("the range %q to %q", left, right), lo: 0, hi: len(r.a.Layers) - 1,
+		numeric: isNumeric(left) && isNumeric(right)}
 	if len(r.a.Layers) == 0 {
 		rd.err = ErrNotExist
 		return rd
@@ -271,7 +276,7 @@ func (r resolver) tag(s string) reading {
 		rd.err = fmt.Errorf("%w: no image on the history is tagged %s", ErrNotExist, familiar)
 		return rd
 	}
-	ids, err := r.lookup(r.ctx, familiar)
+	ids, err := r.lookup(r.ctx, s)
 	if err != nil {
 		rd.err = fmt.Errorf("%w: %s: %v", ErrNotExist, familiar, err)
 		return rd
@@ -304,8 +309,12 @@ func containsRange(rs []reading, rd reading) bool {
 	return false
 }
 
+func isNumeric(s string) bool {
+	return s == "" || indexPattern.MatchString(s) || hexPattern.MatchString(strings.TrimPrefix(s, "sha256:"))
+}
+
 // bestError picks the most telling error among failed readings: an
-// ambiguity first, then a range's error, then the rest.
+// ambiguity first, then a numeric range's error, then the whole spec's.
 func bestError(rs []reading) error {
 	var amb1 *AmbiguousPrefixError
 	var amb2 *AmbiguousReadingError
@@ -315,7 +324,7 @@ func bestError(rs []reading) error {
 		}
 	}
 	for _, rd := range rs {
-		if strings.HasPrefix(rd.what, "the range") {
+		if rd.numeric {
 			return rd.err
 		}
 	}

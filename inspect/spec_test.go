@@ -78,7 +78,8 @@ func TestResolve(t *testing.T) {
 		{specs: []string{"ab"}, wantErr: `layer spec "ab": ambiguous prefix "ab" matches image ` + imageID("abc1") + ` (layer 1), diff ID ` + diffID("ab").String() + ` (layer 2), image ` + imageID("abc2") + ` (layer 3)`},
 		{specs: []string{"0:ee"}, wantErr: `layer spec "0:ee": range end "ee": no such layer: no diff ID or image ID starts with ee`, is: ErrNotExist},
 		{specs: []string{"stranger"}, wantErr: `layer spec "stranger": no such layer: stranger:latest is not an ancestor of this image (their layer 0 differs)`, is: ErrNotExist},
-		{specs: []string{"nope:tag"}, wantErr: `layer spec "nope:tag": range start "nope": no such layer: nope:latest: No such image: nope:latest`, is: ErrNotExist},
+		{specs: []string{"nope:tag"}, wantErr: `layer spec "nope:tag": no such layer: nope:tag: No such image: nope:tag`, is: ErrNotExist},
+		{specs: []string{"1:zz"}, wantErr: `layer spec "1:zz": no such layer: 1:zz: No such image: 1:zz`, is: ErrNotExist},
 		{specs: []string{"Bad!"}, wantErr: `layer spec "Bad!": invalid layer spec: "Bad!" is not an index, an ID prefix or an image reference`, is: ErrInvalidSpec},
 		{specs: []string{""}, wantErr: `layer spec "": invalid layer spec: empty`, is: ErrInvalidSpec},
 	}
