@@ -35,7 +35,7 @@ func TestResolve(t *testing.T) {
 		switch ref {
 		case "other:base":
 			return []digest.Digest{diffID("1a"), diffID("2b"), diffID("ab")}, nil
-		case "stranger:latest":
+		case "stranger", "stranger:latest":
 			return []digest.Digest{diffID("99")}, nil
 		}
 		return nil, fmt.Errorf("No such image: %s", ref)
