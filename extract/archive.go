@@ -1,0 +1,742 @@
+package extract
+
+import (
+	"archive/tar"
+	"context"
+	"crypto/sha256"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"slices"
+	"strings"
+	"sync"
+
+	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+)
+
+// Archive is a `docker save` archive (--input). On a seekable, uncompressed
+// file the layers are sections of that file and nothing is copied; a
+// stream (such as stdin) or a compressed archive is spooled first, and
+// compressed layer blobs are decompressed into the spool when requested.
+//
+// The caller must Close an Archive; the layers it returned are invalid
+// afterwards. Its methods are safe for concurrent use.
+type Archive struct {
+	mu      sync.Mutex
+	opts    Options
+	ra      io.ReaderAt
+	size    int64
+	file    *os.File // opened by OpenArchive, closed by Close
+	spool   *spool
+	entries map[string]*entry
+	images  []*archiveImage
+	layers  map[string]Layer // verified layers, by entry name and diff ID
+	json    map[digest.Digest][]byte
+}
+
+// ImageRef is what an archive says about one image it holds.
+type ImageRef struct {
+	// ID is the config digest: docker's image ID with the graphdriver
+	// image store. It is empty when the image has no manifest for the
+	// selected platform.
+	ID digest.Digest
+	// Manifest is the digest of the image manifest (of the selected
+	// platform), when the archive has the OCI layout.
+	Manifest digest.Digest
+	// Index is the digest of the image's top-level index, for a
+	// multi-platform image: docker's image ID with the containerd image
+	// store.
+	Index digest.Digest
+	// RepoTags are familiar names, like "busybox:latest".
+	RepoTags []string
+}
+
+func (r ImageRef) String() string {
+	name := "<untagged>"
+	if len(r.RepoTags) > 0 {
+		name = strings.Join(r.RepoTags, ", ")
+	}
+	switch {
+	case r.ID != "":
+		return name + " (" + shortID(r.ID) + ")"
+	case r.Index != "":
+		return name + " (" + shortID(r.Index) + ")"
+	case r.Manifest != "":
+		return name + " (" + shortID(r.Manifest) + ")"
+	}
+	return name
+}
+
+// Image is one image of an archive, resolved for the selected platform.
+type Image struct {
+	ID       digest.Digest // config digest, i.e. docker's image ID (graphdriver store)
+	RepoTags []string
+	Config   ocispec.Image // full config: History, RootFS.DiffIDs, Created, Config...
+	Manifest digest.Digest // see ImageRef
+	Index    digest.Digest // see ImageRef
+
+	archive *Archive
+	layers  []layerSource // parallel to Config.RootFS.DiffIDs
+}
+
+// layerSource is where an image's layer lives in the archive.
+type layerSource struct {
+	path string
+	desc *ocispec.Descriptor // the manifest's descriptor; nil for manifest.json layers
+}
+
+// archiveImage is an image as listed, with the reason it is unusable, if
+// it is.
+type archiveImage struct {
+	ref     ImageRef
+	img     *Image
+	err     error
+	configs map[digest.Digest]bool // configs of every platform, to match manifest.json records
+	names   []string               // fully qualified names from index.json annotations
+}
+
+// OpenArchive opens a `docker save` archive file. An uncompressed file is
+// indexed in place; a compressed one (gzip, zstd, bzip2, xz, as `docker
+// load` accepts) is decompressed into the spool first.
+//
+// The caller must Close the Archive. On error nothing is left in
+// opts.TmpDir.
+func OpenArchive(ctx context.Context, path string, opts Options) (*Archive, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("opening archive: %w", err)
+	}
+	a, err := openFile(ctx, f, opts)
+	if err != nil {
+		_ = f.Close()
+		return nil, err
+	}
+	if a.file == nil {
+		// Spooled: the file is no longer needed.
+		_ = f.Close()
+	}
+	return a, nil
+}
+
+// ReadArchive reads a `docker save` archive from r, such as stdin. The
+// archive is spooled (decompressed, if it is compressed), unless r is an
+// uncompressed regular *os.File: then it is used in place from its current
+// offset, and must stay open until the Archive is closed. ReadArchive does
+// not close r.
+//
+// The caller must Close the Archive. On error nothing is left in
+// opts.TmpDir.
+func ReadArchive(ctx context.Context, r io.Reader, opts Options) (*Archive, error) {
+	if f, ok := r.(*os.File); ok {
+		a, err := openFile(ctx, f, opts)
+		if err != nil {
+			return nil, err
+		}
+		a.file = nil // not ours to close
+		return a, nil
+	}
+	return readStream(ctx, r, opts)
+}
+
+// openFile indexes f in place when it is a seekable, uncompressed regular
+// file, and spools it otherwise. The Archive's file is f when f is used
+// in place.
+func openFile(ctx context.Context, f *os.File, opts Options) (*Archive, error) {
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("reading archive: %w", err)
+	}
+	if fi.Mode().IsRegular() {
+		if off, err := f.Seek(0, io.SeekCurrent); err == nil && off <= fi.Size() {
+			ra := io.NewSectionReader(f, off, fi.Size()-off)
+			head := make([]byte, magicLen)
+			n, _ := ra.ReadAt(head, 0)
+			if detectArchiveCompression(head[:n]) == uncompressed {
+				a, err := newArchive(ctx, ra, ra.Size(), newSpool(opts), opts)
+				if err != nil {
+					return nil, err
+				}
+				a.file = f
+				return a, nil
+			}
+		}
+	}
+	return readStream(ctx, f, opts)
+}
+
+// readStream spools r, decompressing it, and indexes the spool.
+func readStream(ctx context.Context, r io.Reader, opts Options) (_ *Archive, retErr error) {
+	sp := newSpool(opts)
+	defer func() {
+		if retErr != nil {
+			_ = sp.Close()
+		}
+	}()
+	head, r, err := peek(r)
+	if err != nil {
+		return nil, fmt.Errorf("reading archive: %w", err)
+	}
+	c := detectArchiveCompression(head)
+	dr, err := decompress(c, r)
+	if err != nil {
+		return nil, fmt.Errorf("reading archive: %w", err)
+	}
+	defer dr.Close()
+	f, err := sp.create()
+	if err != nil {
+		return nil, err
+	}
+	m := newMeter(ctx, opts.Progress, Progress{Size: -1})
+	n, err := copyBuffered(sp.writer(f), m.reader(dr))
+	if err != nil {
+		sp.discard(f)
+		if c != uncompressed {
+			return nil, fmt.Errorf("spooling %s archive: %w", c, err)
+		}
+		return nil, fmt.Errorf("spooling archive: %w", err)
+	}
+	m.finish()
+	sp.keep(f)
+	return newArchive(ctx, f, n, sp, opts)
+}
+
+// newArchive indexes the tar in ra and reads its images.
+func newArchive(ctx context.Context, ra io.ReaderAt, size int64, sp *spool, opts Options) (_ *Archive, retErr error) {
+	a := &Archive{
+		opts:    opts,
+		ra:      ra,
+		size:    size,
+		spool:   sp,
+		entries: make(map[string]*entry),
+		layers:  make(map[string]Layer),
+		json:    make(map[digest.Digest][]byte),
+	}
+	defer func() {
+		if retErr != nil {
+			_ = sp.Close()
+		}
+	}()
+	if err := a.index(ctx); err != nil {
+		return nil, err
+	}
+	if err := a.loadImages(); err != nil {
+		return nil, err
+	}
+	a.json = nil
+	return a, nil
+}
+
+// dataSize is the size of an entry's data section in the archive.
+func dataSize(hdr *tar.Header) int64 {
+	switch hdr.Typeflag {
+	case tar.TypeLink, tar.TypeSymlink, tar.TypeChar, tar.TypeBlock, tar.TypeDir, tar.TypeFifo:
+		return 0
+	}
+	return hdr.Size
+}
+
+// index reads the tar headers, seeking past the data.
+func (a *Archive) index(ctx context.Context) error {
+	sr := io.NewSectionReader(a.ra, 0, a.size)
+	tr := tar.NewReader(sr)
+	var last string
+	var end int64
+	for {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		hdr, err := tr.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			if de := a.daemonError(); de != nil {
+				return de
+			}
+			where := "its start"
+			if last != "" {
+				where = fmt.Sprintf("entry %q", truncate(last, 200))
+			}
+			if errors.Is(err, io.ErrUnexpectedEOF) {
+				return fmt.Errorf("%w: archive ends inside %s", ErrTruncated, where)
+			}
+			return fmt.Errorf("%w: reading archive after %s: %w", ErrInvalid, where, err)
+		}
+		pos, err := sr.Seek(0, io.SeekCurrent)
+		if err != nil {
+			return err
+		}
+		last, end = hdr.Name, pos+dataSize(hdr)
+		if isSparse(hdr) {
+			return fmt.Errorf("%w: entry %q is a sparse file", ErrInvalid, truncate(hdr.Name, 200))
+		}
+		name := cleanEntryName(hdr.Name)
+		if name == "" {
+			continue // never looked up
+		}
+		if len(a.entries) >= maxEntries {
+			return fmt.Errorf("%w: more than %d entries", ErrInvalid, maxEntries)
+		}
+		a.entries[name] = &entry{name: name, typeflag: hdr.Typeflag, linkname: hdr.Linkname, offset: pos, size: hdr.Size}
+	}
+	pos, err := sr.Seek(0, io.SeekCurrent)
+	if err != nil {
+		return err
+	}
+	if pos < (end+blockSize-1)/blockSize*blockSize+2*blockSize {
+		if de := a.daemonError(); de != nil {
+			return de
+		}
+		if last == "" {
+			return fmt.Errorf("%w: empty archive", ErrInvalid)
+		}
+		return fmt.Errorf("%w: archive ends after entry %q without the end-of-archive marker", ErrTruncated, truncate(last, 200))
+	}
+	if pos < a.size {
+		trailing := make([]byte, min(a.size-pos, tailSize))
+		n, _ := a.ra.ReadAt(trailing, pos)
+		if de := leadingDaemonError(trailing[:n]); de != nil {
+			return de
+		}
+	}
+	return nil
+}
+
+// daemonError looks for a JSON error message that ends the archive.
+func (a *Archive) daemonError() *DaemonError {
+	n := min(a.size, tailSize)
+	b := make([]byte, n)
+	k, _ := a.ra.ReadAt(b, a.size-n)
+	return trailingDaemonError(b[:k])
+}
+
+// readEntry reads a small JSON entry (following links), up to maxJSONSize.
+func (a *Archive) readEntry(name string) ([]byte, error) {
+	e, err := resolve(a.entries, name)
+	if err != nil {
+		return nil, err
+	}
+	if e.size > maxJSONSize {
+		return nil, fmt.Errorf("%w: %s is %d bytes, more than the %d MiB limit", ErrInvalid, name, e.size, maxJSONSize>>20)
+	}
+	b := make([]byte, e.size)
+	if _, err := a.ra.ReadAt(b, e.offset); err != nil {
+		return nil, fmt.Errorf("reading %s: %w", name, err)
+	}
+	return b, nil
+}
+
+// readBlob reads a small JSON blob and verifies its digest.
+func (a *Archive) readBlob(d digest.Digest) ([]byte, error) {
+	if err := validDigest(d); err != nil {
+		return nil, err
+	}
+	if b, ok := a.json[d]; ok {
+		return b, nil
+	}
+	b, err := a.readEntry(blobPath(d))
+	if err != nil {
+		return nil, err
+	}
+	if got := digest.FromBytes(b); got != d {
+		return nil, fmt.Errorf("%w: blob %s has digest %s", ErrDigestMismatch, d, got)
+	}
+	if a.json != nil {
+		a.json[d] = b
+	}
+	return b, nil
+}
+
+func (a *Archive) hasBlob(d digest.Digest) bool {
+	if validDigest(d) != nil {
+		return false
+	}
+	_, err := resolve(a.entries, blobPath(d))
+	return err == nil
+}
+
+// loadImages reads index.json and manifest.json.
+func (a *Archive) loadImages() error {
+	_, hasIndex := a.entries["index.json"]
+	_, hasManifest := a.entries["manifest.json"]
+	if !hasIndex && !hasManifest {
+		return fmt.Errorf("%w: not a docker save archive: neither manifest.json nor index.json", ErrInvalid)
+	}
+	if hasIndex {
+		b, err := a.readEntry("index.json")
+		if err != nil {
+			return err
+		}
+		var idx ocispec.Index
+		if err := json.Unmarshal(b, &idx); err != nil {
+			return fmt.Errorf("%w: index.json: %w", ErrInvalid, err)
+		}
+		byDigest := make(map[digest.Digest]*archiveImage)
+		for _, desc := range idx.Manifests {
+			if err := validDigest(desc.Digest); err != nil {
+				return fmt.Errorf("index.json: %w", err)
+			}
+			ai, ok := byDigest[desc.Digest]
+			if !ok {
+				ai = a.resolveTop(desc)
+				byDigest[desc.Digest] = ai
+				a.images = append(a.images, ai)
+			}
+			name := desc.Annotations["io.containerd.image.name"]
+			if name == "" {
+				name = desc.Annotations[ocispec.AnnotationRefName]
+			}
+			if f := familiarRef(name); f != "" && !slices.Contains(ai.ref.RepoTags, f) {
+				ai.ref.RepoTags = append(ai.ref.RepoTags, f)
+			}
+		}
+	}
+	if hasManifest {
+		if err := a.loadManifestJSON(); err != nil {
+			return err
+		}
+	}
+	for _, ai := range a.images {
+		if ai.img != nil {
+			ai.img.RepoTags = ai.ref.RepoTags
+		}
+	}
+	return nil
+}
+
+// loadManifestJSON adds manifest.json's records: RepoTags to the images
+// index.json already listed, and the images it did not (legacy archives,
+// untagged images).
+func (a *Archive) loadManifestJSON() error {
+	b, err := a.readEntry("manifest.json")
+	if err != nil {
+		return err
+	}
+	var items []manifestItem
+	if err := json.Unmarshal(b, &items); err != nil {
+		return fmt.Errorf("%w: manifest.json: %w", ErrInvalid, err)
+	}
+	var fromIndex []*archiveImage
+	fromIndex = append(fromIndex, a.images...)
+	for i, it := range items {
+		cfgPath, err := cleanManifestPath(it.Config)
+		if err != nil {
+			return fmt.Errorf("manifest.json record %d: %w", i, err)
+		}
+		cfg, err := a.readEntry(cfgPath)
+		if err != nil {
+			return fmt.Errorf("manifest.json record %d: config: %w", i, err)
+		}
+		cfgDigest := digest.FromBytes(cfg)
+		if named := digestFromConfigPath(cfgPath); named != "" && named != cfgDigest {
+			return fmt.Errorf("%w: config %q has digest %s", ErrDigestMismatch, cfgPath, cfgDigest)
+		}
+		var tags []string
+		for _, t := range it.RepoTags {
+			if f := familiarRef(t); f != "" {
+				t = f
+			}
+			tags = append(tags, t)
+		}
+		var match *archiveImage
+		for _, ai := range fromIndex {
+			if ai.configs[cfgDigest] {
+				match = ai
+				break
+			}
+		}
+		if match != nil {
+			for _, t := range tags {
+				if !slices.Contains(match.ref.RepoTags, t) {
+					match.ref.RepoTags = append(match.ref.RepoTags, t)
+				}
+			}
+			if match.err == nil {
+				continue
+			}
+			// index.json's image is unusable (no manifest for the
+			// platform, say): use the record, if it is usable.
+			if img, err := a.imageFromRecord(it, cfg, cfgDigest); err == nil {
+				match.img, match.err = img, nil
+				match.ref.ID, match.ref.Manifest = cfgDigest, ""
+			}
+			continue
+		}
+		ai := &archiveImage{ref: ImageRef{ID: cfgDigest, RepoTags: tags}}
+		ai.img, ai.err = a.imageFromRecord(it, cfg, cfgDigest)
+		if ai.err != nil {
+			ai.ref.ID = ""
+		}
+		// An unusable index.json image that this record names is
+		// replaced by it.
+		a.images = slices.DeleteFunc(a.images, func(o *archiveImage) bool {
+			if o.err == nil || !slices.Contains(fromIndex, o) {
+				return false
+			}
+			for _, t := range o.ref.RepoTags {
+				if slices.Contains(tags, t) {
+					return true
+				}
+			}
+			return false
+		})
+		a.images = append(a.images, ai)
+	}
+	return nil
+}
+
+// imageFromRecord builds an image from a manifest.json record.
+func (a *Archive) imageFromRecord(it manifestItem, cfgBytes []byte, cfgDigest digest.Digest) (*Image, error) {
+	var cfg ocispec.Image
+	if err := json.Unmarshal(cfgBytes, &cfg); err != nil {
+		return nil, fmt.Errorf("%w: config %s: %w", ErrInvalid, cfgDigest, err)
+	}
+	if err := validDiffIDs(cfg); err != nil {
+		return nil, fmt.Errorf("config %s: %w", cfgDigest, err)
+	}
+	if len(it.Layers) != len(cfg.RootFS.DiffIDs) {
+		return nil, fmt.Errorf("%w: manifest.json lists %d layers but config %s has %d diff IDs", ErrInvalid, len(it.Layers), shortID(cfgDigest), len(cfg.RootFS.DiffIDs))
+	}
+	if err := a.checkPlatform(cfg); err != nil {
+		return nil, err
+	}
+	img := &Image{ID: cfgDigest, Config: cfg, archive: a}
+	for _, p := range it.Layers {
+		c, err := cleanManifestPath(p)
+		if err != nil {
+			return nil, err
+		}
+		img.layers = append(img.layers, layerSource{path: c})
+	}
+	return img, nil
+}
+
+func validDiffIDs(cfg ocispec.Image) error {
+	for _, d := range cfg.RootFS.DiffIDs {
+		if err := validDigest(d); err != nil {
+			return fmt.Errorf("diff ID: %w", err)
+		}
+	}
+	return nil
+}
+
+// checkPlatform refuses a single-platform image of another platform than
+// the one Options.Platform asks for.
+func (a *Archive) checkPlatform(cfg ocispec.Image) error {
+	if a.opts.Platform == nil {
+		return nil
+	}
+	p := configPlatform(cfg)
+	if !a.matcher().Match(p) {
+		return fmt.Errorf("%w: image is for platform %s, not %s", ErrNotExist, formatPlatform(p), formatPlatform(*a.opts.Platform))
+	}
+	return nil
+}
+
+// Images lists the images the archive holds.
+func (a *Archive) Images() []ImageRef {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	refs := make([]ImageRef, 0, len(a.images))
+	for _, ai := range a.images {
+		r := ai.ref
+		r.RepoTags = slices.Clone(r.RepoTags)
+		refs = append(refs, r)
+	}
+	return refs
+}
+
+// Image selects one image. ref is "" when the archive holds one image;
+// otherwise a RepoTag ("busybox" matches "busybox:latest" and
+// "docker.io/library/busybox:latest") or an image-ID prefix (of the
+// config, manifest or index digest, with or without "sha256:"). Errors
+// wrap ErrNotExist, or are an ErrAmbiguousPrefix, and list what the
+// archive holds.
+func (a *Archive) Image(ref string) (*Image, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	ai, err := a.lookup(ref)
+	if err != nil {
+		return nil, err
+	}
+	if ai.err != nil {
+		return nil, fmt.Errorf("image %s: %w", ai.ref, ai.err)
+	}
+	return ai.img, nil
+}
+
+func (a *Archive) lookup(ref string) (*archiveImage, error) {
+	if ref == "" {
+		switch len(a.images) {
+		case 0:
+			return nil, fmt.Errorf("%w: the archive holds no image", ErrNotExist)
+		case 1:
+			return a.images[0], nil
+		}
+		return nil, fmt.Errorf("the archive holds %d images, name one: %s", len(a.images), a.holds())
+	}
+	if n := normalizeRef(ref); n != "" {
+		for _, ai := range a.images {
+			for _, t := range ai.ref.RepoTags {
+				if normalizeRef(t) == n {
+					return ai, nil
+				}
+			}
+		}
+	}
+	if hex := idPrefix(ref); hex != "" {
+		var matches []*archiveImage
+		for _, ai := range a.images {
+			for _, d := range []digest.Digest{ai.ref.ID, ai.ref.Manifest, ai.ref.Index} {
+				if d != "" && strings.HasPrefix(d.Encoded(), hex) {
+					matches = append(matches, ai)
+					break
+				}
+			}
+		}
+		switch len(matches) {
+		case 0:
+		case 1:
+			return matches[0], nil
+		default:
+			e := ErrAmbiguousPrefix{Prefix: ref}
+			for _, m := range matches {
+				e.Matches = append(e.Matches, m.ref.String())
+			}
+			return nil, e
+		}
+	}
+	return nil, fmt.Errorf("%w: %q; the archive holds %s", ErrNotExist, ref, a.holds())
+}
+
+func (a *Archive) holds() string {
+	if len(a.images) == 0 {
+		return "no image"
+	}
+	var s []string
+	for _, ai := range a.images {
+		s = append(s, ai.ref.String())
+	}
+	return strings.Join(s, "; ")
+}
+
+// Layers returns the layers of img whose diff IDs are in want, in the
+// order of want, each verified against its diff ID (uncompressed sections
+// are hashed once, the first time they are requested). The layers stay
+// valid until the Archive is closed.
+func (a *Archive) Layers(ctx context.Context, img *Image, want []digest.Digest) ([]Layer, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if img == nil || img.archive != a {
+		return nil, errors.New("image is not from this archive")
+	}
+	if a.entries == nil {
+		return nil, errors.New("archive is closed")
+	}
+	if err := validateWant(want); err != nil {
+		return nil, err
+	}
+	out := make([]Layer, 0, len(want))
+	for _, w := range want {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		i := slices.Index(img.Config.RootFS.DiffIDs, w)
+		if i < 0 {
+			return nil, fmt.Errorf("%w: layer %s is not in image %s", ErrLayerNotFound, w, shortID(img.ID))
+		}
+		l, err := a.layer(ctx, img.layers[i], w)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, l)
+	}
+	return out, nil
+}
+
+// layer verifies one layer and returns it: a section of the archive when
+// it is stored uncompressed, a spool file otherwise.
+func (a *Archive) layer(ctx context.Context, src layerSource, w digest.Digest) (Layer, error) {
+	key := src.path + "@" + string(w)
+	if l, ok := a.layers[key]; ok {
+		return l, nil
+	}
+	e, err := resolve(a.entries, src.path)
+	if err != nil {
+		return Layer{}, fmt.Errorf("layer %s: %w", w, err)
+	}
+	expectRaw := digestFromBlobPath(e.name)
+	if src.desc != nil {
+		expectRaw = src.desc.Digest
+		if src.desc.Size != e.size {
+			return Layer{}, fmt.Errorf("%w: layer %s (entry %q) is %d bytes, its manifest says %d", ErrInvalid, w, e.name, e.size, src.desc.Size)
+		}
+	}
+	head := make([]byte, magicLen)
+	n, _ := io.NewSectionReader(a.ra, e.offset, e.size).ReadAt(head, 0)
+	c := detectLayerCompression(head[:n])
+	m := newMeter(ctx, a.opts.Progress, Progress{Entry: e.name, DiffID: w, Size: e.size, Wanted: 1})
+	raw := sha256.New()
+	src0 := io.TeeReader(m.reader(io.NewSectionReader(a.ra, e.offset, e.size)), raw)
+	var l Layer
+	if c == uncompressed {
+		if _, err := copyBuffered(io.Discard, src0); err != nil {
+			return Layer{}, fmt.Errorf("reading layer %s (entry %q): %w", w, e.name, err)
+		}
+		if got := digest.NewDigest(digest.SHA256, raw); got != w {
+			return Layer{}, fmt.Errorf("%w: layer %s (entry %q): content has digest %s", ErrDigestMismatch, w, e.name, got)
+		}
+		l = Layer{DiffID: w, R: io.NewSectionReader(a.ra, e.offset, e.size), Size: e.size}
+	} else {
+		dr, err := decompress(c, src0)
+		if err != nil {
+			return Layer{}, fmt.Errorf("decompressing layer %s (entry %q): %w", w, e.name, err)
+		}
+		f, got, size, err := a.spool.spoolHashed(dr)
+		_ = dr.Close()
+		if err != nil {
+			return Layer{}, fmt.Errorf("decompressing %s layer %s (entry %q): %w", c, w, e.name, err)
+		}
+		if _, err := copyBuffered(io.Discard, src0); err != nil {
+			a.spool.discard(f)
+			return Layer{}, fmt.Errorf("reading layer %s (entry %q): %w", w, e.name, err)
+		}
+		if rawGot := digest.NewDigest(digest.SHA256, raw); expectRaw != "" && rawGot != expectRaw {
+			a.spool.discard(f)
+			return Layer{}, fmt.Errorf("%w: layer %s (entry %q): blob has digest %s", ErrDigestMismatch, w, e.name, rawGot)
+		}
+		if got != w {
+			a.spool.discard(f)
+			return Layer{}, fmt.Errorf("%w: layer %s (entry %q, %s): uncompressed content has digest %s", ErrDigestMismatch, w, e.name, c, got)
+		}
+		a.spool.keep(f)
+		l = Layer{DiffID: w, R: io.NewSectionReader(f, 0, size), Size: size}
+	}
+	if c == uncompressed && expectRaw != "" && expectRaw != w {
+		return Layer{}, fmt.Errorf("%w: layer %s (entry %q): stored uncompressed but named %s", ErrDigestMismatch, w, e.name, expectRaw)
+	}
+	m.finish()
+	a.layers[key] = l
+	return l, nil
+}
+
+// Close closes the archive file (if OpenArchive opened it) and removes the
+// spool.
+func (a *Archive) Close() error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	var errs []error
+	if a.file != nil {
+		errs = append(errs, a.file.Close())
+		a.file = nil
+	}
+	if a.spool != nil {
+		errs = append(errs, a.spool.Close())
+	}
+	a.entries = nil
+	a.layers = nil
+	return errors.Join(errs...)
+}

@@ -1,0 +1,34 @@
+// Package extract reads layers out of an image's save stream: the body of
+// the Engine API ImageSave call, or a `docker save` archive given as a file
+// or on standard input.
+//
+// It owns everything between "a tar stream written by a daemon" and
+// "verified, uncompressed layer tars on local disk":
+//
+//   - the three save layouts Docker writes today: the legacy v1.2 layout
+//     (Docker ≤ 24: <v1id>/layer.tar, <config>.json, manifest.json), the OCI
+//     layout with uncompressed blobs (Docker 25+: blobs/sha256/<diffid>,
+//     index.json, manifest.json) and the containerd image store's OCI layout
+//     with compressed blobs behind a nested, multi-platform index;
+//   - platform selection in multi-platform indexes (attestation manifests are
+//     never images);
+//   - integrity: every returned layer's uncompressed sha256 equals its diff
+//     ID, and a truncated stream, a missing blob or an error the daemon
+//     appended to the stream fails with one line naming the entry;
+//   - spooling to a private 0700 directory that Close always removes.
+//
+// It makes no assumption about the order of tar entries, detects
+// compression by magic bytes only, never holds a layer in memory, and reads
+// JSON documents into memory only up to a hard cap.
+//
+// Two entry points exist. [FromSaveStream] (and [FromDaemon], which calls
+// ImageSave and hands the body to it) knows the wanted diff IDs up front, so
+// it spools only what may be wanted and stops reading as soon as every
+// wanted layer is in hand. [OpenArchive] and [ReadArchive] open a saved
+// archive whose images are discovered from the archive itself: on a
+// seekable, uncompressed file the layers are sections of that file and
+// nothing is copied.
+//
+// The package is a library: it imports neither cobra nor docker/cli, and it
+// calls one Engine API method through the narrow [Client] interface.
+package extract

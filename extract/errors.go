@@ -1,0 +1,104 @@
+package extract
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+)
+
+var (
+	// ErrNotExist is returned (wrapped) by [Archive.Image] when no image in
+	// the archive matches the reference.
+	ErrNotExist = errors.New("no such image in archive")
+
+	// ErrLayerNotFound is returned (wrapped) when a wanted layer is not in
+	// the save stream or the image.
+	ErrLayerNotFound = errors.New("layer not found")
+
+	// ErrDigestMismatch is returned (wrapped) when content does not hash to
+	// the digest that names it.
+	ErrDigestMismatch = errors.New("digest mismatch")
+
+	// ErrTruncated is returned (wrapped) when a save stream or archive ends
+	// early: mid-entry, or on an entry boundary without the end-of-archive
+	// marker.
+	ErrTruncated = errors.New("truncated")
+
+	// ErrInvalid is returned (wrapped) for malformed archives: bad JSON,
+	// invalid digests, unsafe paths, symlink loops, oversized documents.
+	ErrInvalid = errors.New("invalid archive")
+)
+
+// ErrAmbiguousPrefix is returned by [Archive.Image] when an image-ID prefix
+// matches more than one image.
+type ErrAmbiguousPrefix struct {
+	Prefix  string
+	Matches []string // the matching image IDs
+}
+
+func (e ErrAmbiguousPrefix) Error() string {
+	return fmt.Sprintf("multiple images match ID prefix %q: %s", e.Prefix, strings.Join(e.Matches, ", "))
+}
+
+// DaemonError is an error the daemon reported by appending a JSON message to
+// the save stream after it had started sending it (the HTTP status was
+// already 200 by then).
+type DaemonError struct {
+	Message string
+}
+
+func (e *DaemonError) Error() string {
+	return "daemon error in save stream: " + e.Message
+}
+
+// jsonMessage is the part of docker's jsonmessage.JSONMessage that the API
+// server writes with streamformatter.FormatError.
+type jsonMessage struct {
+	ErrorDetail *struct {
+		Message string `json:"message"`
+	} `json:"errorDetail"`
+	Error string `json:"error"`
+}
+
+// trailingDaemonError finds a JSON error message that ends b (only
+// whitespace may follow it). It returns nil when there is none.
+func trailingDaemonError(b []byte) *DaemonError {
+	marker := []byte(`{"error`)
+	for end := len(b); end > 0; {
+		i := bytes.LastIndex(b[:end], marker)
+		if i < 0 {
+			return nil
+		}
+		end = i
+		dec := json.NewDecoder(bytes.NewReader(b[i:]))
+		var m jsonMessage
+		if err := dec.Decode(&m); err != nil {
+			continue
+		}
+		if len(bytes.TrimSpace(b[i+int(dec.InputOffset()):])) != 0 {
+			continue
+		}
+		msg := m.Error
+		if m.ErrorDetail != nil && m.ErrorDetail.Message != "" {
+			msg = m.ErrorDetail.Message
+		}
+		if msg == "" {
+			continue
+		}
+		return &DaemonError{Message: msg}
+	}
+	return nil
+}
+
+// leadingDaemonError parses trailing data found after the end-of-archive
+// marker: NUL padding, then possibly a JSON error message.
+func leadingDaemonError(b []byte) *DaemonError {
+	b = bytes.TrimLeft(b, "\x00")
+	b = bytes.TrimSpace(b)
+	if len(b) == 0 || b[0] != '{' {
+		return nil
+	}
+	return trailingDaemonError(b)
+}

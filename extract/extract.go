@@ -1,0 +1,146 @@
+package extract
+
+import (
+	"context"
+	"fmt"
+	"io"
+
+	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+)
+
+// Layer is one verified, uncompressed layer tar.
+type Layer struct {
+	DiffID digest.Digest
+	// R reads the layer: a spool file, or a section of an uncompressed
+	// archive file (no copy). It stays valid until the [Layers] or
+	// [Archive] it came from is closed.
+	R    io.ReaderAt
+	Size int64
+}
+
+// Options configure reading. The zero value is ready to use.
+type Options struct {
+	// TmpDir is the parent of the spool directory; default os.TempDir().
+	// The spool directory is created inside it with mode 0700 when first
+	// needed, and Close (or a failing call) removes it.
+	TmpDir string
+	// Platform selects the image in multi-platform indexes; nil means the
+	// running platform (platforms.Default()). When set, a single-platform
+	// image of another platform is refused.
+	Platform *ocispec.Platform
+	// Progress, if set, is called when an entry starts and then about every
+	// MiB read. It runs on the reading goroutine: keep it cheap.
+	Progress func(p Progress)
+
+	// spoolLimit, when > 0, makes spool writes fail with ENOSPC past that
+	// many bytes in total. Tests and the fuzzer use it.
+	spoolLimit int64
+}
+
+// Progress reports reading progress.
+type Progress struct {
+	Entry  string        // tar entry being read, e.g. "blobs/sha256/…" or "<v1id>/layer.tar"
+	DiffID digest.Digest // the wanted layer the entry is, when known before reading it
+	Done   int64         // bytes of the entry read so far (compressed bytes for a compressed blob)
+	Size   int64         // size of the entry in the archive
+	Layers int           // wanted layers in hand
+	Wanted int           // wanted layers in all
+}
+
+// Client is the one Engine API method this package calls. docker's
+// *client.Client and client.APIClient satisfy Client[client.ImageSaveOption];
+// Go infers O at the call site, so callers write
+// extract.FromDaemon(ctx, apiClient, id, want, opts).
+//
+// The option type is a type parameter so that this package does not import
+// github.com/docker/docker/client (and its dependency tree) just to name it.
+type Client[O any] interface {
+	ImageSave(ctx context.Context, images []string, opts ...O) (io.ReadCloser, error)
+}
+
+// Layers holds spooled layers. The caller must Close it; Close removes the
+// spool directory, after which the layers' readers fail.
+type Layers struct {
+	spool *spool
+	list  []Layer
+}
+
+// List returns the layers in the order they were requested. A diff ID
+// requested twice appears twice, sharing one reader.
+func (l *Layers) List() []Layer {
+	return l.list
+}
+
+// Close closes the spool files and removes the spool directory.
+func (l *Layers) Close() error {
+	if l == nil || l.spool == nil {
+		return nil
+	}
+	return l.spool.Close()
+}
+
+// FromDaemon calls ImageSave for imageID and returns the layers whose diff
+// IDs are in want, in the order of want, each verified against its diff ID.
+// It stops reading and closes the save stream as soon as every wanted layer
+// is in hand. saveOpts are passed to ImageSave (e.g.
+// client.ImageSaveWithPlatforms, which makes a containerd-store daemon
+// export one platform only).
+//
+// The caller must Close the returned Layers. On error nothing is left in
+// opts.TmpDir.
+func FromDaemon[O any](ctx context.Context, c Client[O], imageID string, want []digest.Digest, opts Options, saveOpts ...O) (*Layers, error) {
+	if err := validateWant(want); err != nil {
+		return nil, err
+	}
+	if len(want) == 0 {
+		return &Layers{}, nil
+	}
+	rc, err := c.ImageSave(ctx, []string{imageID}, saveOpts...)
+	if err != nil {
+		return nil, fmt.Errorf("saving image %s: %w", imageID, err)
+	}
+	defer rc.Close()
+	return FromSaveStream(ctx, rc, want, opts)
+}
+
+// FromSaveStream reads a save stream (the output of `docker save` in any of
+// the layouts Docker writes) and returns the layers whose diff IDs are in
+// want, in the order of want, each verified against its diff ID. It stops
+// reading as soon as every wanted layer is in hand; it does not close r.
+//
+// The caller must Close the returned Layers. On error nothing is left in
+// opts.TmpDir.
+func FromSaveStream(ctx context.Context, r io.Reader, want []digest.Digest, opts Options) (_ *Layers, retErr error) {
+	if err := validateWant(want); err != nil {
+		return nil, err
+	}
+	sp := newSpool(opts)
+	defer func() {
+		if retErr != nil {
+			_ = sp.Close()
+		}
+	}()
+	if len(want) == 0 {
+		return &Layers{spool: sp}, nil
+	}
+	s := newStreamReader(ctx, r, want, sp, opts)
+	if err := s.run(); err != nil {
+		return nil, err
+	}
+	l := &Layers{spool: sp}
+	for _, d := range want {
+		got := s.got[d]
+		l.list = append(l.list, Layer{DiffID: d, R: io.NewSectionReader(got.f, 0, got.size), Size: got.size})
+	}
+	return l, nil
+}
+
+func validateWant(want []digest.Digest) error {
+	for _, d := range want {
+		if err := validDigest(d); err != nil {
+			return fmt.Errorf("wanted layer: %w", err)
+		}
+	}
+	return nil
+}

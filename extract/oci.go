@@ -1,0 +1,271 @@
+package extract
+
+import (
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/containerd/platforms"
+	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+)
+
+const (
+	mediaTypeDockerManifest     = "application/vnd.docker.distribution.manifest.v2+json"
+	mediaTypeDockerManifestList = "application/vnd.docker.distribution.manifest.list.v2+json"
+
+	// annotationReferenceType marks BuildKit's attestation manifests in an
+	// image index; they are never images.
+	annotationReferenceType = "vnd.docker.reference.type"
+	attestationManifest     = "attestation-manifest"
+
+	// maxIndexDepth bounds nested indexes.
+	maxIndexDepth = 4
+)
+
+func isIndexType(mt string) bool {
+	return mt == ocispec.MediaTypeImageIndex || mt == mediaTypeDockerManifestList
+}
+
+func isManifestType(mt string) bool {
+	return mt == ocispec.MediaTypeImageManifest || mt == mediaTypeDockerManifest
+}
+
+// ociDoc is the union of an index and a manifest, to tell them apart by
+// content when a descriptor carries no media type.
+type ociDoc struct {
+	MediaType string               `json:"mediaType"`
+	Manifests []ocispec.Descriptor `json:"manifests"`
+	Config    *ocispec.Descriptor  `json:"config"`
+	Layers    []ocispec.Descriptor `json:"layers"`
+}
+
+func (d ociDoc) isIndex() bool {
+	if d.MediaType != "" {
+		return isIndexType(d.MediaType)
+	}
+	return d.Config == nil && d.Manifests != nil
+}
+
+// matcher is the platform matcher of Options.Platform: exact (as `docker
+// save --platform` is) when set, the running platform and its compatible
+// ones otherwise.
+func (a *Archive) matcher() platforms.MatchComparer {
+	if a.opts.Platform != nil {
+		return platforms.OnlyStrict(*a.opts.Platform)
+	}
+	return platforms.Default()
+}
+
+func configPlatform(cfg ocispec.Image) ocispec.Platform {
+	return platforms.Normalize(ocispec.Platform{
+		OS:           cfg.OS,
+		Architecture: cfg.Architecture,
+		Variant:      cfg.Variant,
+		OSVersion:    cfg.OSVersion,
+	})
+}
+
+func formatPlatform(p ocispec.Platform) string {
+	if p.OS == "" && p.Architecture == "" {
+		return "unknown"
+	}
+	return platforms.Format(p)
+}
+
+// resolveTop resolves one descriptor of index.json to an image: a
+// manifest, or an index in which the platform is selected.
+func (a *Archive) resolveTop(desc ocispec.Descriptor) *archiveImage {
+	ai := &archiveImage{configs: make(map[digest.Digest]bool)}
+	b, err := a.readBlob(desc.Digest)
+	if err != nil {
+		ai.err = err
+		ai.ref.Manifest = desc.Digest
+		return ai
+	}
+	var doc ociDoc
+	if err := json.Unmarshal(b, &doc); err != nil {
+		ai.err = fmt.Errorf("%w: %s: %w", ErrInvalid, desc.Digest, err)
+		return ai
+	}
+	mdesc := desc
+	var fromIndex bool
+	if isIndexType(desc.MediaType) || (desc.MediaType == "" && doc.isIndex()) {
+		ai.ref.Index = desc.Digest
+		fromIndex = true
+		cands, err := a.platformManifests(doc, 1)
+		if err != nil {
+			ai.err = err
+			return ai
+		}
+		for _, c := range cands {
+			ai.configs[c.config] = true
+		}
+		mdesc, err = a.selectPlatform(cands)
+		if err != nil {
+			ai.err = err
+			return ai
+		}
+	}
+	if !fromIndex && doc.Config != nil {
+		ai.configs[doc.Config.Digest] = true
+	}
+	ai.img, ai.err = a.imageFromManifest(mdesc, fromIndex)
+	if ai.img != nil {
+		ai.img.Index = ai.ref.Index
+		ai.ref.ID = ai.img.ID
+		ai.ref.Manifest = ai.img.Manifest
+		ai.configs[ai.img.ID] = true
+	} else {
+		ai.ref.Manifest = mdesc.Digest
+	}
+	return ai
+}
+
+// candidate is a platform manifest of an index that the archive holds,
+// with its config.
+type candidate struct {
+	desc     ocispec.Descriptor
+	platform ocispec.Platform
+	config   digest.Digest
+}
+
+// platformManifests lists the image manifests of an index (recursing into
+// nested indexes) whose manifest and config blobs are in the archive.
+// Attestation manifests and unknown/unknown platforms are left out.
+func (a *Archive) platformManifests(doc ociDoc, depth int) ([]candidate, error) {
+	if depth > maxIndexDepth {
+		return nil, fmt.Errorf("%w: image indexes nested more than %d deep", ErrInvalid, maxIndexDepth)
+	}
+	var out []candidate
+	for _, m := range doc.Manifests {
+		if err := validDigest(m.Digest); err != nil {
+			return nil, fmt.Errorf("image index: %w", err)
+		}
+		if m.Annotations[annotationReferenceType] == attestationManifest {
+			continue
+		}
+		if !a.hasBlob(m.Digest) {
+			continue // not exported: another platform than the daemon had
+		}
+		b, err := a.readBlob(m.Digest)
+		if err != nil {
+			return nil, err
+		}
+		var child ociDoc
+		if err := json.Unmarshal(b, &child); err != nil {
+			return nil, fmt.Errorf("%w: %s: %w", ErrInvalid, m.Digest, err)
+		}
+		if isIndexType(m.MediaType) || (m.MediaType == "" && child.isIndex()) {
+			more, err := a.platformManifests(child, depth+1)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, more...)
+			continue
+		}
+		if child.Config == nil || validDigest(child.Config.Digest) != nil || !a.hasBlob(child.Config.Digest) {
+			continue
+		}
+		c := candidate{desc: m, config: child.Config.Digest}
+		if m.Platform != nil {
+			c.platform = platforms.Normalize(*m.Platform)
+		} else {
+			cb, err := a.readBlob(child.Config.Digest)
+			if err != nil {
+				return nil, err
+			}
+			var cfg ocispec.Image
+			if err := json.Unmarshal(cb, &cfg); err != nil {
+				return nil, fmt.Errorf("%w: config %s: %w", ErrInvalid, child.Config.Digest, err)
+			}
+			c.platform = configPlatform(cfg)
+		}
+		if c.platform.OS == "unknown" || c.platform.Architecture == "unknown" || c.platform.OS == "" {
+			continue
+		}
+		out = append(out, c)
+	}
+	return out, nil
+}
+
+// selectPlatform picks the best candidate for the platform.
+func (a *Archive) selectPlatform(cands []candidate) (ocispec.Descriptor, error) {
+	m := a.matcher()
+	var match []candidate
+	for _, c := range cands {
+		if m.Match(c.platform) {
+			match = append(match, c)
+		}
+	}
+	if len(match) == 0 {
+		want := platforms.DefaultString()
+		if a.opts.Platform != nil {
+			want = formatPlatform(*a.opts.Platform)
+		}
+		var avail []string
+		for _, c := range cands {
+			if p := formatPlatform(c.platform); !slices.Contains(avail, p) {
+				avail = append(avail, p)
+			}
+		}
+		if len(avail) == 0 {
+			avail = []string{"none"}
+		}
+		return ocispec.Descriptor{}, fmt.Errorf("%w: no manifest for platform %s in the archive; available: %s", ErrNotExist, want, strings.Join(avail, ", "))
+	}
+	slices.SortStableFunc(match, func(x, y candidate) int {
+		switch {
+		case m.Less(x.platform, y.platform):
+			return -1
+		case m.Less(y.platform, x.platform):
+			return 1
+		}
+		return 0
+	})
+	return match[0].desc, nil
+}
+
+// imageFromManifest builds an image from an image manifest.
+func (a *Archive) imageFromManifest(desc ocispec.Descriptor, fromIndex bool) (*Image, error) {
+	b, err := a.readBlob(desc.Digest)
+	if err != nil {
+		return nil, fmt.Errorf("manifest: %w", err)
+	}
+	var m ocispec.Manifest
+	if err := json.Unmarshal(b, &m); err != nil {
+		return nil, fmt.Errorf("%w: manifest %s: %w", ErrInvalid, desc.Digest, err)
+	}
+	if m.MediaType != "" && !isManifestType(m.MediaType) {
+		return nil, fmt.Errorf("%w: manifest %s has media type %q", ErrInvalid, desc.Digest, m.MediaType)
+	}
+	cb, err := a.readBlob(m.Config.Digest)
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	var cfg ocispec.Image
+	if err := json.Unmarshal(cb, &cfg); err != nil {
+		return nil, fmt.Errorf("%w: config %s: %w", ErrInvalid, m.Config.Digest, err)
+	}
+	if err := validDiffIDs(cfg); err != nil {
+		return nil, fmt.Errorf("config %s: %w", m.Config.Digest, err)
+	}
+	if len(m.Layers) != len(cfg.RootFS.DiffIDs) {
+		return nil, fmt.Errorf("%w: manifest %s lists %d layers but its config has %d diff IDs", ErrInvalid, shortID(desc.Digest), len(m.Layers), len(cfg.RootFS.DiffIDs))
+	}
+	if !fromIndex {
+		if err := a.checkPlatform(cfg); err != nil {
+			return nil, err
+		}
+	}
+	img := &Image{ID: m.Config.Digest, Manifest: desc.Digest, Config: cfg, archive: a}
+	for i := range m.Layers {
+		l := m.Layers[i]
+		if err := validDigest(l.Digest); err != nil {
+			return nil, fmt.Errorf("manifest %s: layer %w", shortID(desc.Digest), err)
+		}
+		img.layers = append(img.layers, layerSource{path: blobPath(l.Digest), desc: &l})
+	}
+	return img, nil
+}

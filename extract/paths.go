@@ -1,0 +1,144 @@
+package extract
+
+import (
+	"archive/tar"
+	"fmt"
+	"path"
+	"strings"
+
+	"github.com/opencontainers/go-digest"
+)
+
+// validDigest checks that d is sha256 with 64 lowercase hex digits. Digests
+// read from an archive are checked with it before they name a file or a
+// lookup.
+func validDigest(d digest.Digest) error {
+	s := string(d)
+	hex, ok := strings.CutPrefix(s, "sha256:")
+	if !ok || !isLowerHex(hex) || len(hex) != 64 {
+		return fmt.Errorf("%w: invalid digest %q (want sha256 and 64 lowercase hex digits)", ErrInvalid, truncate(s, 80))
+	}
+	return nil
+}
+
+func isLowerHex(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return false
+		}
+	}
+	return true
+}
+
+// truncate shortens s for error messages.
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
+}
+
+// blobPath is the archive path of a validated digest's blob.
+func blobPath(d digest.Digest) string {
+	return "blobs/sha256/" + d.Encoded()
+}
+
+// digestFromBlobPath returns the digest that an OCI blob path names, or ""
+// when name is not blobs/sha256/<64 lowercase hex>.
+func digestFromBlobPath(name string) digest.Digest {
+	hex, ok := strings.CutPrefix(name, "blobs/sha256/")
+	if !ok || len(hex) != 64 || !isLowerHex(hex) {
+		return ""
+	}
+	return digest.Digest("sha256:" + hex)
+}
+
+// digestFromConfigPath returns the digest that a config path names:
+// <hex>.json (legacy) or blobs/sha256/<hex>; "" when it names none.
+func digestFromConfigPath(name string) digest.Digest {
+	if d := digestFromBlobPath(name); d != "" {
+		return d
+	}
+	hex, ok := strings.CutSuffix(name, ".json")
+	if !ok || len(hex) != 64 || !isLowerHex(hex) {
+		return ""
+	}
+	return digest.Digest("sha256:" + hex)
+}
+
+// cleanEntryName normalizes a tar entry name: "./a//b/" becomes "a/b". It
+// returns "" for names that are absolute or leave the archive root.
+func cleanEntryName(name string) string {
+	if name == "" || strings.ContainsRune(name, 0) || strings.HasPrefix(name, "/") {
+		return ""
+	}
+	c := path.Clean(name)
+	if c == "." || c == ".." || strings.HasPrefix(c, "../") {
+		return ""
+	}
+	return c
+}
+
+// cleanManifestPath validates a path read from manifest.json before it is
+// used for a lookup.
+func cleanManifestPath(p string) (string, error) {
+	c := cleanEntryName(p)
+	if c == "" {
+		return "", fmt.Errorf("%w: unsafe path %q in manifest", ErrInvalid, truncate(p, 80))
+	}
+	return c, nil
+}
+
+// entry is one tar entry of an archive.
+type entry struct {
+	name     string
+	typeflag byte
+	linkname string
+	offset   int64 // of the data, in the archive (indexed archives only)
+	size     int64
+	sparse   bool
+}
+
+// maxLinkHops bounds symlink resolution.
+const maxLinkHops = 16
+
+// resolve follows symlinks and hard links from name to a regular file,
+// inside the archive only.
+func resolve(entries map[string]*entry, name string) (*entry, error) {
+	cur := name
+	for hop := 0; hop <= maxLinkHops; hop++ {
+		e, ok := entries[cur]
+		if !ok {
+			if cur == name {
+				return nil, fmt.Errorf("%w: entry %q is not in the archive", ErrLayerNotFound, name)
+			}
+			return nil, fmt.Errorf("%w: %q links to %q, which is not in the archive", ErrLayerNotFound, name, cur)
+		}
+		switch e.typeflag {
+		case tar.TypeReg, tar.TypeRegA:
+			if e.sparse {
+				return nil, fmt.Errorf("%w: entry %q is a sparse file", ErrInvalid, cur)
+			}
+			return e, nil
+		case tar.TypeSymlink:
+			if path.IsAbs(e.linkname) {
+				return nil, fmt.Errorf("%w: symlink %q points outside the archive (%q)", ErrInvalid, cur, e.linkname)
+			}
+			next := cleanEntryName(path.Join(path.Dir(cur), e.linkname))
+			if next == "" {
+				return nil, fmt.Errorf("%w: symlink %q points outside the archive (%q)", ErrInvalid, cur, e.linkname)
+			}
+			cur = next
+		case tar.TypeLink:
+			next := cleanEntryName(e.linkname)
+			if next == "" {
+				return nil, fmt.Errorf("%w: hard link %q points outside the archive (%q)", ErrInvalid, cur, e.linkname)
+			}
+			cur = next
+		default:
+			return nil, fmt.Errorf("%w: entry %q is not a regular file", ErrInvalid, cur)
+		}
+	}
+	return nil, fmt.Errorf("%w: too many links resolving %q (symlink loop?)", ErrInvalid, name)
+}

@@ -1,0 +1,190 @@
+package extract
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"sync"
+	"syscall"
+
+	"github.com/opencontainers/go-digest"
+)
+
+// copyBufSize is the size of the pooled copy buffers.
+const copyBufSize = 1 << 20
+
+var copyBufPool = sync.Pool{New: func() any {
+	b := make([]byte, copyBufSize)
+	return &b
+}}
+
+// copyBuffered copies src to dst with a pooled buffer.
+func copyBuffered(dst io.Writer, src io.Reader) (int64, error) {
+	bp := copyBufPool.Get().(*[]byte)
+	defer copyBufPool.Put(bp)
+	return io.CopyBuffer(dst, src, *bp)
+}
+
+// spool is a private directory of temporary files. The directory is created
+// on first use, with mode 0700, and removed by Close.
+type spool struct {
+	parent string
+	dir    string
+	files  []*os.File
+
+	// limit, when > 0, makes writes fail with ENOSPC once that many bytes
+	// were written to the spool in total; tests use it.
+	limit   int64
+	written int64
+}
+
+func newSpool(opts Options) *spool {
+	parent := opts.TmpDir
+	if parent == "" {
+		parent = os.TempDir()
+	}
+	return &spool{parent: parent, limit: opts.spoolLimit}
+}
+
+// create returns a new spool file. The caller must hand it to keep or
+// discard.
+func (s *spool) create() (*os.File, error) {
+	if s.dir == "" {
+		dir, err := os.MkdirTemp(s.parent, "docker-layers-")
+		if err != nil {
+			return nil, fmt.Errorf("creating spool directory: %w", err)
+		}
+		s.dir = dir
+	}
+	f, err := os.CreateTemp(s.dir, "blob-")
+	if err != nil {
+		return nil, fmt.Errorf("creating spool file: %w", err)
+	}
+	return f, nil
+}
+
+// keep records f so that Close closes it.
+func (s *spool) keep(f *os.File) {
+	s.files = append(s.files, f)
+}
+
+// discard closes and removes a spool file that is not kept.
+func (s *spool) discard(f *os.File) {
+	_ = f.Close()
+	_ = os.Remove(f.Name())
+}
+
+// Close closes every kept file and removes the spool directory.
+func (s *spool) Close() error {
+	var errs []error
+	for _, f := range s.files {
+		if err := f.Close(); err != nil && !errors.Is(err, fs.ErrClosed) {
+			errs = append(errs, err)
+		}
+	}
+	s.files = nil
+	if s.dir != "" {
+		if err := os.RemoveAll(s.dir); err != nil {
+			errs = append(errs, fmt.Errorf("removing spool directory: %w", err))
+		}
+		s.dir = ""
+	}
+	return errors.Join(errs...)
+}
+
+// writer returns a writer to f that honours the test-only spool limit.
+func (s *spool) writer(f *os.File) io.Writer {
+	if s.limit <= 0 {
+		return f
+	}
+	return &limitedFile{f: f, s: s}
+}
+
+type limitedFile struct {
+	f *os.File
+	s *spool
+}
+
+func (l *limitedFile) Write(p []byte) (int, error) {
+	if l.s.written+int64(len(p)) > l.s.limit {
+		return 0, &fs.PathError{Op: "write", Path: l.f.Name(), Err: syscall.ENOSPC}
+	}
+	n, err := l.f.Write(p)
+	l.s.written += int64(n)
+	return n, err
+}
+
+// spoolHashed copies r into a new spool file while hashing it with sha256.
+// On error the file is discarded; otherwise the caller must keep or
+// discard it.
+func (s *spool) spoolHashed(r io.Reader) (f *os.File, d digest.Digest, n int64, err error) {
+	f, err = s.create()
+	if err != nil {
+		return nil, "", 0, err
+	}
+	h := sha256.New()
+	n, err = copyBuffered(io.MultiWriter(s.writer(f), h), r)
+	if err != nil {
+		s.discard(f)
+		return nil, "", 0, err
+	}
+	return f, digest.NewDigest(digest.SHA256, h), n, nil
+}
+
+// hashReader hashes r with sha256 without storing it.
+func hashReader(r io.Reader) (digest.Digest, int64, error) {
+	h := sha256.New()
+	n, err := copyBuffered(h, r)
+	if err != nil {
+		return "", n, err
+	}
+	return digest.NewDigest(digest.SHA256, h), n, nil
+}
+
+// progressEvery is how many bytes pass between two Progress calls while
+// one entry is read.
+const progressEvery = 1 << 20
+
+// meter counts the bytes read from an entry (use it with io.TeeReader),
+// reports progress and stops a copy when the context is done.
+type meter struct {
+	ctx      context.Context
+	fn       func(Progress)
+	p        Progress
+	reported int64
+}
+
+func newMeter(ctx context.Context, fn func(Progress), p Progress) *meter {
+	m := &meter{ctx: ctx, fn: fn, p: p}
+	if fn != nil {
+		fn(p)
+	}
+	return m
+}
+
+func (m *meter) Write(b []byte) (int, error) {
+	if err := m.ctx.Err(); err != nil {
+		return 0, err
+	}
+	m.p.Done += int64(len(b))
+	if m.fn != nil && m.p.Done-m.reported >= progressEvery {
+		m.reported = m.p.Done
+		m.fn(m.p)
+	}
+	return len(b), nil
+}
+
+// finish reports the final byte count once.
+func (m *meter) finish() {
+	if m.fn != nil && m.reported != m.p.Done {
+		m.reported = m.p.Done
+		m.fn(m.p)
+	}
+}
+
+// reader returns r metered by m.
+func (m *meter) reader(r io.Reader) io.Reader { return io.TeeReader(r, m) }

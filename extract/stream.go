@@ -1,0 +1,507 @@
+package extract
+
+import (
+	"archive/tar"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path"
+	"strings"
+
+	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+)
+
+const (
+	// maxJSONSize caps every JSON document read into memory.
+	maxJSONSize = 4 << 20
+	// maxEntries caps the number of tar entries remembered.
+	maxEntries = 1 << 20
+	// maxLearned caps the manifests and configs remembered from a stream.
+	maxLearned = 4096
+	// tailSize is how much of the end of a stream is kept to find an error
+	// the daemon appended, and how much more is read to find its end.
+	tailSize = 64 << 10
+	// blockSize is the tar block size.
+	blockSize = 512
+)
+
+// tailReader counts the bytes read from r and keeps the last tailSize of
+// them.
+type tailReader struct {
+	r    io.Reader
+	n    int64
+	ring []byte
+}
+
+func (t *tailReader) Read(p []byte) (int, error) {
+	n, err := t.r.Read(p)
+	t.record(p[:n])
+	return n, err
+}
+
+func (t *tailReader) record(p []byte) {
+	if len(p) == 0 {
+		return
+	}
+	if t.ring == nil {
+		t.ring = make([]byte, tailSize)
+	}
+	if len(p) > tailSize {
+		t.n += int64(len(p) - tailSize)
+		p = p[len(p)-tailSize:]
+	}
+	for len(p) > 0 {
+		i := int(t.n % tailSize)
+		c := copy(t.ring[i:], p)
+		t.n += int64(c)
+		p = p[c:]
+	}
+}
+
+// tail returns the last bytes read, oldest first.
+func (t *tailReader) tail() []byte {
+	if t.n <= tailSize {
+		return append([]byte(nil), t.ring[:t.n]...)
+	}
+	i := int(t.n % tailSize)
+	return append(append([]byte(nil), t.ring[i:]...), t.ring[:i]...)
+}
+
+// spooled is a verified layer in a spool file.
+type spooled struct {
+	f    *os.File
+	size int64
+}
+
+// learnedManifest is an OCI manifest seen in a stream.
+type learnedManifest struct {
+	config digest.Digest
+	layers []digest.Digest
+}
+
+// streamReader reads one save stream for a known set of diff IDs.
+type streamReader struct {
+	ctx  context.Context
+	opts Options
+	raw  *tailReader
+	tr   *tar.Reader
+	sp   *spool
+
+	wantList []digest.Digest
+	want     map[digest.Digest]bool
+	got      map[digest.Digest]spooled
+
+	last     string // name of the last entry started
+	entryEnd int64  // stream offset where the last entry's data ends
+	sawMeta  bool   // manifest.json or index.json was seen
+
+	// What the stream showed so far: used to skip compressed blobs known
+	// to be unwanted, and to explain a missing layer.
+	entries   map[string]*entry
+	hashed    map[string]digest.Digest // entry → uncompressed content digest
+	manifest  []byte                   // manifest.json
+	configs   map[digest.Digest][]digest.Digest
+	manifests []learnedManifest
+	blobDiff  map[digest.Digest]digest.Digest // compressed blob → diff ID
+}
+
+func newStreamReader(ctx context.Context, r io.Reader, want []digest.Digest, sp *spool, opts Options) *streamReader {
+	raw := &tailReader{r: r}
+	s := &streamReader{
+		ctx:      ctx,
+		opts:     opts,
+		raw:      raw,
+		tr:       tar.NewReader(raw),
+		sp:       sp,
+		wantList: want,
+		want:     make(map[digest.Digest]bool, len(want)),
+		got:      make(map[digest.Digest]spooled, len(want)),
+		entries:  make(map[string]*entry),
+		hashed:   make(map[string]digest.Digest),
+		configs:  make(map[digest.Digest][]digest.Digest),
+		blobDiff: make(map[digest.Digest]digest.Digest),
+	}
+	for _, d := range want {
+		s.want[d] = true
+	}
+	return s
+}
+
+// run reads entries until every wanted layer is in hand.
+func (s *streamReader) run() error {
+	for len(s.got) < len(s.want) {
+		if err := s.ctx.Err(); err != nil {
+			return err
+		}
+		hdr, err := s.tr.Next()
+		if errors.Is(err, io.EOF) {
+			return s.atEOF()
+		}
+		if err != nil {
+			return s.fail(fmt.Errorf("reading save stream after %s: %w", s.where(), err))
+		}
+		if err := s.entry(hdr); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (s *streamReader) where() string {
+	if s.last == "" {
+		return "its start"
+	}
+	return fmt.Sprintf("entry %q", truncate(s.last, 200))
+}
+
+// fail turns a read error into the error to report: the daemon's message
+// when it appended one to the stream, ErrTruncated for an early end.
+func (s *streamReader) fail(err error) error {
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return err
+	}
+	if de := s.daemonError(); de != nil {
+		return de
+	}
+	if errors.Is(err, io.ErrUnexpectedEOF) {
+		return fmt.Errorf("%w: %w", ErrTruncated, err)
+	}
+	return err
+}
+
+// daemonError looks for a JSON error message at the very end of the
+// stream: in what was read, and in up to tailSize more bytes.
+func (s *streamReader) daemonError() *DaemonError {
+	extra, _ := io.ReadAll(io.LimitReader(s.raw.r, tailSize+1))
+	if len(extra) > tailSize {
+		return nil
+	}
+	return trailingDaemonError(append(s.raw.tail(), extra...))
+}
+
+// atEOF explains why the stream ended before every wanted layer was found.
+func (s *streamReader) atEOF() error {
+	end := (s.entryEnd + blockSize - 1) / blockSize * blockSize
+	marker := s.raw.n >= end+2*blockSize
+	if marker {
+		extra, _ := io.ReadAll(io.LimitReader(s.raw.r, tailSize))
+		if de := leadingDaemonError(extra); de != nil {
+			return de
+		}
+	} else {
+		if de := s.daemonError(); de != nil {
+			return de
+		}
+		return fmt.Errorf("%w: save stream ended after %s without the end-of-archive marker", ErrTruncated, s.where())
+	}
+	if !s.sawMeta {
+		return fmt.Errorf("%w: save stream has neither manifest.json nor index.json", ErrInvalid)
+	}
+	return s.missing()
+}
+
+// entry handles one tar entry.
+func (s *streamReader) entry(hdr *tar.Header) error {
+	s.last = hdr.Name
+	s.entryEnd = s.raw.n + dataSize(hdr)
+	if isSparse(hdr) {
+		return fmt.Errorf("%w: entry %q is a sparse file", ErrInvalid, truncate(hdr.Name, 200))
+	}
+	name := cleanEntryName(hdr.Name)
+	if name == "" {
+		return nil // never looked up
+	}
+	if len(s.entries) >= maxEntries {
+		return fmt.Errorf("%w: more than %d entries", ErrInvalid, maxEntries)
+	}
+	s.entries[name] = &entry{name: name, typeflag: hdr.Typeflag, linkname: hdr.Linkname, size: hdr.Size}
+	if hdr.Typeflag != tar.TypeReg {
+		return nil
+	}
+	switch {
+	case name == "manifest.json":
+		s.sawMeta = true
+		b, err := s.readJSON(name, hdr.Size)
+		if err != nil {
+			return err
+		}
+		s.manifest = b
+	case name == "index.json":
+		s.sawMeta = true
+	case strings.HasPrefix(name, "blobs/"):
+		return s.blob(name, hdr)
+	case path.Base(name) == "layer.tar":
+		return s.layer(name, hdr, "")
+	case !strings.Contains(name, "/") && strings.HasSuffix(name, ".json") && hdr.Size <= maxJSONSize:
+		// A legacy image config, <hex>.json.
+		b, err := s.readJSON(name, hdr.Size)
+		if err != nil {
+			return err
+		}
+		s.learn(digest.FromBytes(b), b)
+	}
+	return nil
+}
+
+// blob handles an entry under blobs/.
+func (s *streamReader) blob(name string, hdr *tar.Header) error {
+	d := digestFromBlobPath(name)
+	if d == "" {
+		return nil
+	}
+	if s.want[d] {
+		if _, ok := s.got[d]; ok {
+			return nil
+		}
+		return s.namedLayer(name, hdr, d)
+	}
+	if diff, ok := s.blobDiff[d]; ok {
+		if _, got := s.got[diff]; !s.want[diff] || got {
+			return nil // a compressed layer known not to be wanted
+		}
+		return s.layer(name, hdr, diff)
+	}
+	head, r, err := peek(s.tr)
+	if err != nil {
+		return s.fail(fmt.Errorf("reading entry %q: %w", name, err))
+	}
+	if detectLayerCompression(head) != uncompressed {
+		return s.layerFrom(name, hdr, r, "")
+	}
+	// Uncompressed and not wanted: its name is its diff ID. Learn from
+	// small JSON documents (manifests, configs) which compressed blobs
+	// are unwanted; skip the rest.
+	if hdr.Size <= maxJSONSize && len(head) > 0 && head[0] == '{' {
+		b, err := readCapped(r, maxJSONSize)
+		if err != nil {
+			return s.fail(fmt.Errorf("reading entry %q: %w", name, err))
+		}
+		s.learn(d, b)
+	}
+	return nil
+}
+
+func (s *streamReader) meter(name string, d digest.Digest, size int64) *meter {
+	return newMeter(s.ctx, s.opts.Progress, Progress{
+		Entry:  name,
+		DiffID: d,
+		Size:   size,
+		Layers: len(s.got),
+		Wanted: len(s.want),
+	})
+}
+
+// namedLayer spools an uncompressed blob whose name is a wanted diff ID,
+// verifying it while copying.
+func (s *streamReader) namedLayer(name string, hdr *tar.Header, d digest.Digest) error {
+	m := s.meter(name, d, hdr.Size)
+	f, got, n, err := s.sp.spoolHashed(m.reader(s.tr))
+	if err != nil {
+		return s.fail(fmt.Errorf("spooling layer %s (entry %q): %w", d, name, err))
+	}
+	m.finish()
+	s.hashed[name] = got
+	if got != d {
+		s.sp.discard(f)
+		return fmt.Errorf("%w: layer %s (entry %q): content has digest %s", ErrDigestMismatch, d, name, got)
+	}
+	s.keep(d, f, n)
+	return nil
+}
+
+// layer hashes an entry whose identity is unknown (a legacy layer.tar, a
+// compressed blob), decompressing it if needed, and keeps it if it is
+// wanted. expect, if set, is the diff ID the entry must have.
+func (s *streamReader) layer(name string, hdr *tar.Header, expect digest.Digest) error {
+	return s.layerFrom(name, hdr, s.tr, expect)
+}
+
+func (s *streamReader) layerFrom(name string, hdr *tar.Header, r io.Reader, expect digest.Digest) error {
+	m := s.meter(name, expect, hdr.Size)
+	head, r, err := peek(m.reader(r))
+	if err != nil {
+		return s.fail(fmt.Errorf("reading entry %q: %w", name, err))
+	}
+	c := detectLayerCompression(head)
+	dr, err := decompress(c, r)
+	if err != nil {
+		return s.fail(fmt.Errorf("decompressing entry %q: %w", name, err))
+	}
+	f, d, n, err := s.sp.spoolHashed(dr)
+	_ = dr.Close()
+	if err != nil {
+		if c != uncompressed {
+			return s.fail(fmt.Errorf("decompressing %s entry %q: %w", c, name, err))
+		}
+		return s.fail(fmt.Errorf("reading entry %q: %w", name, err))
+	}
+	m.finish()
+	s.hashed[name] = d
+	if expect != "" && d != expect {
+		s.sp.discard(f)
+		return fmt.Errorf("%w: layer %s (entry %q, %s): uncompressed content has digest %s", ErrDigestMismatch, expect, name, c, d)
+	}
+	if _, got := s.got[d]; !s.want[d] || got {
+		s.sp.discard(f)
+		return nil
+	}
+	s.keep(d, f, n)
+	return nil
+}
+
+func (s *streamReader) keep(d digest.Digest, f *os.File, n int64) {
+	s.sp.keep(f)
+	s.got[d] = spooled{f: f, size: n}
+	if s.opts.Progress != nil {
+		s.opts.Progress(Progress{Entry: s.last, DiffID: d, Done: n, Size: n, Layers: len(s.got), Wanted: len(s.want)})
+	}
+}
+
+// readJSON reads the current entry into memory, up to maxJSONSize.
+func (s *streamReader) readJSON(name string, size int64) ([]byte, error) {
+	if size > maxJSONSize {
+		return nil, fmt.Errorf("%w: %s is %d bytes, more than the %d MiB limit", ErrInvalid, name, size, maxJSONSize>>20)
+	}
+	b, err := readCapped(s.tr, maxJSONSize)
+	if err != nil {
+		return nil, s.fail(fmt.Errorf("reading entry %q: %w", name, err))
+	}
+	return b, nil
+}
+
+// readCapped reads r to its end, failing past limit bytes.
+func readCapped(r io.Reader, limit int64) ([]byte, error) {
+	b, err := io.ReadAll(io.LimitReader(r, limit+1))
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(b)) > limit {
+		return nil, fmt.Errorf("%w: JSON document larger than the %d MiB limit", ErrInvalid, limit>>20)
+	}
+	return b, nil
+}
+
+// probe is the union of the fields of manifests and configs that the
+// stream reader learns from.
+type probe struct {
+	Config *ocispec.Descriptor  `json:"config"`
+	Layers []ocispec.Descriptor `json:"layers"`
+	RootFS *ocispec.RootFS      `json:"rootfs"`
+}
+
+// learn records what a small JSON blob says about layers: a config's diff
+// IDs, a manifest's layer blobs. Once a manifest and its config are both
+// known, its compressed blobs map to diff IDs.
+func (s *streamReader) learn(d digest.Digest, b []byte) {
+	var p probe
+	if json.Unmarshal(b, &p) != nil {
+		return
+	}
+	if p.RootFS != nil && len(s.configs) < maxLearned {
+		var diffs []digest.Digest
+		for _, id := range p.RootFS.DiffIDs {
+			if validDigest(id) != nil {
+				return
+			}
+			diffs = append(diffs, id)
+		}
+		s.configs[d] = diffs
+	}
+	if p.Config != nil && len(p.Layers) > 0 && len(s.manifests) < maxLearned && validDigest(p.Config.Digest) == nil {
+		lm := learnedManifest{config: p.Config.Digest}
+		for _, l := range p.Layers {
+			if validDigest(l.Digest) != nil {
+				return
+			}
+			lm.layers = append(lm.layers, l.Digest)
+		}
+		s.manifests = append(s.manifests, lm)
+	}
+	for _, m := range s.manifests {
+		diffs, ok := s.configs[m.config]
+		if !ok || len(diffs) != len(m.layers) {
+			continue
+		}
+		for i, l := range m.layers {
+			if l != diffs[i] {
+				s.blobDiff[l] = diffs[i]
+			}
+		}
+	}
+}
+
+// manifestItem is one record of manifest.json.
+type manifestItem struct {
+	Config   string
+	RepoTags []string
+	Layers   []string
+}
+
+// missing reports the wanted layers the stream did not hold, explaining
+// the first one with what the stream's manifest says about it.
+func (s *streamReader) missing() error {
+	var missing []digest.Digest
+	seen := make(map[digest.Digest]bool)
+	for _, d := range s.wantList {
+		if _, ok := s.got[d]; !ok && !seen[d] {
+			seen[d] = true
+			missing = append(missing, d)
+		}
+	}
+	if len(missing) == 0 {
+		return nil
+	}
+	first := missing[0]
+	msg := fmt.Sprintf("layer %s %s", first, s.explain(first))
+	if len(missing) > 1 {
+		msg += fmt.Sprintf(" (and %d more)", len(missing)-1)
+	}
+	return fmt.Errorf("%w: %s", ErrLayerNotFound, msg)
+}
+
+func (s *streamReader) explain(d digest.Digest) string {
+	var items []manifestItem
+	if json.Unmarshal(s.manifest, &items) != nil {
+		return "is not in the save stream"
+	}
+	for _, it := range items {
+		cfg := digestFromConfigPath(it.Config)
+		diffs := s.configs[cfg]
+		for i, id := range diffs {
+			if id != d || i >= len(it.Layers) {
+				continue
+			}
+			p, err := cleanManifestPath(it.Layers[i])
+			if err != nil {
+				return fmt.Sprintf("is named by %v", err)
+			}
+			e, err := resolve(s.entries, p)
+			if err != nil {
+				return fmt.Sprintf("(entry %q): %v", p, err)
+			}
+			if h, ok := s.hashed[e.name]; ok && h != d {
+				return fmt.Sprintf("(entry %q): %v: content has digest %s", p, ErrDigestMismatch, h)
+			}
+			return fmt.Sprintf("(entry %q) is not in the save stream", p)
+		}
+	}
+	return "is not in the save stream"
+}
+
+// isSparse reports whether hdr is a sparse file, whose data is not stored
+// contiguously.
+func isSparse(hdr *tar.Header) bool {
+	if hdr.Typeflag == tar.TypeGNUSparse {
+		return true
+	}
+	for k := range hdr.PAXRecords {
+		if strings.HasPrefix(k, "GNU.sparse.") {
+			return true
+		}
+	}
+	return false
+}
