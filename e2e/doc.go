@@ -1,0 +1,10 @@
+// Package e2e tests the built docker-layers binary against real Docker
+// daemons: Docker 20.10 (legacy save layout), Docker 26.1 (OCI-layout save)
+// and Docker 26.1 with the containerd image store. e2e/run.sh starts them
+// and passes their hosts in DOCKER_LAYERS_{LEGACY,OCI,CONTAINERD}_HOST.
+//
+// Each command runs twice when it matters: as a plugin, through the real
+// docker CLI with a temporary config directory holding the plugin, and
+// standalone. A test whose daemon is missing skips locally and fails when
+// CI=true.
+package e2e
