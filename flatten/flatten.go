@@ -110,7 +110,8 @@ type writer struct {
 type frame struct {
 	kids []*node
 	i    int
-	plen int // length of the parent's path, with its trailing "/"
+	plen int  // length of the parent's path, with its trailing "/"
+	vis  bool // content below layers[0] is visible in the parent (KeepWhiteouts)
 }
 
 func (f *flattener) write(out io.Writer) error {
@@ -134,7 +135,7 @@ func (f *flattener) write(out io.Writer) error {
 	// the stack; the per-depth slices are reused.
 	var stack []frame
 	var scratch [][]*node
-	push := func(n *node) {
+	push := func(n *node, vis bool) {
 		d := len(stack)
 		if d == len(scratch) {
 			scratch = append(scratch, nil)
@@ -145,9 +146,9 @@ func (f *flattener) write(out io.Writer) error {
 		}
 		slices.SortFunc(s, func(a, b *node) int { return strings.Compare(a.name, b.name) })
 		scratch[d] = s
-		stack = append(stack, frame{kids: s, plen: len(w.path)})
+		stack = append(stack, frame{kids: s, plen: len(w.path), vis: vis && n.flags == 0})
 	}
-	push(f.root)
+	push(f.root, true)
 	for len(stack) > 0 {
 		top := &stack[len(stack)-1]
 		if top.i == len(top.kids) {
@@ -161,12 +162,12 @@ func (f *flattener) write(out io.Writer) error {
 		c := top.kids[top.i]
 		top.i++
 		w.path = append(w.path[:top.plen], c.name...)
-		if err := w.emit(c); err != nil {
+		if err := w.emit(c, top.vis); err != nil {
 			return err
 		}
 		if c.typ == tar.TypeDir && len(c.kids) > 0 {
 			w.path = append(w.path, '/')
-			push(c)
+			push(c, top.vis)
 		}
 	}
 	if err := w.tw.Close(); err != nil {
@@ -197,8 +198,9 @@ func (f *flattener) linkGroups() map[ident]string {
 	return groups
 }
 
-// emit writes the node whose path is in w.path.
-func (w *writer) emit(c *node) error {
+// emit writes the node whose path is in w.path. vis tells whether content
+// below layers[0] is visible in its parent.
+func (w *writer) emit(c *node, vis bool) error {
 	name := string(w.path)
 	keep := w.f.keep
 	switch c.typ {
@@ -211,7 +213,10 @@ func (w *writer) emit(c *node) error {
 		switch {
 		case c.layer >= 0:
 			err = w.copyEntry(ident{c.layer, c.off}, dirName, "")
-		case !keep || c.flags&flagHideLower != 0:
+		case !keep || c.flags&flagHideLower != 0 || !vis:
+			// An implicit directory; with KeepWhiteouts only where the
+			// lower image's directory is hidden, so an extractor would
+			// create it afresh.
 			w.hdr = tar.Header{Name: dirName, Typeflag: tar.TypeDir, Mode: 0o755, ModTime: synthTime, Format: tar.FormatPAX}
 			err = w.writeHeader()
 		}

@@ -180,3 +180,5 @@ func diffLines(got, want []string) string {
 	}
 	return "got:\n\t" + strings.Join(got, "\n\t") + "\nwant:\n\t" + strings.Join(want, "\n\t")
 }
+
+var t0ctx = context.Background()

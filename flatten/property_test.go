@@ -1,0 +1,200 @@
+package flatten
+
+import (
+	"archive/tar"
+	"bytes"
+	"flag"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+)
+
+var (
+	nStacks = flag.Int("stacks", 400, "random layer stacks for TestAgainstReference")
+	seed    = flag.Uint64("seed", 1, "seed for TestAgainstReference")
+)
+
+// genStack makes a random stack of small layers over a tiny name space, so
+// that entries, whiteouts, opaque markers and hardlinks collide often.
+func genStack(t testing.TB, r *rand.Rand, nLayers int) [][]byte {
+	dirs := []string{"a", "b", "c"}
+	files := []string{"f", "g", "a.b"}
+	randDir := func() string {
+		p := make([]string, r.IntN(3))
+		for i := range p {
+			p[i] = dirs[r.IntN(len(dirs))]
+		}
+		return strings.Join(p, "/")
+	}
+	// leaf is mostly a file name; sometimes a directory name, so that
+	// files and directories replace each other.
+	leaf := func(fileish bool) string {
+		d := randDir()
+		names := dirs
+		if fileish && r.IntN(5) > 0 {
+			names = files
+		}
+		return joinName(d, names[r.IntN(len(names))])
+	}
+	var made []string // regular files made so far, hardlink targets
+	var tars [][]byte
+	for l := range nLayers {
+		var es []tf
+		for i := range 1 + r.IntN(8) {
+			body := fmt.Sprintf("L%d-%d", l, i)
+			var e tf
+			switch x := r.IntN(100); {
+			case x < 35:
+				p := leaf(true)
+				e = reg(p, body)
+				made = append(made, p)
+			case x < 58:
+				e = dir(leaf(false))
+			case x < 70:
+				e = wh(leaf(r.IntN(2) == 0))
+			case x < 77:
+				e = opq(randDir())
+			case x < 88:
+				target := leaf(true)
+				if len(made) > 0 && r.IntN(5) > 0 {
+					target = made[r.IntN(len(made))]
+				}
+				e = hl(leaf(true), target)
+			case x < 91:
+				e = sym(leaf(true), "/"+leaf(false))
+			case x < 94:
+				e = with(reg(leaf(true), ""), func(h *tar.Header) { h.Typeflag = tar.TypeFifo })
+			default:
+				e = with(reg(leaf(true), body), func(h *tar.Header) {
+					h.PAXRecords = map[string]string{"SCHILY.xattr.user.x": body}
+					h.ModTime = time.Unix(1e9, int64(r.IntN(1e9))).UTC()
+				})
+			}
+			e = with(e, func(h *tar.Header) {
+				h.Mode = []int64{0o644, 0o755, 0o700, 0o4755}[r.IntN(4)]
+				h.Uid, h.Gid = r.IntN(3), r.IntN(3)
+			})
+			es = append(es, e)
+		}
+		tars = append(tars, mkTar(t, es...))
+	}
+	return tars
+}
+
+func flattenBytes(tars [][]byte, keep bool) ([]byte, error) {
+	var out bytes.Buffer
+	err := Flatten(t0ctx, &out, mkLayers(tars...), Options{KeepWhiteouts: keep})
+	return out.Bytes(), err
+}
+
+// TestAgainstReference cross-checks Flatten with the naive reference on
+// random layer stacks (fixed seed): same success or failure, same entries.
+// It also checks that flattening is deterministic and idempotent, and that
+// the KeepWhiteouts output applied on a random lower image equals the
+// input layers applied on it.
+func TestAgainstReference(t *testing.T) {
+	r := rand.New(rand.NewPCG(*seed, 2))
+	stacks := *nStacks
+	if testing.Short() {
+		stacks = 100
+	}
+	var ok, keepChecked int
+	for i := range stacks {
+		tars := genStack(t, r, 1+r.IntN(4))
+		want, refErr := refFlatten(tars)
+		out, err := flattenBytes(tars, false)
+		if (err == nil) != (refErr == nil) {
+			t.Fatalf("stack %d: Flatten error %v, reference error %v\n%s", i, err, refErr, dumpStack(t, tars))
+		}
+		if err != nil {
+			continue
+		}
+		ok++
+		got, perr := fullListing(out)
+		if perr != nil {
+			t.Fatalf("stack %d: output does not parse: %v", i, perr)
+		}
+		if d := diffLines(got, want); d != "" {
+			t.Fatalf("stack %d: differs from the reference\n%s\n%s", i, d, dumpStack(t, tars))
+		}
+		again, _ := flattenBytes(tars, false)
+		if !bytes.Equal(out, again) {
+			t.Fatalf("stack %d: not deterministic", i)
+		}
+		re, err := flattenBytes([][]byte{out}, false)
+		if err != nil || !bytes.Equal(re, out) {
+			t.Fatalf("stack %d: flattening the output again changes it (err %v)", i, err)
+		}
+
+		// KeepWhiteouts: apply on a random lower image.
+		keepOut, err := flattenBytes(tars, true)
+		if err != nil {
+			t.Fatalf("stack %d: KeepWhiteouts fails where the default succeeds: %v", i, err)
+		}
+		if re, err := flattenBytes([][]byte{keepOut}, true); err != nil || !bytes.Equal(re, keepOut) {
+			t.Fatalf("stack %d: KeepWhiteouts output is not stable under flattening (err %v)\n%s", i, err, dumpStack(t, tars))
+		}
+		for range 3 {
+			base := genStack(t, r, 1)
+			full, err := refFlatten(append(slices.Clone(base), tars...))
+			if err != nil {
+				continue
+			}
+			squashed, err := refFlatten([][]byte{base[0], keepOut})
+			if err != nil {
+				t.Fatalf("stack %d: squashed layer does not apply: %v\n%s\nsquashed:\n%s", i, err, dumpStack(t, append(base, tars...)), dumpStack(t, [][]byte{keepOut}))
+			}
+			full = dropEmptySynthesized(full, squashed)
+			if d := diffLines(squashed, full); d != "" {
+				t.Fatalf("stack %d: squashed layer applies differently\n%s\n%s\nsquashed:\n%s", i, d, dumpStack(t, append(base, tars...)), dumpStack(t, [][]byte{keepOut}))
+			}
+			keepChecked++
+		}
+	}
+	t.Logf("%d of %d stacks flattened; %d lower-image checks of KeepWhiteouts", ok, stacks, keepChecked)
+	if ok < stacks/4 {
+		t.Errorf("only %d of %d random stacks succeed: the generator is too hostile", ok, stacks)
+	}
+}
+
+func dumpStack(t testing.TB, tars [][]byte) string {
+	var b strings.Builder
+	for i, tb := range tars {
+		fmt.Fprintf(&b, "layer %d:\n", i)
+		tr := tar.NewReader(bytes.NewReader(tb))
+		for {
+			h, err := tr.Next()
+			if err != nil {
+				break
+			}
+			fmt.Fprintf(&b, "\t%c %s %s\n", h.Typeflag, h.Name, h.Linkname)
+		}
+	}
+	return b.String()
+}
+
+// dropEmptySynthesized removes from full the synthesized directories that
+// have nothing below them and are missing from squashed. That is the one
+// case a squashed layer cannot express: a directory the input layers create
+// implicitly (so the lower image's directory keeps its attributes, or a new
+// one is made) and then empty. KeepWhiteouts leaves it out rather than
+// overwrite the attributes of the lower image's directory.
+func dropEmptySynthesized(full, squashed []string) []string {
+	var rev []string // kept lines, last first
+	for i := len(full) - 1; i >= 0; i-- {
+		l := full[i]
+		name, ok := strings.CutPrefix(l, "dir ")
+		if ok && strings.HasSuffix(l, " 0755 0:0 mtime=1970-01-01T00:00:00Z owner=\"\":\"\"") && !slices.Contains(squashed, l) {
+			name = name[:strings.IndexByte(name, ' ')]
+			if len(rev) == 0 || !strings.HasPrefix(strings.SplitN(rev[len(rev)-1], " ", 3)[1], name) {
+				continue
+			}
+		}
+		rev = append(rev, l)
+	}
+	slices.Reverse(rev)
+	return rev
+}
