@@ -66,6 +66,7 @@ flattened with whiteouts applied, as one tarball.
 	cmd.SetFlagErrorFunc(flagError)
 	cmd.AddCommand(
 		newInspectCommand(dockerCLI),
+		newExtractCommand(dockerCLI),
 		newVersionCommand(dockerCLI),
 	)
 	return cmd

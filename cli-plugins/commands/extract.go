@@ -1,0 +1,227 @@
+package commands
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os/signal"
+	"syscall"
+
+	"github.com/docker-layers/docker-layers/extract"
+	"github.com/docker-layers/docker-layers/flatten"
+	"github.com/docker/cli/cli/command"
+	"github.com/docker/cli/cli/command/completion"
+	"github.com/opencontainers/go-digest"
+	"github.com/spf13/cobra"
+)
+
+type extractOptions struct {
+	image         string
+	layers        []string
+	output        string
+	force         bool
+	input         string
+	keepWhiteouts bool
+	compression   string
+	gzip, bzip2   bool
+	xz, zstd      bool
+	level         int
+	tmpdir        string
+	progress      string
+	quiet         bool
+}
+
+func newExtractCommand(dockerCLI command.Cli) *cobra.Command {
+	var opts extractOptions
+	cmd := &cobra.Command{
+		Use:   "extract [OPTIONS] IMAGE",
+		Short: "Export a range of an image's layers, flattened, as one tarball",
+		Long: `Export the selected layers of an image (all of them by default) and
+flatten them into one tarball, applying whiteouts the way the OCI image
+spec says: the result is the file system those layers make, without the
+layers below them.
+
+The tarball goes to the file named by -o, written atomically (a temp file
+beside it, renamed into place when complete: no partial file is ever left),
+or to stdout with -o - or when stdout is redirected. The compression comes
+from the file's extension (.tar, .tar.gz/.tgz, .tar.bz2/.tbz2, .tar.xz/.txz,
+.tar.zst/.tzst) or from -z, -j, -J, --zstd or --compression.
+
+With --input, the image is read from a "docker save" archive (a file, or
+- for stdin) and no daemon is needed.
+
+` + layerSpecHelp + `
+
+` + exitCodesHelp,
+		Example: `  docker layers extract myimg -o rootfs.tar.gz
+  docker layers extract myimg -l 3:-1 -o - | tar -tzv
+  docker layers extract myimg -l -1 --keep-whiteouts -o top-layer.tar
+  docker layers extract --input saved.tar -o rootfs.tar
+  docker save myimg | docker layers extract --input - -l 2: --zstd > changes.tar.zst`,
+		Args: func(cmd *cobra.Command, args []string) error {
+			if opts.input != "" && len(args) == 0 {
+				return nil
+			}
+			return exactArgs(1)(cmd, args)
+		},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if len(args) > 0 {
+				opts.image = args[0]
+			}
+			if err := validateExtractFlags(cmd, dockerCLI, &opts); err != nil {
+				return err
+			}
+			return status(cmd.Context(), runExtract(cmd.Context(), dockerCLI, opts))
+		},
+		ValidArgsFunction: completion.ImageNames(dockerCLI, 1),
+	}
+	flags := cmd.Flags()
+	flags.StringArrayVarP(&opts.layers, "layers", "l", nil, "Extract only these layers (index, ID prefix, tag or range A:B; repeatable)")
+	flags.StringVarP(&opts.output, "output", "o", "", `Write to a file, or "-" for stdout (default: stdout, unless it is a terminal)`)
+	flags.BoolVarP(&opts.force, "force", "f", false, "Overwrite the output file if it exists")
+	flags.StringVar(&opts.input, "input", "", `Read the image from a "docker save" archive file, or "-" for stdin, instead of the daemon`)
+	flags.BoolVar(&opts.keepWhiteouts, "keep-whiteouts", false, "Keep whiteouts that hide files below the selected layers: write the squashed layer diff")
+	flags.StringVar(&opts.compression, "compression", "", "Compression: none, gzip, bzip2, xz or zstd (default: from the output file's extension, else none)")
+	flags.BoolVarP(&opts.gzip, "gzip", "z", false, "Compress with gzip (parallel)")
+	flags.BoolVarP(&opts.bzip2, "bzip2", "j", false, "Compress with bzip2")
+	flags.BoolVarP(&opts.xz, "xz", "J", false, "Compress with xz")
+	flags.BoolVar(&opts.zstd, "zstd", false, "Compress with zstd")
+	flags.IntVar(&opts.level, "level", 0, "Compression level (gzip and bzip2 1-9, xz 0-9, zstd 1-22; default: the format's own)")
+	flags.StringVar(&opts.tmpdir, "tmpdir", "", "Directory for spooled layers (default $TMPDIR or /tmp)")
+	flags.StringVar(&opts.progress, "progress", "auto", `Progress output on stderr: "auto", "tty", "plain" or "none"`)
+	flags.BoolVarP(&opts.quiet, "quiet", "q", false, "Suppress the progress output")
+	_ = cmd.MarkFlagFilename("output", "tar", "tgz", "gz", "tbz2", "bz2", "txz", "xz", "tzst", "zst")
+	_ = cmd.MarkFlagFilename("input", "tar", "tgz", "gz", "zst")
+	_ = cmd.MarkFlagDirname("tmpdir")
+	_ = cmd.RegisterFlagCompletionFunc("compression", cobra.FixedCompletions([]string{"none", "gzip", "bzip2", "xz", "zstd"}, cobra.ShellCompDirectiveNoFileComp))
+	_ = cmd.RegisterFlagCompletionFunc("progress", cobra.FixedCompletions([]string{"auto", "tty", "plain", "none"}, cobra.ShellCompDirectiveNoFileComp))
+	return cmd
+}
+
+// validateExtractFlags settles the compression and the output before any
+// work: every mistake here is a usage error (exit 1).
+func validateExtractFlags(cmd *cobra.Command, dockerCLI command.Cli, opts *extractOptions) error {
+	var chosen []compression
+	for _, f := range []struct {
+		set bool
+		c   compression
+	}{{opts.gzip, compressionGzip}, {opts.bzip2, compressionBzip2}, {opts.xz, compressionXz}, {opts.zstd, compressionZstd}} {
+		if f.set {
+			chosen = append(chosen, f.c)
+		}
+	}
+	if opts.compression != "" {
+		c, err := parseCompression(opts.compression)
+		if err != nil {
+			return usageErrorf(cmd, "%v", err)
+		}
+		chosen = append(chosen, c)
+	}
+	if len(chosen) > 1 && !allSame(chosen) {
+		return usageErrorf(cmd, "conflicting compressions %v: choose one", chosen)
+	}
+	fromName, named := compressionFromName(opts.output)
+	switch {
+	case len(chosen) > 0:
+		if named && fromName != chosen[0] {
+			_, _ = fmt.Fprintf(dockerCLI.Err(), "warning: writing %s compression to %s, whose extension says %s\n", chosen[0], opts.output, fromName)
+		}
+		opts.compression = string(chosen[0])
+	case named:
+		opts.compression = string(fromName)
+	default:
+		opts.compression = string(compressionNone)
+	}
+	if r, ok := levelRange[compression(opts.compression)]; ok && opts.level != 0 && (opts.level < r[0] || opts.level > r[1]) {
+		return usageErrorf(cmd, "--level %d is out of range for %s (%d to %d)", opts.level, opts.compression, r[0], r[1])
+	}
+	switch opts.progress {
+	case "auto", "tty", "plain", "none":
+	default:
+		return usageErrorf(cmd, "invalid --progress %q: want auto, tty, plain or none", opts.progress)
+	}
+	if (opts.output == "" || opts.output == "-") && dockerCLI.Out().IsTerminal() {
+		return usageErrorf(cmd, "refusing to write a tarball to a terminal: use -o FILE or redirect stdout")
+	}
+	return nil
+}
+
+func allSame(cs []compression) bool {
+	for _, c := range cs {
+		if c != cs[0] {
+			return false
+		}
+	}
+	return true
+}
+
+func runExtract(ctx context.Context, dockerCLI command.Cli, opts extractOptions) (retErr error) {
+	toStdout := opts.output == "" || opts.output == "-"
+	if toStdout {
+		// A reader that goes away (| head) makes writes fail with EPIPE
+		// instead of killing the process, so that temp files are removed.
+		signal.Ignore(syscall.SIGPIPE)
+	}
+	xopts := extract.Options{TmpDir: opts.tmpdir}
+	progress := newProgress(dockerCLI, opts)
+	xopts.Progress = progress.update
+	defer progress.done()
+
+	src, err := openSource(ctx, dockerCLI, opts.input, opts.image, xopts)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err := src.close(); err != nil && retErr == nil {
+			retErr = err
+		}
+	}()
+	anc, err := src.ancestry(ctx)
+	if err != nil {
+		return err
+	}
+	selected, err := anc.Resolve(ctx, opts.layers, src.tagLookup())
+	if err != nil {
+		return err
+	}
+	want := make([]digest.Digest, len(selected))
+	for i, idx := range selected {
+		want[i] = anc.Layers[idx].DiffID
+	}
+
+	out, err := createOutput(opts.output, opts.force, dockerCLI.Out())
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if retErr != nil {
+			out.abort()
+		}
+	}()
+	layers, err := src.layers(ctx, want, xopts)
+	if err != nil {
+		return err
+	}
+	progress.flattening(len(layers))
+	cw, err := newCompressor(out.w, compression(opts.compression), opts.level)
+	if err != nil {
+		return err
+	}
+	err = flatten.Flatten(ctx, cw, layers, flatten.Options{
+		KeepWhiteouts: opts.keepWhiteouts,
+		Warn:          func(msg string) { _, _ = fmt.Fprintln(dockerCLI.Err(), "warning: "+msg) },
+	})
+	if err != nil {
+		return err
+	}
+	if err := cw.Close(); err != nil {
+		return fmt.Errorf("compressing: %w", err)
+	}
+	return out.commit()
+}
+
+// isBrokenPipe tells whether err comes from writing to a reader that went
+// away.
+func isBrokenPipe(err error) bool {
+	return errors.Is(err, syscall.EPIPE)
+}

@@ -1,0 +1,93 @@
+package commands
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+)
+
+// output is where extract writes: a regular file written atomically (a temp
+// file beside it, fsynced, then linked into place), a special file such as
+// /dev/null written directly, or stdout.
+type output struct {
+	w     io.Writer
+	file  *os.File // nil for stdout
+	tmp   string   // the temp file, for a regular file
+	final string
+	force bool
+}
+
+// createOutput opens path for writing ("-" or "" is stdout). An existing
+// regular file is an error unless force.
+func createOutput(path string, force bool, stdout io.Writer) (*output, error) {
+	if path == "" || path == "-" {
+		return &output{w: stdout}, nil
+	}
+	if fi, err := os.Stat(path); err == nil {
+		if !fi.Mode().IsRegular() {
+			// A device or a FIFO: there is nothing to replace atomically.
+			f, err := os.OpenFile(path, os.O_WRONLY, 0)
+			if err != nil {
+				return nil, err
+			}
+			return &output{w: f, file: f, final: path}, nil
+		}
+		if !force {
+			return nil, fmt.Errorf("%s already exists; use --force to overwrite it", path)
+		}
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return nil, err
+	}
+	dir, base := filepath.Split(path)
+	if dir == "" {
+		dir = "."
+	}
+	f, err := os.CreateTemp(dir, "."+base+".*.tmp")
+	if err != nil {
+		return nil, fmt.Errorf("creating %s: %w", path, err)
+	}
+	return &output{w: f, file: f, tmp: f.Name(), final: path, force: force}, nil
+}
+
+// commit makes the written output final.
+func (o *output) commit() error {
+	if o.file == nil {
+		return nil
+	}
+	if o.tmp == "" {
+		return o.file.Close()
+	}
+	err := o.file.Sync()
+	if cerr := o.file.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		if err = os.Chmod(o.tmp, 0o666&^umask()); err == nil {
+			if o.force {
+				err = os.Rename(o.tmp, o.final)
+			} else if err = os.Link(o.tmp, o.final); err == nil { // never clobbers
+				err = os.Remove(o.tmp)
+			} else if errors.Is(err, os.ErrExist) {
+				err = fmt.Errorf("%s already exists; use --force to overwrite it", o.final)
+			}
+		}
+	}
+	if err != nil {
+		_ = os.Remove(o.tmp)
+		return fmt.Errorf("writing %s: %w", o.final, err)
+	}
+	return nil
+}
+
+// abort discards what was written to a regular file.
+func (o *output) abort() {
+	if o.file == nil {
+		return
+	}
+	_ = o.file.Close()
+	if o.tmp != "" {
+		_ = os.Remove(o.tmp)
+	}
+}

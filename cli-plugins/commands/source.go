@@ -1,0 +1,119 @@
+package commands
+
+import (
+	"context"
+	"os"
+
+	"github.com/docker-layers/docker-layers/extract"
+	"github.com/docker-layers/docker-layers/flatten"
+	"github.com/docker-layers/docker-layers/inspect"
+	"github.com/docker/cli/cli/command"
+	"github.com/opencontainers/go-digest"
+)
+
+// source is where an image's ancestry and layers come from: the daemon, or
+// a saved archive (--input) with no daemon at all.
+type source interface {
+	// ancestry returns the image's layers and history.
+	ancestry(ctx context.Context) (*inspect.Ancestry, error)
+	// tagLookup resolves references in layer specs; nil when only the
+	// image's own history can.
+	tagLookup() inspect.TagLookup
+	// layers returns the wanted layers, verified against their diff IDs, in
+	// the order of want. They stay valid until close.
+	layers(ctx context.Context, want []digest.Digest, opts extract.Options) ([]flatten.Layer, error)
+	close() error
+}
+
+// openSource opens the archive named by input ("-" is stdin), or the daemon
+// when input is empty. ref names the image; with an archive it may be empty
+// when the archive holds one image.
+func openSource(ctx context.Context, dockerCLI command.Cli, input, ref string, opts extract.Options) (source, error) {
+	if input == "" {
+		return &daemonSource{cli: dockerCLI, ref: ref}, nil
+	}
+	var (
+		a   *extract.Archive
+		err error
+	)
+	if input == "-" {
+		a, err = extract.ReadArchive(ctx, os.Stdin, opts)
+	} else {
+		a, err = extract.OpenArchive(ctx, input, opts)
+	}
+	if err != nil {
+		return nil, err
+	}
+	img, err := a.Image(ref)
+	if err != nil {
+		_ = a.Close()
+		return nil, err
+	}
+	return &archiveSource{archive: a, img: img, ref: ref}, nil
+}
+
+type daemonSource struct {
+	cli    command.Cli
+	ref    string
+	anc    *inspect.Ancestry
+	loaded *extract.Layers
+}
+
+func (s *daemonSource) ancestry(ctx context.Context) (*inspect.Ancestry, error) {
+	var err error
+	if s.anc == nil {
+		s.anc, err = inspect.Load(ctx, s.cli.Client(), s.ref)
+	}
+	return s.anc, err
+}
+
+func (s *daemonSource) tagLookup() inspect.TagLookup { return daemonTagLookup(s.cli.Client()) }
+
+func (s *daemonSource) layers(ctx context.Context, want []digest.Digest, opts extract.Options) ([]flatten.Layer, error) {
+	var err error
+	s.loaded, err = extract.FromDaemon(ctx, s.cli.Client(), s.anc.ID, want, opts)
+	if err != nil {
+		return nil, err
+	}
+	return flattenLayers(s.loaded.List()), nil
+}
+
+func (s *daemonSource) close() error { return s.loaded.Close() }
+
+type archiveSource struct {
+	archive *extract.Archive
+	img     *extract.Image
+	ref     string
+}
+
+func (s *archiveSource) ancestry(context.Context) (*inspect.Ancestry, error) {
+	ref := s.ref
+	if ref == "" && len(s.img.RepoTags) > 0 {
+		ref = s.img.RepoTags[0]
+	}
+	id := s.img.ID.String()
+	if s.img.Index != "" {
+		id = s.img.Index.String()
+	}
+	return inspect.FromConfig(ref, id, s.img.RepoTags, s.img.Config, nil)
+}
+
+func (s *archiveSource) tagLookup() inspect.TagLookup { return nil }
+
+func (s *archiveSource) layers(ctx context.Context, want []digest.Digest, _ extract.Options) ([]flatten.Layer, error) {
+	ls, err := s.archive.Layers(ctx, s.img, want)
+	if err != nil {
+		return nil, err
+	}
+	return flattenLayers(ls), nil
+}
+
+func (s *archiveSource) close() error { return s.archive.Close() }
+
+func flattenLayers(ls []extract.Layer) []flatten.Layer {
+	out := make([]flatten.Layer, len(ls))
+	for i, l := range ls {
+		out[i] = flatten.Layer{ID: l.DiffID.String(), R: l.R, Size: l.Size}
+	}
+	return out
+}
