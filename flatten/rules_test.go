@@ -301,7 +301,7 @@ func ruleCases() []ruleCase {
 			layers: [][]tf{{
 				dir(WhiteoutLinkDir), reg(WhiteoutLinkDir+"/1234.5", "data"),
 				hl("x", WhiteoutLinkDir+"/1234.5"), hl("y", "/"+WhiteoutLinkDir+"/1234.5"),
-				reg(WhiteoutMetaPrefix+"aufs", ""), dir(WhiteoutMetaPrefix+"orph"), reg(WhiteoutMetaPrefix+"orph/f", ""),
+				reg(WhiteoutMetaPrefix+"aufs", ""), dir(WhiteoutMetaPrefix + "orph"), reg(WhiteoutMetaPrefix+"orph/f", ""),
 				reg("d/"+WhiteoutMetaPrefix+"x", ""),
 			}},
 			want: []string{`reg x 0644 0:0 "data"`, `lnk y 0644 0:0 -> x`},
