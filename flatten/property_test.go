@@ -113,6 +113,9 @@ func TestAgainstReference(t *testing.T) {
 			continue
 		}
 		ok++
+		if err := checkOutput(out, false); err != nil {
+			t.Fatalf("stack %d: %v\n%s", i, err, dumpStack(t, tars))
+		}
 		got, perr := fullListing(out)
 		if perr != nil {
 			t.Fatalf("stack %d: output does not parse: %v", i, perr)
@@ -133,6 +136,9 @@ func TestAgainstReference(t *testing.T) {
 		keepOut, err := flattenBytes(tars, true)
 		if err != nil {
 			t.Fatalf("stack %d: KeepWhiteouts fails where the default succeeds: %v", i, err)
+		}
+		if err := checkOutput(keepOut, true); err != nil {
+			t.Fatalf("stack %d: KeepWhiteouts: %v\n%s", i, err, dumpStack(t, tars))
 		}
 		if re, err := flattenBytes([][]byte{keepOut}, true); err != nil || !bytes.Equal(re, keepOut) {
 			t.Fatalf("stack %d: KeepWhiteouts output is not stable under flattening (err %v)\n%s", i, err, dumpStack(t, tars))
