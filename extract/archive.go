@@ -261,9 +261,9 @@ func (a *Archive) index(ctx context.Context) error {
 				where = fmt.Sprintf("entry %q", truncate(last, 200))
 			}
 			if errors.Is(err, io.ErrUnexpectedEOF) {
-				return fmt.Errorf("%w: archive ends inside %s", ErrTruncated, where)
+				return errorf(ErrTruncated, "archive truncated: it ends inside %s", where)
 			}
-			return fmt.Errorf("%w: reading archive after %s: %w", ErrInvalid, where, err)
+			return errorf(ErrInvalid, "reading archive after %s: %w", where, err)
 		}
 		pos, err := sr.Seek(0, io.SeekCurrent)
 		if err != nil {
@@ -271,14 +271,14 @@ func (a *Archive) index(ctx context.Context) error {
 		}
 		last, end = hdr.Name, pos+dataSize(hdr)
 		if isSparse(hdr) {
-			return fmt.Errorf("%w: entry %q is a sparse file", ErrInvalid, truncate(hdr.Name, 200))
+			return errorf(ErrInvalid, "entry %q is a sparse file", truncate(hdr.Name, 200))
 		}
 		name := cleanEntryName(hdr.Name)
 		if name == "" {
 			continue // never looked up
 		}
 		if len(a.entries) >= maxEntries {
-			return fmt.Errorf("%w: more than %d entries", ErrInvalid, maxEntries)
+			return errorf(ErrInvalid, "more than %d entries", maxEntries)
 		}
 		a.entries[name] = &entry{name: name, typeflag: hdr.Typeflag, linkname: hdr.Linkname, offset: pos, size: hdr.Size}
 	}
@@ -291,9 +291,9 @@ func (a *Archive) index(ctx context.Context) error {
 			return de
 		}
 		if last == "" {
-			return fmt.Errorf("%w: empty archive", ErrInvalid)
+			return errorf(ErrInvalid, "empty archive")
 		}
-		return fmt.Errorf("%w: archive ends after entry %q without the end-of-archive marker", ErrTruncated, truncate(last, 200))
+		return errorf(ErrTruncated, "archive truncated: it ends after entry %q without the end-of-archive marker", truncate(last, 200))
 	}
 	if pos < a.size {
 		trailing := make([]byte, min(a.size-pos, tailSize))
@@ -320,7 +320,7 @@ func (a *Archive) readEntry(name string) ([]byte, error) {
 		return nil, err
 	}
 	if e.size > maxJSONSize {
-		return nil, fmt.Errorf("%w: %s is %d bytes, more than the %d MiB limit", ErrInvalid, name, e.size, maxJSONSize>>20)
+		return nil, errorf(ErrInvalid, "%s is %d bytes, more than the %d MiB limit", name, e.size, maxJSONSize>>20)
 	}
 	b := make([]byte, e.size)
 	if _, err := a.ra.ReadAt(b, e.offset); err != nil {
@@ -342,7 +342,7 @@ func (a *Archive) readBlob(d digest.Digest) ([]byte, error) {
 		return nil, err
 	}
 	if got := digest.FromBytes(b); got != d {
-		return nil, fmt.Errorf("%w: blob %s has digest %s", ErrDigestMismatch, d, got)
+		return nil, errorf(ErrDigestMismatch, "blob %s has digest %s", d, got)
 	}
 	if a.json != nil {
 		a.json[d] = b
@@ -363,7 +363,7 @@ func (a *Archive) loadImages() error {
 	_, hasIndex := a.entries["index.json"]
 	_, hasManifest := a.entries["manifest.json"]
 	if !hasIndex && !hasManifest {
-		return fmt.Errorf("%w: not a docker save archive: neither manifest.json nor index.json", ErrInvalid)
+		return errorf(ErrInvalid, "not a docker save archive: neither manifest.json nor index.json")
 	}
 	if hasIndex {
 		b, err := a.readEntry("index.json")
@@ -372,7 +372,7 @@ func (a *Archive) loadImages() error {
 		}
 		var idx ocispec.Index
 		if err := json.Unmarshal(b, &idx); err != nil {
-			return fmt.Errorf("%w: index.json: %w", ErrInvalid, err)
+			return errorf(ErrInvalid, "index.json: %w", err)
 		}
 		byDigest := make(map[digest.Digest]*archiveImage)
 		for _, desc := range idx.Manifests {
@@ -417,7 +417,7 @@ func (a *Archive) loadManifestJSON() error {
 	}
 	var items []manifestItem
 	if err := json.Unmarshal(b, &items); err != nil {
-		return fmt.Errorf("%w: manifest.json: %w", ErrInvalid, err)
+		return errorf(ErrInvalid, "manifest.json: %w", err)
 	}
 	var fromIndex []*archiveImage
 	fromIndex = append(fromIndex, a.images...)
@@ -432,7 +432,7 @@ func (a *Archive) loadManifestJSON() error {
 		}
 		cfgDigest := digest.FromBytes(cfg)
 		if named := digestFromConfigPath(cfgPath); named != "" && named != cfgDigest {
-			return fmt.Errorf("%w: config %q has digest %s", ErrDigestMismatch, cfgPath, cfgDigest)
+			return errorf(ErrDigestMismatch, "config %q has digest %s", cfgPath, cfgDigest)
 		}
 		var tags []string
 		for _, t := range it.RepoTags {
@@ -454,7 +454,7 @@ func (a *Archive) loadManifestJSON() error {
 					match.ref.RepoTags = append(match.ref.RepoTags, t)
 				}
 			}
-			if match.err == nil {
+			if !errors.Is(match.err, ErrNotExist) {
 				continue
 			}
 			// index.json's image is unusable (no manifest for the
@@ -473,7 +473,7 @@ func (a *Archive) loadManifestJSON() error {
 		// An unusable index.json image that this record names is
 		// replaced by it.
 		a.images = slices.DeleteFunc(a.images, func(o *archiveImage) bool {
-			if o.err == nil || !slices.Contains(fromIndex, o) {
+			if !errors.Is(o.err, ErrNotExist) || !slices.Contains(fromIndex, o) {
 				return false
 			}
 			for _, t := range o.ref.RepoTags {
@@ -492,13 +492,13 @@ func (a *Archive) loadManifestJSON() error {
 func (a *Archive) imageFromRecord(it manifestItem, cfgBytes []byte, cfgDigest digest.Digest) (*Image, error) {
 	var cfg ocispec.Image
 	if err := json.Unmarshal(cfgBytes, &cfg); err != nil {
-		return nil, fmt.Errorf("%w: config %s: %w", ErrInvalid, cfgDigest, err)
+		return nil, errorf(ErrInvalid, "config %s: %w", cfgDigest, err)
 	}
 	if err := validDiffIDs(cfg); err != nil {
 		return nil, fmt.Errorf("config %s: %w", cfgDigest, err)
 	}
 	if len(it.Layers) != len(cfg.RootFS.DiffIDs) {
-		return nil, fmt.Errorf("%w: manifest.json lists %d layers but config %s has %d diff IDs", ErrInvalid, len(it.Layers), shortID(cfgDigest), len(cfg.RootFS.DiffIDs))
+		return nil, errorf(ErrInvalid, "manifest.json lists %d layers but config %s has %d diff IDs", len(it.Layers), shortID(cfgDigest), len(cfg.RootFS.DiffIDs))
 	}
 	if err := a.checkPlatform(cfg); err != nil {
 		return nil, err
@@ -531,7 +531,7 @@ func (a *Archive) checkPlatform(cfg ocispec.Image) error {
 	}
 	p := configPlatform(cfg)
 	if !a.matcher().Match(p) {
-		return fmt.Errorf("%w: image is for platform %s, not %s", ErrNotExist, formatPlatform(p), formatPlatform(*a.opts.Platform))
+		return errorf(ErrNotExist, "image is for platform %s, not %s", formatPlatform(p), formatPlatform(*a.opts.Platform))
 	}
 	return nil
 }
@@ -572,7 +572,7 @@ func (a *Archive) lookup(ref string) (*archiveImage, error) {
 	if ref == "" {
 		switch len(a.images) {
 		case 0:
-			return nil, fmt.Errorf("%w: the archive holds no image", ErrNotExist)
+			return nil, errorf(ErrNotExist, "no image in the archive")
 		case 1:
 			return a.images[0], nil
 		}
@@ -609,7 +609,7 @@ func (a *Archive) lookup(ref string) (*archiveImage, error) {
 			return nil, e
 		}
 	}
-	return nil, fmt.Errorf("%w: %q; the archive holds %s", ErrNotExist, ref, a.holds())
+	return nil, errorf(ErrNotExist, "no image %q in the archive, which holds %s", ref, a.holds())
 }
 
 func (a *Archive) holds() string {
@@ -646,7 +646,7 @@ func (a *Archive) Layers(ctx context.Context, img *Image, want []digest.Digest) 
 		}
 		i := slices.Index(img.Config.RootFS.DiffIDs, w)
 		if i < 0 {
-			return nil, fmt.Errorf("%w: layer %s is not in image %s", ErrLayerNotFound, w, shortID(img.ID))
+			return nil, errorf(ErrLayerNotFound, "layer %s is not in image %s", w, shortID(img.ID))
 		}
 		l, err := a.layer(ctx, img.layers[i], w)
 		if err != nil {
@@ -672,7 +672,7 @@ func (a *Archive) layer(ctx context.Context, src layerSource, w digest.Digest) (
 	if src.desc != nil {
 		expectRaw = src.desc.Digest
 		if src.desc.Size != e.size {
-			return Layer{}, fmt.Errorf("%w: layer %s (entry %q) is %d bytes, its manifest says %d", ErrInvalid, w, e.name, e.size, src.desc.Size)
+			return Layer{}, errorf(ErrInvalid, "layer %s (entry %q) is %d bytes, its manifest says %d", w, e.name, e.size, src.desc.Size)
 		}
 	}
 	head := make([]byte, magicLen)
@@ -687,7 +687,7 @@ func (a *Archive) layer(ctx context.Context, src layerSource, w digest.Digest) (
 			return Layer{}, fmt.Errorf("reading layer %s (entry %q): %w", w, e.name, err)
 		}
 		if got := digest.NewDigest(digest.SHA256, raw); got != w {
-			return Layer{}, fmt.Errorf("%w: layer %s (entry %q): content has digest %s", ErrDigestMismatch, w, e.name, got)
+			return Layer{}, errorf(ErrDigestMismatch, "layer %s (entry %q): content has digest %s", w, e.name, got)
 		}
 		l = Layer{DiffID: w, R: io.NewSectionReader(a.ra, e.offset, e.size), Size: e.size}
 	} else {
@@ -706,17 +706,17 @@ func (a *Archive) layer(ctx context.Context, src layerSource, w digest.Digest) (
 		}
 		if rawGot := digest.NewDigest(digest.SHA256, raw); expectRaw != "" && rawGot != expectRaw {
 			a.spool.discard(f)
-			return Layer{}, fmt.Errorf("%w: layer %s (entry %q): blob has digest %s", ErrDigestMismatch, w, e.name, rawGot)
+			return Layer{}, errorf(ErrDigestMismatch, "layer %s (entry %q): blob has digest %s", w, e.name, rawGot)
 		}
 		if got != w {
 			a.spool.discard(f)
-			return Layer{}, fmt.Errorf("%w: layer %s (entry %q, %s): uncompressed content has digest %s", ErrDigestMismatch, w, e.name, c, got)
+			return Layer{}, errorf(ErrDigestMismatch, "layer %s (entry %q, %s): uncompressed content has digest %s", w, e.name, c, got)
 		}
 		a.spool.keep(f)
 		l = Layer{DiffID: w, R: io.NewSectionReader(f, 0, size), Size: size}
 	}
 	if c == uncompressed && expectRaw != "" && expectRaw != w {
-		return Layer{}, fmt.Errorf("%w: layer %s (entry %q): stored uncompressed but named %s", ErrDigestMismatch, w, e.name, expectRaw)
+		return Layer{}, errorf(ErrDigestMismatch, "layer %s (entry %q): stored uncompressed but named %s", w, e.name, expectRaw)
 	}
 	m.finish()
 	a.layers[key] = l

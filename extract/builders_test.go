@@ -455,3 +455,5 @@ func legacyLayerPath(t testing.TB, entries []tarEntry, img *testImage, i int) st
 	t.Fatal("image not in manifest.json")
 	return ""
 }
+
+func jsonUnmarshal(b []byte, v any) error { return json.Unmarshal(b, v) }

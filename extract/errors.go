@@ -53,6 +53,21 @@ func (e *DaemonError) Error() string {
 	return "daemon error in save stream: " + e.Message
 }
 
+// kindError is an error of one of the sentinel kinds above; its message
+// does not repeat the kind.
+type kindError struct {
+	kind error
+	err  error
+}
+
+func (e *kindError) Error() string   { return e.err.Error() }
+func (e *kindError) Unwrap() []error { return []error{e.kind, e.err} }
+
+// errorf formats an error (%w works) of the given kind.
+func errorf(kind error, format string, args ...any) error {
+	return &kindError{kind: kind, err: fmt.Errorf(format, args...)}
+}
+
 // jsonMessage is the part of docker's jsonmessage.JSONMessage that the API
 // server writes with streamformatter.FormatError.
 type jsonMessage struct {

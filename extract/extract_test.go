@@ -320,10 +320,10 @@ func TestImageSelection(t *testing.T) {
 			{ref: untagged.configID.Encoded()[:12], want: untagged},
 			{ref: "sha256:" + untagged.configID.Encoded()[:20], want: untagged},
 			{ref: string(bar.configID), want: bar},
-			{ref: "foo/bar", errMsg: `no such image in archive: "foo/bar"; the archive holds busybox:latest, busybox:1.36 (`},
+			{ref: "foo/bar", errMsg: `no image "foo/bar" in the archive, which holds busybox:latest, busybox:1.36 (`},
 			{ref: "", errMsg: "the archive holds 4 images, name one: busybox:latest, busybox:1.36 ("},
 			{ref: busybox.configID.Encoded()[:1], errMsg: "multiple images match ID prefix"},
-			{ref: "ffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff0", errMsg: "no such image"},
+			{ref: "ffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff0", errMsg: "no image"},
 		}
 		for _, tc := range tests {
 			t.Run(name+"/"+tc.ref, func(t *testing.T) {

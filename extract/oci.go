@@ -78,6 +78,11 @@ func formatPlatform(p ocispec.Platform) string {
 // manifest, or an index in which the platform is selected.
 func (a *Archive) resolveTop(desc ocispec.Descriptor) *archiveImage {
 	ai := &archiveImage{configs: make(map[digest.Digest]bool)}
+	if !a.hasBlob(desc.Digest) {
+		ai.err = errorf(ErrNotExist, "manifest %s is not in the archive", desc.Digest)
+		ai.ref.Manifest = desc.Digest
+		return ai
+	}
 	b, err := a.readBlob(desc.Digest)
 	if err != nil {
 		ai.err = err
@@ -86,7 +91,7 @@ func (a *Archive) resolveTop(desc ocispec.Descriptor) *archiveImage {
 	}
 	var doc ociDoc
 	if err := json.Unmarshal(b, &doc); err != nil {
-		ai.err = fmt.Errorf("%w: %s: %w", ErrInvalid, desc.Digest, err)
+		ai.err = errorf(ErrInvalid, "image %s: %w", desc.Digest, err)
 		return ai
 	}
 	mdesc := desc
@@ -136,7 +141,7 @@ type candidate struct {
 // Attestation manifests and unknown/unknown platforms are left out.
 func (a *Archive) platformManifests(doc ociDoc, depth int) ([]candidate, error) {
 	if depth > maxIndexDepth {
-		return nil, fmt.Errorf("%w: image indexes nested more than %d deep", ErrInvalid, maxIndexDepth)
+		return nil, errorf(ErrInvalid, "image indexes nested more than %d deep", maxIndexDepth)
 	}
 	var out []candidate
 	for _, m := range doc.Manifests {
@@ -155,7 +160,7 @@ func (a *Archive) platformManifests(doc ociDoc, depth int) ([]candidate, error) 
 		}
 		var child ociDoc
 		if err := json.Unmarshal(b, &child); err != nil {
-			return nil, fmt.Errorf("%w: %s: %w", ErrInvalid, m.Digest, err)
+			return nil, errorf(ErrInvalid, "manifest %s: %w", m.Digest, err)
 		}
 		if isIndexType(m.MediaType) || (m.MediaType == "" && child.isIndex()) {
 			more, err := a.platformManifests(child, depth+1)
@@ -178,7 +183,7 @@ func (a *Archive) platformManifests(doc ociDoc, depth int) ([]candidate, error) 
 			}
 			var cfg ocispec.Image
 			if err := json.Unmarshal(cb, &cfg); err != nil {
-				return nil, fmt.Errorf("%w: config %s: %w", ErrInvalid, child.Config.Digest, err)
+				return nil, errorf(ErrInvalid, "config %s: %w", child.Config.Digest, err)
 			}
 			c.platform = configPlatform(cfg)
 		}
@@ -213,7 +218,7 @@ func (a *Archive) selectPlatform(cands []candidate) (ocispec.Descriptor, error) 
 		if len(avail) == 0 {
 			avail = []string{"none"}
 		}
-		return ocispec.Descriptor{}, fmt.Errorf("%w: no manifest for platform %s in the archive; available: %s", ErrNotExist, want, strings.Join(avail, ", "))
+		return ocispec.Descriptor{}, errorf(ErrNotExist, "no manifest for platform %s in the archive; available: %s", want, strings.Join(avail, ", "))
 	}
 	slices.SortStableFunc(match, func(x, y candidate) int {
 		switch {
@@ -235,10 +240,10 @@ func (a *Archive) imageFromManifest(desc ocispec.Descriptor, fromIndex bool) (*I
 	}
 	var m ocispec.Manifest
 	if err := json.Unmarshal(b, &m); err != nil {
-		return nil, fmt.Errorf("%w: manifest %s: %w", ErrInvalid, desc.Digest, err)
+		return nil, errorf(ErrInvalid, "manifest %s: %w", desc.Digest, err)
 	}
 	if m.MediaType != "" && !isManifestType(m.MediaType) {
-		return nil, fmt.Errorf("%w: manifest %s has media type %q", ErrInvalid, desc.Digest, m.MediaType)
+		return nil, errorf(ErrInvalid, "manifest %s has media type %q", desc.Digest, m.MediaType)
 	}
 	cb, err := a.readBlob(m.Config.Digest)
 	if err != nil {
@@ -246,13 +251,13 @@ func (a *Archive) imageFromManifest(desc ocispec.Descriptor, fromIndex bool) (*I
 	}
 	var cfg ocispec.Image
 	if err := json.Unmarshal(cb, &cfg); err != nil {
-		return nil, fmt.Errorf("%w: config %s: %w", ErrInvalid, m.Config.Digest, err)
+		return nil, errorf(ErrInvalid, "config %s: %w", m.Config.Digest, err)
 	}
 	if err := validDiffIDs(cfg); err != nil {
 		return nil, fmt.Errorf("config %s: %w", m.Config.Digest, err)
 	}
 	if len(m.Layers) != len(cfg.RootFS.DiffIDs) {
-		return nil, fmt.Errorf("%w: manifest %s lists %d layers but its config has %d diff IDs", ErrInvalid, shortID(desc.Digest), len(m.Layers), len(cfg.RootFS.DiffIDs))
+		return nil, errorf(ErrInvalid, "manifest %s lists %d layers but its config has %d diff IDs", shortID(desc.Digest), len(m.Layers), len(cfg.RootFS.DiffIDs))
 	}
 	if !fromIndex {
 		if err := a.checkPlatform(cfg); err != nil {
@@ -263,7 +268,7 @@ func (a *Archive) imageFromManifest(desc ocispec.Descriptor, fromIndex bool) (*I
 	for i := range m.Layers {
 		l := m.Layers[i]
 		if err := validDigest(l.Digest); err != nil {
-			return nil, fmt.Errorf("manifest %s: layer %w", shortID(desc.Digest), err)
+			return nil, fmt.Errorf("manifest %s: layer %d: %w", shortID(desc.Digest), i, err)
 		}
 		img.layers = append(img.layers, layerSource{path: blobPath(l.Digest), desc: &l})
 	}

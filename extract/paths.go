@@ -2,7 +2,6 @@ package extract
 
 import (
 	"archive/tar"
-	"fmt"
 	"path"
 	"strings"
 
@@ -16,7 +15,7 @@ func validDigest(d digest.Digest) error {
 	s := string(d)
 	hex, ok := strings.CutPrefix(s, "sha256:")
 	if !ok || !isLowerHex(hex) || len(hex) != 64 {
-		return fmt.Errorf("%w: invalid digest %q (want sha256 and 64 lowercase hex digits)", ErrInvalid, truncate(s, 80))
+		return errorf(ErrInvalid, "invalid digest %q (want sha256 and 64 lowercase hex digits)", truncate(s, 80))
 	}
 	return nil
 }
@@ -85,7 +84,7 @@ func cleanEntryName(name string) string {
 func cleanManifestPath(p string) (string, error) {
 	c := cleanEntryName(p)
 	if c == "" {
-		return "", fmt.Errorf("%w: unsafe path %q in manifest", ErrInvalid, truncate(p, 80))
+		return "", errorf(ErrInvalid, "unsafe path %q in manifest", truncate(p, 80))
 	}
 	return c, nil
 }
@@ -111,34 +110,34 @@ func resolve(entries map[string]*entry, name string) (*entry, error) {
 		e, ok := entries[cur]
 		if !ok {
 			if cur == name {
-				return nil, fmt.Errorf("%w: entry %q is not in the archive", ErrLayerNotFound, name)
+				return nil, errorf(ErrLayerNotFound, "entry %q is not in the archive", name)
 			}
-			return nil, fmt.Errorf("%w: %q links to %q, which is not in the archive", ErrLayerNotFound, name, cur)
+			return nil, errorf(ErrLayerNotFound, "%q links to %q, which is not in the archive", name, cur)
 		}
 		switch e.typeflag {
 		case tar.TypeReg, tar.TypeRegA:
 			if e.sparse {
-				return nil, fmt.Errorf("%w: entry %q is a sparse file", ErrInvalid, cur)
+				return nil, errorf(ErrInvalid, "entry %q is a sparse file", cur)
 			}
 			return e, nil
 		case tar.TypeSymlink:
 			if path.IsAbs(e.linkname) {
-				return nil, fmt.Errorf("%w: symlink %q points outside the archive (%q)", ErrInvalid, cur, e.linkname)
+				return nil, errorf(ErrInvalid, "symlink %q points outside the archive (%q)", cur, e.linkname)
 			}
 			next := cleanEntryName(path.Join(path.Dir(cur), e.linkname))
 			if next == "" {
-				return nil, fmt.Errorf("%w: symlink %q points outside the archive (%q)", ErrInvalid, cur, e.linkname)
+				return nil, errorf(ErrInvalid, "symlink %q points outside the archive (%q)", cur, e.linkname)
 			}
 			cur = next
 		case tar.TypeLink:
 			next := cleanEntryName(e.linkname)
 			if next == "" {
-				return nil, fmt.Errorf("%w: hard link %q points outside the archive (%q)", ErrInvalid, cur, e.linkname)
+				return nil, errorf(ErrInvalid, "hard link %q points outside the archive (%q)", cur, e.linkname)
 			}
 			cur = next
 		default:
-			return nil, fmt.Errorf("%w: entry %q is not a regular file", ErrInvalid, cur)
+			return nil, errorf(ErrInvalid, "entry %q is not a regular file", cur)
 		}
 	}
-	return nil, fmt.Errorf("%w: too many links resolving %q (symlink loop?)", ErrInvalid, name)
+	return nil, errorf(ErrInvalid, "too many links resolving %q (symlink loop?)", name)
 }

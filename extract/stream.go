@@ -168,7 +168,7 @@ func (s *streamReader) fail(err error) error {
 		return de
 	}
 	if errors.Is(err, io.ErrUnexpectedEOF) {
-		return fmt.Errorf("%w: %w", ErrTruncated, err)
+		return errorf(ErrTruncated, "save stream truncated: %w", err)
 	}
 	return err
 }
@@ -196,10 +196,13 @@ func (s *streamReader) atEOF() error {
 		if de := s.daemonError(); de != nil {
 			return de
 		}
-		return fmt.Errorf("%w: save stream ended after %s without the end-of-archive marker", ErrTruncated, s.where())
+		if s.raw.n == 0 {
+			return errorf(ErrTruncated, "save stream is empty")
+		}
+		return errorf(ErrTruncated, "save stream truncated: it ends after %s without the end-of-archive marker", s.where())
 	}
 	if !s.sawMeta {
-		return fmt.Errorf("%w: save stream has neither manifest.json nor index.json", ErrInvalid)
+		return errorf(ErrInvalid, "save stream has neither manifest.json nor index.json")
 	}
 	return s.missing()
 }
@@ -209,14 +212,14 @@ func (s *streamReader) entry(hdr *tar.Header) error {
 	s.last = hdr.Name
 	s.entryEnd = s.raw.n + dataSize(hdr)
 	if isSparse(hdr) {
-		return fmt.Errorf("%w: entry %q is a sparse file", ErrInvalid, truncate(hdr.Name, 200))
+		return errorf(ErrInvalid, "entry %q is a sparse file", truncate(hdr.Name, 200))
 	}
 	name := cleanEntryName(hdr.Name)
 	if name == "" {
 		return nil // never looked up
 	}
 	if len(s.entries) >= maxEntries {
-		return fmt.Errorf("%w: more than %d entries", ErrInvalid, maxEntries)
+		return errorf(ErrInvalid, "more than %d entries", maxEntries)
 	}
 	s.entries[name] = &entry{name: name, typeflag: hdr.Typeflag, linkname: hdr.Linkname, size: hdr.Size}
 	if hdr.Typeflag != tar.TypeReg {
@@ -307,7 +310,7 @@ func (s *streamReader) namedLayer(name string, hdr *tar.Header, d digest.Digest)
 	s.hashed[name] = got
 	if got != d {
 		s.sp.discard(f)
-		return fmt.Errorf("%w: layer %s (entry %q): content has digest %s", ErrDigestMismatch, d, name, got)
+		return errorf(ErrDigestMismatch, "layer %s (entry %q): content has digest %s", d, name, got)
 	}
 	s.keep(d, f, n)
 	return nil
@@ -343,7 +346,7 @@ func (s *streamReader) layerFrom(name string, hdr *tar.Header, r io.Reader, expe
 	s.hashed[name] = d
 	if expect != "" && d != expect {
 		s.sp.discard(f)
-		return fmt.Errorf("%w: layer %s (entry %q, %s): uncompressed content has digest %s", ErrDigestMismatch, expect, name, c, d)
+		return errorf(ErrDigestMismatch, "layer %s (entry %q, %s): uncompressed content has digest %s", expect, name, c, d)
 	}
 	if _, got := s.got[d]; !s.want[d] || got {
 		s.sp.discard(f)
@@ -364,7 +367,7 @@ func (s *streamReader) keep(d digest.Digest, f *os.File, n int64) {
 // readJSON reads the current entry into memory, up to maxJSONSize.
 func (s *streamReader) readJSON(name string, size int64) ([]byte, error) {
 	if size > maxJSONSize {
-		return nil, fmt.Errorf("%w: %s is %d bytes, more than the %d MiB limit", ErrInvalid, name, size, maxJSONSize>>20)
+		return nil, errorf(ErrInvalid, "%s is %d bytes, more than the %d MiB limit", name, size, maxJSONSize>>20)
 	}
 	b, err := readCapped(s.tr, maxJSONSize)
 	if err != nil {
@@ -380,7 +383,7 @@ func readCapped(r io.Reader, limit int64) ([]byte, error) {
 		return nil, err
 	}
 	if int64(len(b)) > limit {
-		return nil, fmt.Errorf("%w: JSON document larger than the %d MiB limit", ErrInvalid, limit>>20)
+		return nil, errorf(ErrInvalid, "JSON document larger than the %d MiB limit", limit>>20)
 	}
 	return b, nil
 }
@@ -460,7 +463,7 @@ func (s *streamReader) missing() error {
 	if len(missing) > 1 {
 		msg += fmt.Sprintf(" (and %d more)", len(missing)-1)
 	}
-	return fmt.Errorf("%w: %s", ErrLayerNotFound, msg)
+	return errorf(ErrLayerNotFound, "%s", msg)
 }
 
 func (s *streamReader) explain(d digest.Digest) string {
@@ -479,12 +482,15 @@ func (s *streamReader) explain(d digest.Digest) string {
 			if err != nil {
 				return fmt.Sprintf("is named by %v", err)
 			}
+			if _, ok := s.entries[p]; !ok {
+				return fmt.Sprintf("(entry %q) is not in the save stream", p)
+			}
 			e, err := resolve(s.entries, p)
 			if err != nil {
 				return fmt.Sprintf("(entry %q): %v", p, err)
 			}
 			if h, ok := s.hashed[e.name]; ok && h != d {
-				return fmt.Sprintf("(entry %q): %v: content has digest %s", p, ErrDigestMismatch, h)
+				return fmt.Sprintf("(entry %q): content has digest %s", p, h)
 			}
 			return fmt.Sprintf("(entry %q) is not in the save stream", p)
 		}
