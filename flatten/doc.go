@@ -54,6 +54,10 @@
 //   - A parent directory that no layer defines is written as a synthesized
 //     directory (0755, uid/gid 0, mtime 0). An implicit parent over a lower
 //     directory keeps the lower directory's attributes.
+//   - A directory whose name starts with ".wh." can exist only as the
+//     implicit parent of a literal path such as ".wh.etc/file" (the prefix
+//     matters only on the last element). It is never written as an entry
+//     of its own, which would read as a whiteout.
 //   - Entry names of "." or "/" (the root itself) are rejected with
 //     ErrInvalidName, as are empty names, names with NUL and names such as
 //     "x/.." that resolve to the root.

@@ -213,6 +213,9 @@ func (w *writer) emit(c *node, vis bool) error {
 		switch {
 		case c.layer >= 0:
 			err = w.copyEntry(ident{c.layer, c.off}, dirName, "")
+		case strings.HasPrefix(c.name, WhiteoutPrefix):
+			// A literal directory ".wh.X" (the parent of ".wh.X/file") has
+			// no entry of its own: it would read as a whiteout of X.
 		case !keep || c.flags&flagHideLower != 0 || !vis:
 			// An implicit directory; with KeepWhiteouts only where the
 			// lower image's directory is hidden, so an extractor would

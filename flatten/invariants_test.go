@@ -42,7 +42,7 @@ func checkOutput(out []byte, keep bool) error {
 		if strings.HasPrefix(base, WhiteoutPrefix) && !keep {
 			return fmt.Errorf("%q: whiteout in the output", h.Name)
 		}
-		if d := path.Dir(name); d != "." && !keep {
+		if d := path.Dir(name); d != "." && !keep && !strings.HasPrefix(path.Base(d), WhiteoutPrefix) {
 			if t, ok := seen[d]; !ok || t != tar.TypeDir {
 				return fmt.Errorf("%q: its directory is not written before it", h.Name)
 			}

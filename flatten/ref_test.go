@@ -302,6 +302,9 @@ func refFlatten(tars [][]byte) ([]string, error) {
 	for _, p := range names {
 		n := fs[p]
 		if n.implicit {
+			if strings.HasPrefix(path.Base(p), ".wh.") {
+				continue
+			}
 			out = append(out, renderFull(&tar.Header{Typeflag: tar.TypeDir, Name: p + "/", Mode: 0o755, ModTime: time.Unix(0, 0)}, nil))
 			continue
 		}
