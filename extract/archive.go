@@ -59,15 +59,22 @@ func (r ImageRef) String() string {
 	if len(r.RepoTags) > 0 {
 		name = strings.Join(r.RepoTags, ", ")
 	}
-	switch {
-	case r.ID != "":
-		return name + " (" + shortID(r.ID) + ")"
-	case r.Index != "":
-		return name + " (" + shortID(r.Index) + ")"
-	case r.Manifest != "":
-		return name + " (" + shortID(r.Manifest) + ")"
+	var ids []string
+	if r.ID != "" {
+		ids = append(ids, shortID(r.ID))
 	}
-	return name
+	// The containerd image store's image ID is the digest of the index or
+	// manifest: show it too.
+	switch {
+	case r.Index != "":
+		ids = append(ids, "index "+shortID(r.Index))
+	case r.Manifest != "":
+		ids = append(ids, "manifest "+shortID(r.Manifest))
+	}
+	if len(ids) == 0 {
+		return name
+	}
+	return name + " (" + strings.Join(ids, ", ") + ")"
 }
 
 // Image is one image of an archive, resolved for the selected platform.

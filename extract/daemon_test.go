@@ -1,0 +1,124 @@
+package extract
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/opencontainers/go-digest"
+	"gotest.tools/v3/assert"
+)
+
+// TestRealDaemons reads what real daemons save, when the e2e daemons run
+// (e2e/daemons/start.sh prints the variables) and the docker CLI is on
+// PATH. It needs the fixture images of e2e/fixtures/build.sh.
+func TestRealDaemons(t *testing.T) {
+	kinds := map[string]string{
+		"legacy":     os.Getenv("DOCKER_LAYERS_LEGACY_HOST"),
+		"oci":        os.Getenv("DOCKER_LAYERS_OCI_HOST"),
+		"containerd": os.Getenv("DOCKER_LAYERS_CONTAINERD_HOST"),
+	}
+	if _, err := exec.LookPath("docker"); err != nil {
+		t.Skip("no docker CLI")
+	}
+	ran := false
+	for kind, host := range kinds {
+		if host == "" {
+			continue
+		}
+		ran = true
+		t.Run(kind, func(t *testing.T) {
+			for _, ref := range []string{"docker-layers-fixture:latest", "docker-layers-crafted:many"} {
+				t.Run(ref, func(t *testing.T) { testRealImage(t, host, ref) })
+			}
+			t.Run("two images", func(t *testing.T) {
+				p := filepath.Join(t.TempDir(), "two.tar")
+				docker(t, host, "save", "-o", p, "docker-layers-fixture:latest", "docker-layers-fixture:base")
+				a, err := OpenArchive(context.Background(), p, Options{TmpDir: t.TempDir()})
+				assert.NilError(t, err)
+				defer a.Close()
+				assert.Equal(t, len(a.Images()), 2, "%+v", a.Images())
+				for _, ref := range []string{"docker-layers-fixture:latest", "docker-layers-fixture:base"} {
+					img, err := a.Image(ref)
+					assert.NilError(t, err)
+					assert.DeepEqual(t, img.RepoTags, []string{ref})
+				}
+			})
+		})
+	}
+	if !ran {
+		t.Skip("DOCKER_LAYERS_{LEGACY,OCI,CONTAINERD}_HOST not set")
+	}
+}
+
+func docker(t *testing.T, host string, args ...string) []byte {
+	t.Helper()
+	out, err := exec.Command("docker", append([]string{"-H", host}, args...)...).Output()
+	assert.NilError(t, err, "docker %s", strings.Join(args, " "))
+	return out
+}
+
+func testRealImage(t *testing.T, host, ref string) {
+	var inspect []struct {
+		ID     string `json:"Id"`
+		RootFS struct{ Layers []digest.Digest }
+	}
+	assert.NilError(t, json.Unmarshal(docker(t, host, "image", "inspect", ref), &inspect))
+	want := inspect[0].RootFS.Layers
+	ctx := context.Background()
+
+	// The stream, for every layer, then for the first one only (the
+	// reader stops early and docker save sees a closed pipe).
+	for _, w := range [][]digest.Digest{want, want[:1]} {
+		tmp := t.TempDir()
+		cmd := exec.Command("docker", "-H", host, "save", ref)
+		stdout, err := cmd.StdoutPipe()
+		assert.NilError(t, err)
+		assert.NilError(t, cmd.Start())
+		ls, err := FromSaveStream(ctx, stdout, w, Options{TmpDir: tmp})
+		_ = stdout.Close()
+		_ = cmd.Wait()
+		assert.NilError(t, err)
+		readLayers(t, ls.List(), w)
+		assert.NilError(t, ls.Close())
+		assertEmptyDir(t, tmp)
+	}
+
+	// The archive, by tag and by image-ID prefix.
+	p := filepath.Join(t.TempDir(), "image.tar")
+	docker(t, host, "save", "-o", p, ref)
+	tmp := t.TempDir()
+	a, err := OpenArchive(ctx, p, Options{TmpDir: tmp})
+	assert.NilError(t, err)
+	t.Logf("%s: %+v", ref, a.Images())
+	img, err := a.Image(ref)
+	assert.NilError(t, err)
+	assert.DeepEqual(t, img.Config.RootFS.DiffIDs, want)
+	byID, err := a.Image(strings.TrimPrefix(inspect[0].ID, "sha256:")[:12])
+	assert.NilError(t, err)
+	assert.Equal(t, byID, img)
+	ls, err := a.Layers(ctx, img, want)
+	assert.NilError(t, err)
+	readLayers(t, ls, want)
+	assert.NilError(t, a.Close())
+	assertEmptyDir(t, tmp)
+
+	// The same archive on a stream.
+	data, err := os.ReadFile(p)
+	assert.NilError(t, err)
+	a, err = ReadArchive(ctx, io.MultiReader(bytes.NewReader(data)), Options{TmpDir: tmp})
+	assert.NilError(t, err)
+	img, err = a.Image("")
+	assert.NilError(t, err)
+	ls, err = a.Layers(ctx, img, want)
+	assert.NilError(t, err)
+	readLayers(t, ls, want)
+	assert.NilError(t, a.Close())
+	assertEmptyDir(t, tmp)
+}
