@@ -55,6 +55,11 @@ func status(ctx context.Context, err error) error {
 	if errors.Is(err, context.Canceled) || ctx.Err() != nil {
 		return cli.StatusError{Cause: err, Status: "canceled", StatusCode: 130}
 	}
+	if errors.Is(err, syscall.EPIPE) {
+		// The reader went away (| head): end quietly, as a process killed
+		// by SIGPIPE would.
+		return cli.StatusError{StatusCode: 128 + int(syscall.SIGPIPE)}
+	}
 	var spec *inspect.SpecError
 	if errors.As(err, &spec) {
 		return cli.StatusError{Cause: err, StatusCode: exitSpec}

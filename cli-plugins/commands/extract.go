@@ -2,7 +2,6 @@ package commands
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os/signal"
 	"syscall"
@@ -218,10 +217,4 @@ func runExtract(ctx context.Context, dockerCLI command.Cli, opts extractOptions)
 		return fmt.Errorf("compressing: %w", err)
 	}
 	return out.commit()
-}
-
-// isBrokenPipe tells whether err comes from writing to a reader that went
-// away.
-func isBrokenPipe(err error) bool {
-	return errors.Is(err, syscall.EPIPE)
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/docker-layers/docker-layers/extract"
 	"github.com/docker-layers/docker-layers/inspect"
 	"github.com/docker/cli/cli/command"
 	"github.com/docker/cli/cli/command/completion"
@@ -21,6 +22,7 @@ type inspectOptions struct {
 	noTrunc bool
 	human   bool
 	all     bool
+	input   string
 }
 
 func newInspectCommand(dockerCLI command.Cli) *cobra.Command {
@@ -42,11 +44,19 @@ instant however large the image is.
   docker layers inspect -l 1:-1 --no-trunc myimg
   docker layers inspect --all myimg
   docker layers inspect -q -l -1 myimg
+  docker layers inspect --input saved.tar
   docker layers inspect --format json myimg
   docker layers inspect --format '{{.Index}}\t{{.DiffID}}\t{{.Size}}' myimg`,
-		Args: exactArgs(1),
+		Args: func(cmd *cobra.Command, args []string) error {
+			if opts.input != "" && len(args) == 0 {
+				return nil
+			}
+			return exactArgs(1)(cmd, args)
+		},
 		RunE: func(cmd *cobra.Command, args []string) error {
-			opts.image = args[0]
+			if len(args) > 0 {
+				opts.image = args[0]
+			}
 			return status(cmd.Context(), runInspect(cmd.Context(), dockerCLI, opts))
 		},
 		ValidArgsFunction: completion.ImageNames(dockerCLI, 1),
@@ -58,16 +68,26 @@ instant however large the image is.
 	flags.BoolVar(&opts.noTrunc, "no-trunc", false, "Don't truncate output")
 	flags.BoolVarP(&opts.human, "human", "H", true, "Print sizes and dates in human readable format")
 	flags.BoolVarP(&opts.all, "all", "a", false, "Also show history steps that made no layer (ENV, CMD...)")
+	flags.StringVar(&opts.input, "input", "", `Read the image from a "docker save" archive file, or "-" for stdin, instead of the daemon`)
+	_ = cmd.MarkFlagFilename("input", "tar", "tgz", "gz", "zst")
 	return cmd
 }
 
-func runInspect(ctx context.Context, dockerCLI command.Cli, opts inspectOptions) error {
-	apiClient := dockerCLI.Client()
-	anc, err := inspect.Load(ctx, apiClient, opts.image)
+func runInspect(ctx context.Context, dockerCLI command.Cli, opts inspectOptions) (retErr error) {
+	src, err := openSource(ctx, dockerCLI, opts.input, opts.image, extract.Options{})
 	if err != nil {
 		return err
 	}
-	selected, err := anc.Resolve(ctx, opts.layers, daemonTagLookup(apiClient))
+	defer func() {
+		if err := src.close(); err != nil && retErr == nil {
+			retErr = err
+		}
+	}()
+	anc, err := src.ancestry(ctx)
+	if err != nil {
+		return err
+	}
+	selected, err := anc.Resolve(ctx, opts.layers, src.tagLookup())
 	if err != nil {
 		return err
 	}

@@ -10,6 +10,7 @@
 #     ${DOCKER_LAYERS_PREFIX:-/opt/docker-layers}/docker-26. Its dockerd uses
 #     bookworm's containerd/runc from PATH.
 #   * busybox-static: provides /bin/busybox, copied into the fixture images.
+#   * gzip, bzip2, xz-utils, zstd: the e2e tests check compressed output with them.
 #
 # Idempotent, quiet on success, fast (< 1 s) when everything is present.
 # Works non-interactively (CI=true, no stdin). Must run as root (or with sudo).
@@ -18,7 +19,7 @@ set -euo pipefail
 PREFIX="${DOCKER_LAYERS_PREFIX:-/opt/docker-layers}"
 D26="$PREFIX/docker-26"
 # Bookworm packages installed on the system.
-SYSTEM_PKGS=(docker.io containerd runc iptables busybox-static)
+SYSTEM_PKGS=(docker.io containerd runc iptables busybox-static gzip bzip2 xz-utils zstd)
 
 export DEBIAN_FRONTEND=noninteractive
 log() { printf 'install.sh: %s\n' "$*" >&2; }

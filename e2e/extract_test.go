@@ -1,0 +1,361 @@
+package e2e
+
+import (
+	"archive/tar"
+	"bytes"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+)
+
+// exportTree is the daemon's own flatten of img: docker create + export.
+func (d daemon) exportTree(t *testing.T, img string) tree {
+	t.Helper()
+	id := strings.TrimSpace(must(t, d.docker(t, "create", "--network", "none", img)))
+	defer d.docker(t, "rm", "-f", id)
+	r := runCmd(t, []string{"DOCKER_HOST=" + d.host, "DOCKER_CONTEXT="}, nil, "docker", "export", id)
+	if r.code != 0 {
+		t.Fatalf("docker export: %s", r)
+	}
+	return readTree(t, strings.NewReader(r.stdout))
+}
+
+// extractTree runs docker layers extract to stdout and reads the result.
+func (d daemon) extractTree(t *testing.T, args ...string) tree {
+	t.Helper()
+	r := d.plugin(t, append([]string{"extract", "-o", "-"}, args...)...)
+	if r.code != 0 {
+		t.Fatalf("extract %v: %s", args, r)
+	}
+	return readTree(t, strings.NewReader(r.stdout))
+}
+
+// crafted is an image written by the test and loaded with docker load, for
+// cases a Dockerfile cannot make easily.
+type crafted struct {
+	tag    string
+	layers func(t *testing.T) [][]entry
+	// departs says why Docker's own flatten departs from the OCI rules for
+	// this image; the test then judges against the in-test reference.
+	departs string
+}
+
+func wh(name string) entry { return file(name, "") }
+
+func craftedImages() []crafted {
+	return []crafted{
+		{tag: "opaque", layers: func(*testing.T) [][]entry {
+			return [][]entry{
+				{dir("d"), file("d/a", "a"), dir("d/sub"), file("d/sub/b", "b")},
+				{dir("d"), wh("d/.wh..wh..opq"), file("d/c", "c")},
+			}
+		}},
+		{tag: "recreate", layers: func(*testing.T) [][]entry {
+			return [][]entry{
+				{dir("x"), file("x/1", "one"), file("keep", "k")},
+				{wh(".wh.x")},
+				{dir("x"), file("x/2", "two")},
+			}
+		}},
+		{tag: "hardlink-deleted", layers: func(*testing.T) [][]entry {
+			// Both names of one inode carry the same mode, as every tar writer
+			// of a real file system writes them.
+			link := entry{hdr: tar.Header{Typeflag: tar.TypeLink, Name: "l", Linkname: "f", Mode: 0o644}}
+			return [][]entry{
+				{file("f", "original bytes"), link},
+				{wh(".wh.f")},
+			}
+		}},
+		{tag: "long-names", layers: func(*testing.T) [][]entry {
+			long := strings.Repeat("d", 120) + "/" + strings.Repeat("n", 250)
+			return [][]entry{{dir(strings.Repeat("d", 120)), file(long, "long"), entry{hdr: tar.Header{Typeflag: tar.TypeSymlink, Name: "ln", Linkname: long, Mode: 0o777}}}}
+		}},
+		{tag: "ids-and-modes", layers: func(*testing.T) [][]entry {
+			big := file("big", "owned")
+			big.hdr.Uid, big.hdr.Gid, big.hdr.Uname, big.hdr.Gname = 2000000000, 2000000001, "", ""
+			suid := file("suid", "x")
+			suid.hdr.Mode = 0o4755
+			sticky := dir("tmp")
+			sticky.hdr.Mode = 0o1777
+			return [][]entry{{big, suid, sticky}}
+		}},
+		{tag: "devices", layers: func(*testing.T) [][]entry {
+			return [][]entry{{dir("dev2"),
+				{hdr: tar.Header{Typeflag: tar.TypeChar, Name: "dev2/null", Mode: 0o666, Devmajor: 1, Devminor: 3}},
+				{hdr: tar.Header{Typeflag: tar.TypeBlock, Name: "dev2/loop9", Mode: 0o660, Devmajor: 7, Devminor: 9}},
+				{hdr: tar.Header{Typeflag: tar.TypeFifo, Name: "dev2/fifo", Mode: 0o644}},
+			}}
+		}},
+		{tag: "many-files", layers: func(*testing.T) [][]entry {
+			es := []entry{dir("many")}
+			for i := range 20000 {
+				if i%1000 == 0 {
+					es = append(es, dir(fmt.Sprintf("many/%02d", i/1000)))
+				}
+				es = append(es, file(fmt.Sprintf("many/%02d/f%05d", i/1000, i), fmt.Sprint(i)))
+			}
+			return [][]entry{es, {wh("many/00/.wh.f00000"), file("many/01/f01001", "changed")}}
+		}},
+		{tag: "big-file", layers: func(*testing.T) [][]entry {
+			b := make([]byte, 64<<20)
+			for i := range b {
+				b[i] = byte(i*7 + i>>13)
+			}
+			return [][]entry{{file("big.bin", string(b))}, {file("small", "s")}}
+		}},
+		{tag: "xattrs", departs: "docker export writes only security.capability, not user.* xattrs", layers: func(*testing.T) [][]entry {
+			f := file("tagged", "x")
+			f.hdr.PAXRecords = map[string]string{"SCHILY.xattr.user.origin": "docker-layers"}
+			return [][]entry{{f}}
+		}},
+		{tag: "whiteout-and-recreate-one-layer", departs: "Docker lets the lower d's children show through", layers: func(*testing.T) [][]entry {
+			return [][]entry{
+				{dir("d"), file("d/x", "lower"), file("d/y", "lower")},
+				{wh(".wh.d"), dir("d"), file("d/z", "upper")},
+			}
+		}},
+		{tag: "whiteout-missing-parent", departs: "Docker creates an empty nodir", layers: func(*testing.T) [][]entry {
+			return [][]entry{{file("a", "a")}, {wh("nodir/.wh.ghost")}}
+		}},
+		{tag: "implicit-parent", departs: "overlay2 exports ip as 0755 root", layers: func(*testing.T) [][]entry {
+			ip := dir("ip")
+			ip.hdr.Mode, ip.hdr.Uid, ip.hdr.Gid = 0o700, 1000, 1000
+			return [][]entry{{ip, file("ip/a", "a")}, {file("ip/b", "b")}}
+		}},
+		{tag: "opaque-root", departs: "Docker hides nothing for an opaque marker at the root", layers: func(*testing.T) [][]entry {
+			return [][]entry{{file("a", "a"), dir("b"), file("b/c", "c")}, {wh(".wh..wh..opq"), file("new", "n")}}
+		}},
+	}
+}
+
+var (
+	craftOnce   sync.Once
+	craftLayers map[string][][]byte
+)
+
+// craftedLayers builds every crafted image's layer tars once.
+func craftedLayers(t *testing.T) map[string][][]byte {
+	craftOnce.Do(func() {
+		craftLayers = map[string][][]byte{}
+		for _, c := range craftedImages() {
+			for _, es := range c.layers(t) {
+				craftLayers[c.tag] = append(craftLayers[c.tag], layerTar(t, es))
+			}
+		}
+	})
+	return craftLayers
+}
+
+// TestExtractMatchesDockerExport is the differential test: extracting every
+// layer must give what the daemon's own docker create + docker export
+// gives, entry by entry, on every daemon; where Docker departs from the OCI
+// rules (listed in craftedImages), the in-test reference judges.
+func TestExtractMatchesDockerExport(t *testing.T) {
+	forEachDaemon(t, func(t *testing.T, d daemon) {
+		for _, img := range fixtures {
+			t.Run(img, func(t *testing.T) {
+				got, export := d.extractTree(t, img), d.exportTree(t, img)
+				dropExportAdds(got, export)
+				if diff := diffTrees(got, export); diff != "" {
+					t.Errorf("extract differs from docker export:\n%s", diff)
+				}
+			})
+		}
+		layers := craftedLayers(t)
+		for _, c := range craftedImages() {
+			t.Run(c.tag, func(t *testing.T) {
+				img := "docker-layers-crafted:" + c.tag
+				d.load(t, loadArchive(t, img, layers[c.tag]))
+				got := d.extractTree(t, img)
+				want := reference(t, layers[c.tag])
+				if c.departs == "" {
+					export := d.exportTree(t, img)
+					dropExportAdds(got, export)
+					if diff := diffTrees(got, export); diff != "" {
+						t.Errorf("extract differs from docker export:\n%s", diff)
+					}
+				} else {
+					export := d.exportTree(t, img)
+					dropExportAdds(tree{}, export)
+					t.Logf("Docker departs from the OCI rules here (%s); judged by the reference. docker export vs reference:\n%s", c.departs, diffTrees(export, want))
+				}
+				if diff := diffTrees(got, want); diff != "" {
+					t.Errorf("extract differs from the OCI reference:\n%s", diff)
+				}
+			})
+		}
+	})
+}
+
+// TestExtractSubRanges checks layer ranges against the reference.
+func TestExtractSubRanges(t *testing.T) {
+	forEachDaemon(t, func(t *testing.T, d daemon) {
+		layers := [][]byte{
+			layerTar(t, []entry{dir("etc"), file("etc/base", "base"), dir("lib"), file("lib/a", "a"), file("lib/b", "b")}),
+			layerTar(t, []entry{dir("etc"), file("etc/one", "1"), wh("lib/.wh.a")}),
+			layerTar(t, []entry{dir("lib"), wh("lib/.wh..wh..opq"), file("lib/c", "c"), file("etc/base", "changed")}),
+			layerTar(t, []entry{wh("etc/.wh.one"), file("top", "t")}),
+		}
+		img := "docker-layers-crafted:ranges"
+		d.load(t, loadArchive(t, img, layers))
+		for _, tc := range []struct {
+			spec   string
+			lo, hi int
+		}{{"0", 0, 0}, {"1:2", 1, 2}, {"-2:", 2, 3}, {"3", 3, 3}, {"2:0", 0, 2}} {
+			got := d.extractTree(t, "-l", tc.spec, img)
+			if diff := diffTrees(got, reference(t, layers[tc.lo:tc.hi+1])); diff != "" {
+				t.Errorf("-l %s differs from the reference:\n%s", tc.spec, diff)
+			}
+		}
+		// --keep-whiteouts writes a layer that, applied on layer 0, gives
+		// layers 0 to 2.
+		r := d.plugin(t, "extract", "-o", "-", "--keep-whiteouts", "-l", "1:2", img)
+		if r.code != 0 {
+			t.Fatal(r)
+		}
+		got := reference(t, [][]byte{layers[0], []byte(r.stdout)})
+		if diff := diffTrees(got, reference(t, layers[:3])); diff != "" {
+			t.Errorf("--keep-whiteouts layer does not squash layers 1:2:\n%s", diff)
+		}
+	})
+}
+
+// TestExtractCompressions checks every compression with the system tools.
+func TestExtractCompressions(t *testing.T) {
+	forEachDaemon(t, func(t *testing.T, d daemon) {
+		dir := t.TempDir()
+		img := "docker-layers-fixture:latest"
+		plain := filepath.Join(dir, "plain.tar")
+		must(t, d.plugin(t, "extract", img, "-o", plain))
+		want, err := os.ReadFile(plain)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, tc := range []struct {
+			args []string
+			file string
+			tool string
+		}{
+			{[]string{"-o"}, "out.tar.gz", "gzip"},
+			{[]string{"-o"}, "out.tgz", "gzip"},
+			{[]string{"-z", "--level", "9", "-o"}, "out.gzip-flag", "gzip"},
+			{[]string{"-o"}, "out.tar.bz2", "bzip2"},
+			{[]string{"-j", "-o"}, "out.bz2-flag", "bzip2"},
+			{[]string{"-o"}, "out.tar.xz", "xz"},
+			{[]string{"-J", "--level", "1", "-o"}, "out.xz-flag", "xz"},
+			{[]string{"-o"}, "out.tar.zst", "zstd"},
+			{[]string{"--zstd", "--level", "19", "-o"}, "out.zstd-flag", "zstd"},
+			{[]string{"--compression", "gzip", "-o"}, "out.gz-by-name", "gzip"},
+		} {
+			out := filepath.Join(dir, tc.file)
+			must(t, d.plugin(t, append(append([]string{"extract", img}, tc.args...), out)...))
+			if b, err := exec.Command(tc.tool, "-t", out).CombinedOutput(); err != nil {
+				t.Errorf("%s -t %s: %v: %s", tc.tool, tc.file, err, b)
+				continue
+			}
+			dec, err := exec.Command(tc.tool, "-dc", out).Output()
+			if err != nil || !bytes.Equal(dec, want) {
+				t.Errorf("%s: decompressed output differs from the uncompressed extract (err %v)", tc.file, err)
+			}
+			if b, err := exec.Command("tar", "-tf", out).CombinedOutput(); err != nil {
+				t.Errorf("tar -tf %s: %v: %s", tc.file, err, b)
+			}
+		}
+		// A flag that disagrees with the extension warns and wins.
+		r := d.plugin(t, "extract", img, "-z", "-o", filepath.Join(dir, "mismatch.tar.xz"))
+		if r.code != 0 || !strings.Contains(r.stderr, "warning: writing gzip compression to") {
+			t.Errorf("mismatch warning: %s", r)
+		}
+		if b, err := exec.Command("gzip", "-t", filepath.Join(dir, "mismatch.tar.xz")).CombinedOutput(); err != nil {
+			t.Errorf("the flag did not win: %v %s", err, b)
+		}
+	})
+}
+
+// TestExtractInputMatchesDaemon checks that --input on a docker save
+// archive, as a file and on stdin, gives the daemon path's bytes, for each
+// daemon's save layout; and that inspect --input agrees too.
+func TestExtractInputMatchesDaemon(t *testing.T) {
+	forEachDaemon(t, func(t *testing.T, d daemon) {
+		dir := t.TempDir()
+		img := "docker-layers-fixture:latest"
+		saved := filepath.Join(dir, "saved.tar")
+		must(t, d.docker(t, "save", "-o", saved, img))
+		for _, spec := range []string{":", "2:-1", "-1"} {
+			daemonOut := must(t, d.plugin(t, "extract", img, "-l", spec, "-o", "-"))
+			fileOut := must(t, d.standalone(t, "extract", "--input", saved, "-l", spec, "-o", "-"))
+			data, err := os.ReadFile(saved)
+			if err != nil {
+				t.Fatal(err)
+			}
+			stdinOut := runCmd(t, nil, data, binary, "extract", "--input", "-", img, "-l", spec)
+			if daemonOut != fileOut || daemonOut != stdinOut.stdout || stdinOut.code != 0 {
+				t.Errorf("-l %s: daemon (%d bytes), --input file (%d), --input - (%d, %s) differ", spec, len(daemonOut), len(fileOut), len(stdinOut.stdout), stdinOut)
+			}
+		}
+		q := must(t, d.standalone(t, "inspect", "-q", "--no-trunc", "--input", saved, img))
+		if want := must(t, d.plugin(t, "inspect", "-q", "--no-trunc", img)); q != want {
+			t.Errorf("inspect --input shows\n%s\nthe daemon\n%s", q, want)
+		}
+	})
+}
+
+// TestExtractOutputSafety: nothing partial and nothing temporary is ever
+// left behind.
+func TestExtractOutputSafety(t *testing.T) {
+	forEachDaemon(t, func(t *testing.T, d daemon) {
+		dir, tmp := t.TempDir(), t.TempDir()
+		img := "docker-layers-fixture:latest"
+		existing := filepath.Join(dir, "existing.tar")
+		if err := os.WriteFile(existing, []byte("keep me"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		r := d.plugin(t, "extract", img, "-o", existing, "--tmpdir", tmp)
+		if r.code != 2 || !strings.Contains(r.stderr, "already exists; use --force") {
+			t.Errorf("existing output: %s", r)
+		}
+		if b, _ := os.ReadFile(existing); string(b) != "keep me" {
+			t.Errorf("existing output was changed")
+		}
+		must(t, d.plugin(t, "extract", img, "-o", existing, "--force", "--tmpdir", tmp))
+		if tr := readTree(t, mustOpen(t, existing)); len(tr) < 100 {
+			t.Errorf("--force wrote %d entries", len(tr))
+		}
+		r = d.plugin(t, "extract", "docker-layers-nope:latest", "-o", filepath.Join(dir, "never.tar"), "--tmpdir", tmp)
+		if r.code != 2 {
+			t.Errorf("missing image: %s", r)
+		}
+		r = d.plugin(t, "extract", img, "-l", "99", "-o", filepath.Join(dir, "never.tar"), "--tmpdir", tmp)
+		if r.code != 3 {
+			t.Errorf("bad spec: %s", r)
+		}
+		// A reader that goes away early ends the tool quietly.
+		sh := runCmd(t, []string{"DOCKER_HOST=" + d.host, "DOCKER_CONFIG=" + pluginConfig, "DOCKER_CONTEXT="}, nil, "bash", "-c",
+			`set -o pipefail; docker layers extract docker-layers-fixture:latest --tmpdir `+tmp+` | head -c 1000 > /dev/null; echo "status ${PIPESTATUS[0]}"`)
+		if !strings.Contains(sh.stdout, "status 141") || sh.stderr != "" {
+			t.Errorf("| head: want a quiet exit 141: %s", sh)
+		}
+		for _, dd := range []string{dir, tmp} {
+			entries, _ := os.ReadDir(dd)
+			for _, e := range entries {
+				if e.Name() != "existing.tar" {
+					t.Errorf("left behind: %s", filepath.Join(dd, e.Name()))
+				}
+			}
+		}
+	})
+}
+
+func mustOpen(t *testing.T, name string) *os.File {
+	t.Helper()
+	f, err := os.Open(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.Close() })
+	return f
+}
