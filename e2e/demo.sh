@@ -1,16 +1,30 @@
 #!/usr/bin/env bash
 # demo.sh — the main job on a small sample image, on a fresh machine.
 #
-# Uses the daemon the docker CLI reaches (DOCKER_HOST, the current context);
-# when none answers, installs and starts the project's own throwaway daemon
-# (the one e2e uses) and leaves it running. Builds the sample image offline,
-# installs the plugin, and shows the image's layers.
+# 1. With no daemon at all: inspect and extract the shipped sample archive
+#    (e2e/fixtures/sample.tar.gz, a `docker save` of the fixture image).
+# 2. Against a daemon: the one the docker CLI reaches (DOCKER_HOST, the
+#    current context); when none answers, the project's own throwaway
+#    daemon (the one e2e uses), installed, started and left running. Builds
+#    the sample image offline, installs the plugin, inspects and extracts.
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 ROOT="$(cd "$HERE/.." && pwd)"
+BIN="$ROOT/bin/docker-layers"
+SAMPLE="$HERE/fixtures/sample.tar.gz"
+OUT="$(mktemp -d "${TMPDIR:-/tmp}/docker-layers-demo.XXXXXX")"
 say() { printf '\n\033[1m$ %s\033[0m\n' "$*"; }
 
+echo "== Without a daemon: the sample archive ($SAMPLE)"
+say docker-layers inspect --input sample.tar.gz
+"$BIN" inspect --input "$SAMPLE"
+say "docker-layers extract --input sample.tar.gz -l 2: -o $OUT/changes.tar.gz   # the changes above busybox"
+"$BIN" extract --input "$SAMPLE" -l 2: -o "$OUT/changes.tar.gz"
+tar -tzvf "$OUT/changes.tar.gz"
+
+echo
+echo "== With a daemon"
 if ! docker version >/dev/null 2>&1; then
 	echo "demo: no Docker daemon answers; starting the throwaway one (e2e/daemons)" >&2
 	"$HERE/daemons/install.sh"
@@ -18,7 +32,6 @@ if ! docker version >/dev/null 2>&1; then
 	export DOCKER_HOST="$DOCKER_LAYERS_LEGACY_HOST"
 	echo "demo: using $DOCKER_HOST (stop it with e2e/daemons/stop.sh)" >&2
 fi
-
 "$HERE/fixtures/build.sh"
 make -C "$ROOT" --no-print-directory install
 
@@ -27,5 +40,10 @@ say docker layers inspect $img
 docker layers inspect $img
 say docker layers inspect --all -l docker-layers-fixture:mid: $img
 docker layers inspect --all -l docker-layers-fixture:mid: $img
-say docker layers inspect -q -l -1 $img
-docker layers inspect -q -l -1 $img
+say "docker layers extract $img -o $OUT/rootfs.tar.zst"
+docker layers extract $img -o "$OUT/rootfs.tar.zst"
+ls -l "$OUT/rootfs.tar.zst"
+say "docker layers extract $img -l -1 -o - | tar -tv"
+docker layers extract $img -l -1 -o - | tar -tv
+echo
+echo "demo: outputs are in $OUT"
