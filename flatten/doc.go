@@ -76,4 +76,12 @@
 // synthesized in this mode (a synthesized entry would overwrite the lower
 // image's directory attributes), except where the lower directory was
 // deleted and is recreated, as an extractor would recreate it.
+//
+// Two things a layer diff cannot express are left as they are: a directory
+// that the given layers create only implicitly and then empty is not
+// written (writing it would overwrite the attributes of the lower image's
+// directory of that name; leaving it out only loses an empty directory when
+// the lower image has none); and a hardlink to a file below layers[0] is an
+// error, as in the default mode (Docker's differs always put the target in
+// the same layer).
 package flatten

@@ -28,7 +28,8 @@ type Options struct {
 	// equals applying the input layers in order.
 	KeepWhiteouts bool
 	// Warn receives non-fatal problems, such as the same path twice in one
-	// layer. nil ignores them.
+	// layer. nil ignores them. With Reader it is called from Reader's
+	// goroutine.
 	Warn func(msg string)
 }
 

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"strings"
 	"testing"
@@ -193,5 +194,25 @@ func TestBadLayer(t *testing.T) {
 	}
 	if !bytes.Equal(out.Bytes(), endMarker) {
 		t.Errorf("empty flatten = %d bytes", out.Len())
+	}
+}
+
+// TestManyMarkersBelowReplacedSymlink guards against quadratic work: many
+// whiteouts below a symlink that their own layer replaces.
+func TestManyMarkersBelowReplacedSymlink(t *testing.T) {
+	es := []tf{dir("s")}
+	for i := range 20000 {
+		es = append(es, wh(fmt.Sprintf("s/f%d", i)))
+	}
+	start := time.Now()
+	out, _, err := run(t, [][]byte{mkTar(t, sym("s", "x")), mkTar(t, es...)}, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := diffLines(listing(t, out), []string{"dir s/ 0755 0:0"}); d != "" {
+		t.Error(d)
+	}
+	if el := time.Since(start); el > 5*time.Second {
+		t.Errorf("took %v", el)
 	}
 }

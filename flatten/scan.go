@@ -27,7 +27,8 @@ type entry struct {
 type layerScan struct {
 	entries []entry
 	links   []linkRef
-	plnk    map[string]int64 // aufs hardlink files: name -> header offset
+	plnk    map[string]int64    // aufs hardlink files: name -> header offset
+	defined map[string]struct{} // names of the plain entries, built on demand
 }
 
 // linkRef is a hardlink target and, filled in before the layer is applied,
@@ -112,6 +113,7 @@ func (f *flattener) scanLayer(li int) error {
 	s := &f.scan
 	s.entries, s.links = s.entries[:0], s.links[:0]
 	clear(s.plnk)
+	s.defined = nil
 	pr := &posReader{sr: io.NewSectionReader(l.R, 0, l.Size)}
 	tr := tar.NewReader(pr)
 	prev := "" // raw name of the previous entry, for errors

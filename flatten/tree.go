@@ -170,14 +170,20 @@ func (f *flattener) lookupLink(li int, target string) linkResult {
 	return linkResult{status: linkFound, id: c.ident()}
 }
 
-// layerDefines reports whether the layer being applied has an entry at name.
+// layerDefines reports whether the layer being applied has an entry at
+// name. The set is built on first use: only markers below a symlink need it.
 func (f *flattener) layerDefines(name string) bool {
-	for i := range f.scan.entries {
-		if e := &f.scan.entries[i]; e.kind == plainEntry && e.name == name {
-			return true
+	s := &f.scan
+	if s.defined == nil {
+		s.defined = make(map[string]struct{})
+		for i := range s.entries {
+			if e := &s.entries[i]; e.kind == plainEntry {
+				s.defined[e.name] = struct{}{}
+			}
 		}
 	}
-	return false
+	_, ok := s.defined[name]
+	return ok
 }
 
 // applyMarker applies an opaque marker or a whiteout.
