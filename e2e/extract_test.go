@@ -359,3 +359,81 @@ func mustOpen(t *testing.T, name string) *os.File {
 	t.Cleanup(func() { f.Close() })
 	return f
 }
+
+// TestExtractTerminalAndProgress: a terminal on stdout is refused, as docker
+// save does; progress goes to stderr.
+func TestExtractTerminalAndProgress(t *testing.T) {
+	forEachDaemon(t, func(t *testing.T, d daemon) {
+		env := []string{"DOCKER_HOST=" + d.host, "DOCKER_CONFIG=" + pluginConfig, "DOCKER_CONTEXT="}
+		// script(1) gives the command a pseudo-terminal.
+		r := runCmd(t, env, nil, "script", "-qec", binary+" extract docker-layers-fixture:latest", "/dev/null")
+		if r.code != 1 || !strings.Contains(r.stdout, "refusing to write a tarball to a terminal") {
+			t.Errorf("stdout on a terminal: %s", r)
+		}
+		r = d.plugin(t, "extract", "--progress", "plain", "-o", "/dev/null", "docker-layers-fixture:latest")
+		if r.code != 0 || !strings.Contains(r.stderr, "reading layer sha256:") || !strings.Contains(r.stderr, "flattening 7 layers") {
+			t.Errorf("--progress plain: %s", r)
+		}
+		r = d.plugin(t, "extract", "--progress", "plain", "-q", "-o", "/dev/null", "docker-layers-fixture:latest")
+		if r.code != 0 || r.stderr != "" {
+			t.Errorf("-q: %s", r)
+		}
+		r = d.plugin(t, "extract", "--progress", "fancy", "docker-layers-fixture:latest")
+		if r.code != 1 || !strings.Contains(r.stderr, `invalid --progress "fancy"`) {
+			t.Errorf("bad --progress: %s", r)
+		}
+	})
+}
+
+// TestExtractInputBeyondDockerLoad: two layer stacks that docker load
+// refuses on every daemon, but that --input must still handle.
+func TestExtractInputBeyondDockerLoad(t *testing.T) {
+	tmp := t.TempDir()
+	for _, tc := range []struct {
+		name   string
+		layers [][]entry
+		check  func(t *testing.T, got tree)
+	}{
+		{
+			name: "hardlink to a lower layer's file",
+			layers: [][]entry{
+				{file("f", "lower bytes")},
+				{{hdr: tar.Header{Typeflag: tar.TypeLink, Name: "l", Linkname: "f", Mode: 0o644}}},
+			},
+			check: func(t *testing.T, got tree) {
+				if got["l"].SHA == "" || got["l"].SHA != got["f"].SHA {
+					t.Errorf("l does not have f's bytes: %+v %+v", got["l"], got["f"])
+				}
+			},
+		},
+		{
+			name:   "a file then its whiteout in one layer",
+			layers: [][]entry{{dir("w")}, {dir("w"), file("w/x", "stays"), wh("w/.wh.x")}},
+			check: func(t *testing.T, got tree) {
+				if got["w/x"].Size != int64(len("stays")) {
+					t.Errorf("w/x is gone: %v", got)
+				}
+			},
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var layers [][]byte
+			for _, es := range tc.layers {
+				layers = append(layers, layerTar(t, es))
+			}
+			archive := filepath.Join(tmp, "a.tar")
+			if err := os.WriteFile(archive, loadArchive(t, "docker-layers-crafted:input-only", layers), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			r := runCmd(t, nil, nil, binary, "extract", "--input", archive, "-o", "-")
+			if r.code != 0 {
+				t.Fatalf("extract --input: %s", r)
+			}
+			got := readTree(t, strings.NewReader(r.stdout))
+			tc.check(t, got)
+			if diff := diffTrees(got, reference(t, layers)); diff != "" {
+				t.Errorf("differs from the reference:\n%s", diff)
+			}
+		})
+	}
+}

@@ -41,6 +41,14 @@ func cleanName(name string) string {
 // attributes and content.
 func readTree(t *testing.T, r io.Reader) tree {
 	t.Helper()
+	return readTreeLinks(t, r, false)
+}
+
+// readTreeLinks is readTree; with lowerLinks, a hardlink whose target is not
+// in the stream stays a TypeLink node naming its target, for the reference
+// to resolve against lower layers.
+func readTreeLinks(t *testing.T, r io.Reader, lowerLinks bool) tree {
+	t.Helper()
 	out := tree{}
 	links := map[string]string{}
 	tr := tar.NewReader(r)
@@ -86,6 +94,10 @@ func readTree(t *testing.T, r io.Reader) tree {
 	}
 	for name, target := range links {
 		tn, ok := out[target]
+		if !ok && lowerLinks {
+			out[name] = node{Type: tar.TypeLink, Link: target}
+			continue
+		}
 		if !ok {
 			t.Fatalf("hardlink %s to missing %s", name, target)
 		}
@@ -152,7 +164,7 @@ func reference(t *testing.T, layers [][]byte) tree {
 			name string
 			n    node
 		}
-		layerTree := readTree(t, bytes.NewReader(l))
+		layerTree := readTreeLinks(t, bytes.NewReader(l), true)
 		// readTree loses order; order does not matter for the rules below.
 		for name, n := range layerTree {
 			entries = append(entries, struct {
@@ -190,6 +202,13 @@ func reference(t *testing.T, layers [][]byte) tree {
 			}
 			if old, ok := fs[e.name]; ok && !own[e.name] && (old.Type == tar.TypeDir) != (e.n.Type == tar.TypeDir) {
 				removeTree(e.name)
+			}
+			if e.n.Type == tar.TypeLink { // to a lower layer's file
+				target, ok := fs[e.n.Link]
+				if !ok {
+					t.Fatalf("reference: hardlink %s to missing %s", e.name, e.n.Link)
+				}
+				e.n = target
 			}
 			fs[e.name] = e.n
 			own[e.name] = true

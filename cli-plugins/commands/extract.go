@@ -187,6 +187,9 @@ func runExtract(ctx context.Context, dockerCLI command.Cli, opts extractOptions)
 	for i, idx := range selected {
 		want[i] = anc.Layers[idx].DiffID
 	}
+	if n := len(anc.Layers); n > 0 {
+		progress.setTotal(anc.CumulativeSize(n - 1))
+	}
 
 	out, err := createOutput(opts.output, opts.force, dockerCLI.Out())
 	if err != nil {

@@ -69,6 +69,16 @@ func (p *progress) update(e extract.Progress) {
 
 func (p *progress) lastSize(extract.Progress) int64 { return p.read - p.base }
 
+// setTotal sets the expected number of bytes to read, when known (> 0):
+// the image's size, which the save stream is close to.
+func (p *progress) setTotal(n int64) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if n > 0 {
+		p.total = n
+	}
+}
+
 // flattening says that every layer is in hand.
 func (p *progress) flattening(n int) {
 	p.mu.Lock()
