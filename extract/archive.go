@@ -467,6 +467,7 @@ func (a *Archive) loadManifestJSON() error {
 			// index.json's image is unusable (no manifest for the
 			// platform, say): use the record, if it is usable.
 			if img, err := a.imageFromRecord(it, cfg, cfgDigest); err == nil {
+				img.Index = match.ref.Index
 				match.img, match.err = img, nil
 				match.ref.ID, match.ref.Manifest = cfgDigest, ""
 			}
@@ -655,7 +656,7 @@ func (a *Archive) Layers(ctx context.Context, img *Image, want []digest.Digest) 
 		if i < 0 {
 			return nil, errorf(ErrLayerNotFound, "layer %s is not in image %s", w, shortID(img.ID))
 		}
-		l, err := a.layer(ctx, img.layers[i], w)
+		l, err := a.layer(ctx, img.layers[i], w, Progress{Layers: len(out), Wanted: len(want)})
 		if err != nil {
 			return nil, err
 		}
@@ -666,7 +667,7 @@ func (a *Archive) Layers(ctx context.Context, img *Image, want []digest.Digest) 
 
 // layer verifies one layer and returns it: a section of the archive when
 // it is stored uncompressed, a spool file otherwise.
-func (a *Archive) layer(ctx context.Context, src layerSource, w digest.Digest) (Layer, error) {
+func (a *Archive) layer(ctx context.Context, src layerSource, w digest.Digest, p Progress) (Layer, error) {
 	key := src.path + "@" + string(w)
 	if l, ok := a.layers[key]; ok {
 		return l, nil
@@ -685,7 +686,8 @@ func (a *Archive) layer(ctx context.Context, src layerSource, w digest.Digest) (
 	head := make([]byte, magicLen)
 	n, _ := io.NewSectionReader(a.ra, e.offset, e.size).ReadAt(head, 0)
 	c := detectLayerCompression(head[:n])
-	m := newMeter(ctx, a.opts.Progress, Progress{Entry: e.name, DiffID: w, Size: e.size, Wanted: 1})
+	p.Entry, p.DiffID, p.Size = e.name, w, e.size
+	m := newMeter(ctx, a.opts.Progress, p)
 	raw := sha256.New()
 	src0 := io.TeeReader(m.reader(io.NewSectionReader(a.ra, e.offset, e.size)), raw)
 	var l Layer

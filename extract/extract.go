@@ -25,9 +25,10 @@ type Options struct {
 	// The spool directory is created inside it with mode 0700 when first
 	// needed, and Close (or a failing call) removes it.
 	TmpDir string
-	// Platform selects the image in multi-platform indexes; nil means the
-	// running platform (platforms.Default()). When set, a single-platform
-	// image of another platform is refused.
+	// Platform selects the image in multi-platform indexes of an Archive;
+	// nil means the running platform (platforms.Default()). When set, a
+	// single-platform image of another platform is refused. FromSaveStream
+	// needs no platform: diff IDs identify the layers.
 	Platform *ocispec.Platform
 	// Progress, if set, is called when an entry starts and then about every
 	// MiB read. It runs on the reading goroutine: keep it cheap.
