@@ -53,6 +53,10 @@ fuzz: ## Run each fuzz target for $(FUZZTIME)
 		$(GO) test ./$$pkg -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME); \
 	done
 
+.PHONY: bench
+bench: build ## Measure extract against docker save, docker export and crane; write BENCHMARKS.md
+	e2e/bench/run.sh
+
 .PHONY: demo
 demo: build ## Build a sample image offline, install the plugin and inspect it
 	e2e/demo.sh
