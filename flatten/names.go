@@ -6,6 +6,9 @@ import (
 	"strings"
 )
 
+// errRootName is the ErrInvalidName of a name that is the root itself.
+var errRootName = fmt.Errorf("%w: names the root", ErrInvalidName)
+
 // cleanName returns the canonical form of a tar entry name or hardlink
 // target: relative, without "./", a leading or trailing "/", "//" or "."
 // elements. Names that climb out of the root are ErrUnsafePath; names that
@@ -22,12 +25,12 @@ func cleanName(name string) (string, error) {
 	// instead of being clamped to "/x".
 	s := strings.TrimLeft(name, "/")
 	if s == "" {
-		return "", fmt.Errorf("%w: names the root", ErrInvalidName)
+		return "", errRootName
 	}
 	c := path.Clean(s)
 	switch {
 	case c == ".":
-		return "", fmt.Errorf("%w: names the root", ErrInvalidName)
+		return "", errRootName
 	case c == ".." || strings.HasPrefix(c, "../"):
 		return "", ErrUnsafePath
 	}

@@ -38,8 +38,11 @@ func ruleCases() []ruleCase {
 		{name: "name climbs out in the middle", layers: [][]tf{{reg("a/../../x", "")}}, err: ErrUnsafePath, errHas: `layer sha256:l0: entry "a/../../x"`},
 		{name: "rooted name climbs out", layers: [][]tf{{reg("/../x", "")}}, err: ErrUnsafePath, errHas: `entry "/../x"`},
 		{name: "name resolves to the root", layers: [][]tf{{reg("x/..", "")}}, err: ErrInvalidName, errHas: `entry "x/..": invalid name: names the root`},
-		{name: "dot name", layers: [][]tf{{dir(".")}}, err: ErrInvalidName},
-		{name: "slash name", layers: [][]tf{{dir("/")}}, err: ErrInvalidName},
+		{name: "root directory entry ./ is skipped", layers: [][]tf{{dir("./"), reg("./a", "x")}}, want: []string{"reg a 0644 0:0 \"x\""}},
+		{name: "root directory entry / is skipped", layers: [][]tf{{dir("/")}}, want: []string{}},
+		{name: "dot name on a file", layers: [][]tf{{reg(".", "x")}}, err: ErrInvalidName},
+		{name: "dot name on a symlink", layers: [][]tf{{sym(".", "/etc")}}, err: ErrInvalidName},
+		{name: "slash name on a symlink", layers: [][]tf{{sym("/", "/etc")}}, err: ErrInvalidName},
 		{name: "empty name", layers: [][]tf{{reg("", "")}}, err: ErrInvalidName, errHas: "empty"},
 		{
 			name:   "non-UTF-8 names keep their bytes",

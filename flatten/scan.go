@@ -149,6 +149,12 @@ func (f *flattener) scanLayer(li int) error {
 func (f *flattener) scanEntry(li int, hdr *tar.Header, off int64) error {
 	s := &f.scan
 	name, err := cleanName(hdr.Name)
+	if errors.Is(err, errRootName) && hdr.Typeflag == tar.TypeDir {
+		// "./" or "/": the root directory itself, as `tar -C dir .` writes
+		// it (imported images, other builders). The root is not an entry
+		// of the output; skip it as containerd does.
+		return nil
+	}
 	if err != nil {
 		return f.errorf(li, hdr.Name, err)
 	}
