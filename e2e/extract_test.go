@@ -150,6 +150,17 @@ func craftedLayers(t *testing.T) map[string][][]byte {
 	return craftLayers
 }
 
+// ensureCrafted loads the crafted image tag into the daemon unless it is
+// there already, and returns its name.
+func (d daemon) ensureCrafted(t *testing.T, tag string) string {
+	t.Helper()
+	img := "docker-layers-crafted:" + tag
+	if d.docker(t, "image", "inspect", img).code != 0 {
+		d.load(t, loadArchive(t, img, craftedLayers(t)[tag]))
+	}
+	return img
+}
+
 // TestExtractMatchesDockerExport is the differential test: extracting every
 // layer must give what the daemon's own docker create + docker export
 // gives, entry by entry, on every daemon; where Docker departs from the OCI

@@ -53,7 +53,7 @@ func status(ctx context.Context, err error) error {
 		return cli.StatusError{Cause: err, Status: sig.Error(), StatusCode: 128 + int(sig.sig)}
 	}
 	if errors.Is(err, context.Canceled) || ctx.Err() != nil {
-		return cli.StatusError{Cause: err, Status: "canceled", StatusCode: 130}
+		return cli.StatusError{Cause: err, Status: "canceled (interrupted through the docker CLI)", StatusCode: 130}
 	}
 	if errors.Is(err, syscall.EPIPE) {
 		// The reader went away (| head): end quietly, as a process killed

@@ -121,7 +121,7 @@ func TestStatusMapsErrorsToExitCodes(t *testing.T) {
 		{ctx, &inspect.SpecError{Spec: "9", Err: inspect.ErrNotExist}, exitSpec, `layer spec "9": no such layer`},
 		{ctx, cli.StatusError{StatusCode: exitUsage, Status: "bad flag"}, exitUsage, "bad flag"},
 		{ctx, &os.PathError{Op: "write", Path: "/dev/stdout", Err: syscall.EPIPE}, 141, ""},
-		{canceled, context.Canceled, 130, "canceled"},
+		{canceled, context.Canceled, 130, "canceled (interrupted through the docker CLI)"},
 		{sigCtx, context.Canceled, 143, "interrupted by SIGTERM"},
 	} {
 		var out bytes.Buffer
