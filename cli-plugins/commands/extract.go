@@ -10,7 +10,6 @@ import (
 	"github.com/docker-layers/docker-layers/flatten"
 	"github.com/docker/cli/cli/command"
 	"github.com/docker/cli/cli/command/completion"
-	"github.com/opencontainers/go-digest"
 	"github.com/spf13/cobra"
 )
 
@@ -166,27 +165,12 @@ func runExtract(ctx context.Context, dockerCLI command.Cli, opts extractOptions)
 	xopts.Progress = progress.update
 	defer progress.done()
 
-	src, err := openSource(ctx, dockerCLI, opts.input, opts.image, xopts)
+	sel, err := selectLayers(ctx, dockerCLI, opts.input, opts.image, opts.layers, xopts)
+	defer sel.close(&retErr)
 	if err != nil {
 		return err
 	}
-	defer func() {
-		if err := src.close(); err != nil && retErr == nil {
-			retErr = err
-		}
-	}()
-	anc, err := src.ancestry(ctx)
-	if err != nil {
-		return err
-	}
-	selected, err := anc.Resolve(ctx, opts.layers, src.tagLookup())
-	if err != nil {
-		return err
-	}
-	want := make([]digest.Digest, len(selected))
-	for i, idx := range selected {
-		want[i] = anc.Layers[idx].DiffID
-	}
+	anc := sel.anc
 	if n := len(anc.Layers); n > 0 {
 		progress.setTotal(anc.CumulativeSize(n - 1))
 	}
@@ -200,7 +184,7 @@ func runExtract(ctx context.Context, dockerCLI command.Cli, opts extractOptions)
 			out.abort()
 		}
 	}()
-	layers, err := src.layers(ctx, want, xopts)
+	layers, err := sel.src.layers(ctx, sel.diffIDs(), xopts)
 	if err != nil {
 		return err
 	}

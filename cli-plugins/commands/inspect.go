@@ -74,23 +74,12 @@ instant however large the image is.
 }
 
 func runInspect(ctx context.Context, dockerCLI command.Cli, opts inspectOptions) (retErr error) {
-	src, err := openSource(ctx, dockerCLI, opts.input, opts.image, extract.Options{})
+	sel, err := selectLayers(ctx, dockerCLI, opts.input, opts.image, opts.layers, extract.Options{})
+	defer sel.close(&retErr)
 	if err != nil {
 		return err
 	}
-	defer func() {
-		if err := src.close(); err != nil && retErr == nil {
-			retErr = err
-		}
-	}()
-	anc, err := src.ancestry(ctx)
-	if err != nil {
-		return err
-	}
-	selected, err := anc.Resolve(ctx, opts.layers, src.tagLookup())
-	if err != nil {
-		return err
-	}
+	anc, selected := sel.anc, sel.selected
 	rows := inspectRows(anc, selected, opts.all)
 	if inferred := inferredLayers(anc, selected); len(inferred) > 0 && !opts.quiet {
 		_, _ = fmt.Fprintf(dockerCLI.Err(), "warning: the Engine API does not say which history steps of %s made layers %v; their CREATED BY is inferred from the commands (marked * after the index)\n", opts.image, inferred)

@@ -52,6 +52,49 @@ func openSource(ctx context.Context, dockerCLI command.Cli, input, ref string, o
 	return &archiveSource{archive: a, img: img, ref: ref}, nil
 }
 
+// selection is an opened source with an image's ancestry and the layers
+// the user's specs selected.
+type selection struct {
+	src      source
+	anc      *inspect.Ancestry
+	selected []int
+}
+
+// selectLayers opens the source, reads the image's ancestry and resolves
+// specs. The caller must call close on the returned selection, also on
+// error when it is not nil.
+func selectLayers(ctx context.Context, dockerCLI command.Cli, input, ref string, specs []string, opts extract.Options) (*selection, error) {
+	src, err := openSource(ctx, dockerCLI, input, ref, opts)
+	if err != nil {
+		return nil, err
+	}
+	s := &selection{src: src}
+	if s.anc, err = src.ancestry(ctx); err != nil {
+		return s, err
+	}
+	s.selected, err = s.anc.Resolve(ctx, specs, src.tagLookup())
+	return s, err
+}
+
+// diffIDs returns the selected layers' diff IDs, bottom first.
+func (s *selection) diffIDs() []digest.Digest {
+	want := make([]digest.Digest, len(s.selected))
+	for i, idx := range s.selected {
+		want[i] = s.anc.Layers[idx].DiffID
+	}
+	return want
+}
+
+// close closes the source; it keeps the first error of the caller's.
+func (s *selection) close(retErr *error) {
+	if s == nil {
+		return
+	}
+	if err := s.src.close(); err != nil && *retErr == nil {
+		*retErr = err
+	}
+}
+
 type daemonSource struct {
 	cli    command.Cli
 	ref    string
