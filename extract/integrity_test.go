@@ -234,8 +234,10 @@ func TestIntegrity(t *testing.T) {
 			archive: expect{is: ErrInvalid, msg: "reading archive after its start"},
 		},
 		{
-			name:    "no manifest",
-			data:    func() []byte { return writeTar(t, withoutEntry(withoutEntry(withoutEntry(oci, "manifest.json"), "index.json"), ociName), nil) },
+			name: "no manifest",
+			data: func() []byte {
+				return writeTar(t, withoutEntry(withoutEntry(withoutEntry(oci, "manifest.json"), "index.json"), ociName), nil)
+			},
 			stream:  expect{is: ErrInvalid, msg: "neither manifest.json nor index.json"},
 			archive: expect{is: ErrInvalid, msg: "neither manifest.json nor index.json"},
 		},
