@@ -644,3 +644,34 @@ func TestIsSparse(t *testing.T) {
 	assert.Check(t, isSparse(&tar.Header{Typeflag: tar.TypeReg, PAXRecords: map[string]string{"GNU.sparse.major": "1"}}))
 	assert.Check(t, !isSparse(&tar.Header{Typeflag: tar.TypeReg, PAXRecords: map[string]string{"path": "x"}}))
 }
+
+// TestSkipProgress checks that skipping a large unwanted entry reports
+// progress and can be cancelled.
+func TestSkipProgress(t *testing.T) {
+	img := newTestImage(t, hostPlatform(), nil, makeLayer(t, 60, 3<<20), makeLayer(t, 61, 100))
+	bigName := blobPath(img.diffIDs[0])
+	entries := wantedFirst(ociEntries(t, []*testImage{img}), bigName)
+	data := writeTar(t, entries, nil)
+	want := img.diffIDs[1:]
+
+	var skipped int64
+	tmp := t.TempDir()
+	ls, err := FromSaveStream(context.Background(), bytes.NewReader(data), want, Options{TmpDir: tmp, Progress: func(p Progress) {
+		if p.Entry == bigName {
+			skipped = p.Done
+		}
+	}})
+	assert.NilError(t, err)
+	assert.NilError(t, ls.Close())
+	assert.Check(t, skipped > 3<<20-magicLen, "skipped %d", skipped)
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	_, err = FromSaveStream(ctx, bytes.NewReader(data), want, Options{TmpDir: tmp, Progress: func(p Progress) {
+		if p.Entry == bigName && p.Done > 0 {
+			cancel()
+		}
+	}})
+	assert.Check(t, errors.Is(err, context.Canceled), err)
+	assertEmptyDir(t, tmp)
+}

@@ -147,8 +147,43 @@ func (s *streamReader) run() error {
 		if err := s.entry(hdr); err != nil {
 			return err
 		}
+		if err := s.skipRest(hdr); err != nil {
+			return err
+		}
 	}
 	return nil
+}
+
+// skipRest reads what is left of a large entry that was skipped or only
+// peeked at, reporting progress and watching the context on the way. The
+// tar reader skips small remainders itself.
+func (s *streamReader) skipRest(hdr *tar.Header) error {
+	if dataSize(hdr) < progressEvery {
+		return nil
+	}
+	bp := copyBufPool.Get().(*[]byte)
+	defer copyBufPool.Put(bp)
+	var m *meter
+	for {
+		n, err := s.tr.Read(*bp)
+		if n > 0 {
+			if m == nil {
+				m = s.meter(s.last, "", hdr.Size)
+			}
+			if _, werr := m.Write((*bp)[:n]); werr != nil {
+				return werr
+			}
+		}
+		if errors.Is(err, io.EOF) {
+			if m != nil {
+				m.finish()
+			}
+			return nil
+		}
+		if err != nil {
+			return s.fail(fmt.Errorf("reading entry %q: %w", truncate(s.last, 200), err))
+		}
+	}
 }
 
 func (s *streamReader) where() string {
