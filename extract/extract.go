@@ -112,7 +112,11 @@ func FromDaemon[O any](ctx context.Context, c Client[O], imageID string, want []
 //
 // The caller must Close the returned Layers. On error nothing is left in
 // opts.TmpDir.
-func FromSaveStream(ctx context.Context, r io.Reader, want []digest.Digest, opts Options) (_ *Layers, retErr error) {
+func FromSaveStream(ctx context.Context, r io.Reader, want []digest.Digest, opts Options) (*Layers, error) {
+	return fromSaveStream(ctx, r, want, opts)
+}
+
+func fromSaveStream(ctx context.Context, r io.Reader, want []digest.Digest, opts Options) (_ *Layers, retErr error) {
 	if err := validateWant(want); err != nil {
 		return nil, err
 	}
