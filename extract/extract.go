@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 
+	"github.com/docker/docker/client"
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
@@ -49,15 +50,10 @@ type Progress struct {
 	Wanted int           // wanted layers in all
 }
 
-// Client is the one Engine API method this package calls. docker's
-// *client.Client and client.APIClient satisfy Client[client.ImageSaveOption];
-// Go infers O at the call site, so callers write
-// extract.FromDaemon(ctx, apiClient, id, want, opts).
-//
-// The option type is a type parameter so that this package does not import
-// github.com/docker/docker/client (and its dependency tree) just to name it.
-type Client[O any] interface {
-	ImageSave(ctx context.Context, images []string, opts ...O) (io.ReadCloser, error)
+// Client is the one Engine API method this package calls. The docker CLI's
+// API client satisfies it.
+type Client interface {
+	ImageSave(ctx context.Context, images []string, opts ...client.ImageSaveOption) (io.ReadCloser, error)
 }
 
 // Layers holds spooled layers. The caller must Close it; Close removes the
@@ -90,7 +86,7 @@ func (l *Layers) Close() error {
 //
 // The caller must Close the returned Layers. On error nothing is left in
 // opts.TmpDir.
-func FromDaemon[O any](ctx context.Context, c Client[O], imageID string, want []digest.Digest, opts Options, saveOpts ...O) (*Layers, error) {
+func FromDaemon(ctx context.Context, c Client, imageID string, want []digest.Digest, opts Options, saveOpts ...client.ImageSaveOption) (*Layers, error) {
 	if err := validateWant(want); err != nil {
 		return nil, err
 	}

@@ -11,6 +11,7 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/docker/docker/client"
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"gotest.tools/v3/assert"
@@ -547,7 +548,7 @@ type fakeClient struct {
 	data   []byte
 	err    error
 	images []string
-	opts   []string
+	opts   int
 	body   *trackingBody
 }
 
@@ -561,9 +562,9 @@ func (b *trackingBody) Close() error {
 	return nil
 }
 
-func (c *fakeClient) ImageSave(_ context.Context, images []string, opts ...string) (io.ReadCloser, error) {
+func (c *fakeClient) ImageSave(_ context.Context, images []string, opts ...client.ImageSaveOption) (io.ReadCloser, error) {
 	c.images = images
-	c.opts = opts
+	c.opts = len(opts)
 	if c.err != nil {
 		return nil, c.err
 	}
@@ -579,10 +580,10 @@ func TestFromDaemon(t *testing.T) {
 	t.Run("ok", func(t *testing.T) {
 		c := &fakeClient{data: data}
 		tmp := t.TempDir()
-		ls, err := FromDaemon(ctx, c, "sha256:abc", img.diffIDs[1:3], Options{TmpDir: tmp}, "platform=linux/amd64")
+		ls, err := FromDaemon(ctx, c, "sha256:abc", img.diffIDs[1:3], Options{TmpDir: tmp}, client.ImageSaveWithPlatforms(ocispec.Platform{OS: "linux", Architecture: "amd64"}))
 		assert.NilError(t, err)
 		assert.DeepEqual(t, c.images, []string{"sha256:abc"})
-		assert.DeepEqual(t, c.opts, []string{"platform=linux/amd64"})
+		assert.Equal(t, c.opts, 1, "the save options are passed on")
 		assert.Check(t, c.body.closed)
 		got := readLayers(t, ls.List(), img.diffIDs[1:3])
 		assert.Check(t, bytes.Equal(got[0], img.layers[1]))
