@@ -8,8 +8,9 @@ PLUGINS  := $(or $(DOCKER_CONFIG),$(HOME)/.docker)/cli-plugins
 GO       ?= go
 FUZZTIME ?= 30s
 
-STATICCHECK := honnef.co/go/tools/cmd/staticcheck@2025.1.1
-GOVULNCHECK := golang.org/x/vuln/cmd/govulncheck@v1.1.4
+STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
+GOVULNCHECK := golang.org/x/vuln/cmd/govulncheck@v1.9.0
+VULNDB      ?= https://vuln.go.dev
 
 .DEFAULT_GOAL := help
 
@@ -43,7 +44,13 @@ lint: ## gofmt, go vet, staticcheck and govulncheck (pinned, via go run)
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 	$(GO) run $(STATICCHECK) ./...
-	$(GO) run $(GOVULNCHECK) ./...
+	@# govulncheck needs its database ($(VULNDB)); where it is out of reach
+	@# (no network), say so instead of failing or passing silently.
+	@if curl -sfm 10 -o /dev/null $(VULNDB)/index/db.json.gz; then \
+		$(GO) run $(GOVULNCHECK) -db $(VULNDB) ./...; \
+	else \
+		echo "lint: govulncheck SKIPPED: vulnerability database $(VULNDB) unreachable (set VULNDB to a mirror)"; \
+	fi
 
 .PHONY: fuzz
 fuzz: ## Run each fuzz target for $(FUZZTIME)

@@ -255,4 +255,3 @@ func TestFaultDiskFull(t *testing.T) {
 		assertEmpty(t, out, tmp, small)
 	})
 }
-

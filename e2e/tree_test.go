@@ -65,9 +65,6 @@ func readTreeLinks(t *testing.T, r io.Reader, lowerLinks bool) tree {
 			continue
 		}
 		n := node{Type: h.Typeflag, Mode: h.Mode & 0o7777, UID: h.Uid, GID: h.Gid, Link: h.Linkname, Mtime: h.ModTime.Unix(), Major: h.Devmajor, Minor: h.Devminor}
-		if n.Type == tar.TypeRegA {
-			n.Type = tar.TypeReg
-		}
 		var xs []string
 		for k, v := range h.PAXRecords {
 			if strings.HasPrefix(k, "SCHILY.xattr.") {

@@ -102,7 +102,6 @@ type archiveImage struct {
 	img     *Image
 	err     error
 	configs map[digest.Digest]bool // configs of every platform, to match manifest.json records
-	names   []string               // fully qualified names from index.json annotations
 }
 
 // OpenArchive opens a `docker save` archive file. An uncompressed file is

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"flag"
-	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -120,7 +119,7 @@ func checkLayers(t *testing.T, ls []Layer) {
 			t.Fatal(err)
 		}
 		if d != l.DiffID || n != l.Size {
-			t.Fatal(fmt.Sprintf("layer %s: read %d bytes hashing to %s", l.DiffID, n, d))
+			t.Fatalf("layer %s: read %d bytes hashing to %s", l.DiffID, n, d)
 		}
 	}
 }

@@ -115,7 +115,7 @@ func resolve(entries map[string]*entry, name string) (*entry, error) {
 			return nil, errorf(ErrLayerNotFound, "%q links to %q, which is not in the archive", name, cur)
 		}
 		switch e.typeflag {
-		case tar.TypeReg, tar.TypeRegA:
+		case tar.TypeReg: // archive/tar reports the old TypeRegA as TypeReg
 			if e.sparse {
 				return nil, errorf(ErrInvalid, "entry %q is a sparse file", cur)
 			}
