@@ -37,9 +37,25 @@ type spool struct {
 	files  []*os.File
 
 	// limit, when > 0, makes writes fail with ENOSPC once that many bytes
-	// were written to the spool in total; tests use it.
+	// were written to the spool in total. It is the free space of the
+	// spool's file system less a reserve (see freeSpaceLimit), or the
+	// test-only Options.spoolLimit.
 	limit   int64
 	written int64
+}
+
+// freeSpaceLimit returns how much the spool may write under dir: the space
+// free there less 1% of the file system (at least 1 MiB), so that a
+// decompression bomb or a huge image fails cleanly instead of filling the
+// disk for everyone else. It returns 0 (no limit) where statfs fails.
+func freeSpaceLimit(dir string) int64 {
+	var st syscall.Statfs_t
+	if err := syscall.Statfs(dir, &st); err != nil {
+		return 0
+	}
+	free := int64(st.Bavail) * st.Bsize
+	reserve := max(int64(st.Blocks)*st.Bsize/100, 1<<20)
+	return max(free-reserve, 1)
 }
 
 func newSpool(opts Options) *spool {
@@ -59,6 +75,9 @@ func (s *spool) create() (*os.File, error) {
 			return nil, fmt.Errorf("creating spool directory: %w", err)
 		}
 		s.dir = dir
+		if s.limit <= 0 {
+			s.limit = freeSpaceLimit(dir)
+		}
 	}
 	f, err := os.CreateTemp(s.dir, "blob-")
 	if err != nil {
