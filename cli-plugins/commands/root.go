@@ -17,7 +17,8 @@ const exitCodesHelp = `Exit status:
   1  usage error: unknown flag, wrong number of arguments, bad flag value
   2  runtime failure: daemon unreachable, image not found, I/O error
   3  a layer spec that does not resolve, or resolves ambiguously
-  130, 143  interrupted by SIGINT or SIGTERM`
+  130, 143  interrupted by SIGINT or SIGTERM
+  141  extract's stdout reader went away (| head); nothing is printed`
 
 const layerSpecHelp = `Layer specs (-l, --layers, repeatable):
   2            index: 0 is the bottom (base) layer
