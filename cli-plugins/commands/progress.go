@@ -19,6 +19,7 @@ type progress struct {
 	w       io.Writer
 	mode    string // "tty", "plain" or "none"
 	entry   string
+	size    int64 // size of the current entry
 	base    int64 // bytes of the entries before the current one
 	read    int64
 	total   int64
@@ -47,9 +48,9 @@ func (p *progress) update(e extract.Progress) {
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if e.Entry != p.entry {
-		p.base += p.lastSize(e)
-		p.entry = e.Entry
+	if e.Entry != p.entry { // the previous entry is done: count all of it
+		p.base += p.size
+		p.entry, p.size = e.Entry, e.Size
 	}
 	p.read = p.base + e.Done
 	if p.mode == "plain" {
@@ -66,8 +67,6 @@ func (p *progress) update(e extract.Progress) {
 		_ = msg.Display(p.w, true)
 	}
 }
-
-func (p *progress) lastSize(extract.Progress) int64 { return p.read - p.base }
 
 // setTotal sets the expected number of bytes to read, when known (> 0):
 // the image's size, which the save stream is close to.
