@@ -58,28 +58,75 @@ type linkResult struct {
 // one 512-byte Read, and skips file data and padding by seeking and reading
 // single bytes, so the first 512-byte read after Next starts is the header.
 // Pass 2 checks every offset by re-reading the header there.
+//
+// Reads go through a small window buffer: skipping a file's data seeks
+// (free), then archive/tar reads the data's last byte, the padding and the
+// next header, which one ReadAt of the window serves; a run of small
+// entries is served without any system call.
 type posReader struct {
-	sr    *io.SectionReader
+	r     io.ReaderAt
+	size  int64
 	pos   int64
 	armed bool
 	mark  int64
+
+	win    []byte // buffered bytes of the layer, starting at winOff
+	winOff int64
+	buf    []byte
+}
+
+// posWindow is the size of posReader's buffer.
+const posWindow = 16 << 10
+
+func newPosReader(r io.ReaderAt, size int64) *posReader {
+	return &posReader{r: r, size: size, buf: make([]byte, posWindow)}
 }
 
 func (p *posReader) Read(b []byte) (int, error) {
 	if p.armed && len(b) == blockSize {
 		p.mark, p.armed = p.pos, false
 	}
-	n, err := p.sr.Read(b)
+	if p.pos >= p.size {
+		return 0, io.EOF
+	}
+	if p.pos < p.winOff || p.pos >= p.winOff+int64(len(p.win)) {
+		if len(b) >= len(p.buf) { // large read: straight from the layer
+			n, err := p.r.ReadAt(b[:min(int64(len(b)), p.size-p.pos)], p.pos)
+			p.pos += int64(n)
+			if err == io.EOF && n > 0 {
+				err = nil
+			}
+			return n, err
+		}
+		n, err := p.r.ReadAt(p.buf[:min(int64(len(p.buf)), p.size-p.pos)], p.pos)
+		if n == 0 {
+			if err == nil || err == io.EOF {
+				err = io.ErrUnexpectedEOF
+			}
+			return 0, err
+		}
+		p.win, p.winOff = p.buf[:n], p.pos
+	}
+	n := copy(b, p.win[p.pos-p.winOff:])
 	p.pos += int64(n)
-	return n, err
+	return n, nil
 }
 
 func (p *posReader) Seek(offset int64, whence int) (int64, error) {
-	n, err := p.sr.Seek(offset, whence)
-	if err == nil {
-		p.pos = n
+	switch whence {
+	case io.SeekStart:
+	case io.SeekCurrent:
+		offset += p.pos
+	case io.SeekEnd:
+		offset += p.size
+	default:
+		return 0, errors.New("seek: invalid whence")
 	}
-	return n, err
+	if offset < 0 {
+		return 0, errors.New("seek: negative position")
+	}
+	p.pos = offset
+	return offset, nil
 }
 
 // normType maps a tar type flag to the type written, or reports false for
@@ -114,7 +161,7 @@ func (f *flattener) scanLayer(li int) error {
 	s.entries, s.links = s.entries[:0], s.links[:0]
 	clear(s.plnk)
 	s.defined = nil
-	pr := &posReader{sr: io.NewSectionReader(l.R, 0, l.Size)}
+	pr := newPosReader(l.R, l.Size)
 	tr := tar.NewReader(pr)
 	prev := "" // raw name of the previous entry, for errors
 	for {
