@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -646,31 +647,47 @@ func (a *Archive) Layers(ctx context.Context, img *Image, want []digest.Digest) 
 	if err := validateWant(want); err != nil {
 		return nil, err
 	}
-	out := make([]Layer, 0, len(want))
-	for _, w := range want {
-		if err := ctx.Err(); err != nil {
-			return nil, err
-		}
+	// Verify (and decompress) the layers in parallel, one per core: each
+	// is a hash over a section of the archive, or a decompression into the
+	// spool.
+	out := make([]Layer, len(want))
+	errs := make([]error, len(want))
+	sem := make(chan struct{}, runtime.GOMAXPROCS(0))
+	var wg sync.WaitGroup
+	for k, w := range want {
 		i := slices.Index(img.Config.RootFS.DiffIDs, w)
 		if i < 0 {
 			return nil, errorf(ErrLayerNotFound, "layer %s is not in image %s", w, shortID(img.ID))
 		}
-		l, err := a.layer(ctx, img.layers[i], w, Progress{Layers: len(out), Wanted: len(want)})
-		if err != nil {
-			return nil, err
+		src := img.layers[i]
+		if l, ok := a.layers[src.path+"@"+string(w)]; ok {
+			out[k] = l
+			continue
 		}
-		out = append(out, l)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			if errs[k] = ctx.Err(); errs[k] == nil {
+				out[k], errs[k] = a.layer(ctx, src, w, Progress{Layers: k, Wanted: len(want)})
+			}
+		}()
+	}
+	wg.Wait()
+	for k, w := range want {
+		if errs[k] != nil {
+			return nil, errs[k]
+		}
+		a.layers[img.layers[slices.Index(img.Config.RootFS.DiffIDs, w)].path+"@"+string(w)] = out[k]
 	}
 	return out, nil
 }
 
 // layer verifies one layer and returns it: a section of the archive when
-// it is stored uncompressed, a spool file otherwise.
+// it is stored uncompressed, a spool file otherwise. It runs concurrently
+// for different layers: it only reads the archive's index.
 func (a *Archive) layer(ctx context.Context, src layerSource, w digest.Digest, p Progress) (Layer, error) {
-	key := src.path + "@" + string(w)
-	if l, ok := a.layers[key]; ok {
-		return l, nil
-	}
 	e, err := resolve(a.entries, src.path)
 	if err != nil {
 		return Layer{}, fmt.Errorf("layer %s: %w", w, err)
@@ -727,7 +744,6 @@ func (a *Archive) layer(ctx context.Context, src layerSource, w digest.Digest, p
 		return Layer{}, errorf(ErrDigestMismatch, "layer %s (entry %q): stored uncompressed but named %s", w, e.name, expectRaw)
 	}
 	m.finish()
-	a.layers[key] = l
 	return l, nil
 }
 

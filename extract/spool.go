@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"os"
 	"sync"
+	"sync/atomic"
 	"syscall"
 
 	"github.com/opencontainers/go-digest"
@@ -31,7 +32,11 @@ func copyBuffered(dst io.Writer, src io.Reader) (int64, error) {
 
 // spool is a private directory of temporary files. The directory is created
 // on first use, with mode 0700, and removed by Close.
+//
+// Its methods are safe for concurrent use, so that layers can be
+// decompressed into it in parallel.
 type spool struct {
+	mu     sync.Mutex // guards dir, files and limit
 	parent string
 	dir    string
 	files  []*os.File
@@ -41,7 +46,7 @@ type spool struct {
 	// spool's file system less a reserve (see freeSpaceLimit), or the
 	// test-only Options.spoolLimit.
 	limit   int64
-	written int64
+	written atomic.Int64
 }
 
 // freeSpaceLimit returns how much the spool may write under dir: the space
@@ -69,6 +74,8 @@ func newSpool(opts Options) *spool {
 // create returns a new spool file. The caller must hand it to keep or
 // discard.
 func (s *spool) create() (*os.File, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	if s.dir == "" {
 		dir, err := os.MkdirTemp(s.parent, "docker-layers-")
 		if err != nil {
@@ -88,6 +95,8 @@ func (s *spool) create() (*os.File, error) {
 
 // keep records f so that Close closes it.
 func (s *spool) keep(f *os.File) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	s.files = append(s.files, f)
 }
 
@@ -99,6 +108,8 @@ func (s *spool) discard(f *os.File) {
 
 // Close closes every kept file and removes the spool directory.
 func (s *spool) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	var errs []error
 	for _, f := range s.files {
 		if err := f.Close(); err != nil && !errors.Is(err, fs.ErrClosed) {
@@ -117,23 +128,27 @@ func (s *spool) Close() error {
 
 // writer returns a writer to f that honours the test-only spool limit.
 func (s *spool) writer(f *os.File) io.Writer {
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	if s.limit <= 0 {
 		return f
 	}
-	return &limitedFile{f: f, s: s}
+	return &limitedFile{f: f, s: s, limit: s.limit}
 }
 
 type limitedFile struct {
-	f *os.File
-	s *spool
+	f     *os.File
+	s     *spool
+	limit int64
 }
 
 func (l *limitedFile) Write(p []byte) (int, error) {
-	if l.s.written+int64(len(p)) > l.s.limit {
+	if l.s.written.Add(int64(len(p))) > l.limit {
+		l.s.written.Add(-int64(len(p)))
 		return 0, &fs.PathError{Op: "write", Path: l.f.Name(), Err: syscall.ENOSPC}
 	}
 	n, err := l.f.Write(p)
-	l.s.written += int64(n)
+	l.s.written.Add(int64(n - len(p)))
 	return n, err
 }
 

@@ -15,16 +15,14 @@ import (
 // progress bars (those of docker pull) on a terminal, or one line per layer
 // with --progress=plain.
 type progress struct {
-	mu      sync.Mutex
-	w       io.Writer
-	mode    string // "tty", "plain" or "none"
-	entry   string
-	size    int64 // size of the current entry
-	base    int64 // bytes of the entries before the current one
-	read    int64
-	total   int64
-	last    time.Time
-	started map[string]bool
+	mu       sync.Mutex
+	w        io.Writer
+	mode     string           // "tty", "plain" or "none"
+	perEntry map[string]int64 // bytes read of each entry
+	read     int64            // bytes read in all
+	total    int64
+	last     time.Time
+	started  map[string]bool
 }
 
 func newProgress(dockerCLI command.Cli, opts extractOptions) *progress {
@@ -38,7 +36,7 @@ func newProgress(dockerCLI command.Cli, opts extractOptions) *progress {
 			mode = "tty"
 		}
 	}
-	return &progress{w: dockerCLI.Err(), mode: mode, started: map[string]bool{}}
+	return &progress{w: dockerCLI.Err(), mode: mode, started: map[string]bool{}, perEntry: map[string]int64{}}
 }
 
 // update is extract's Progress callback.
@@ -48,11 +46,9 @@ func (p *progress) update(e extract.Progress) {
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if e.Entry != p.entry { // the previous entry is done: count all of it
-		p.base += p.size
-		p.entry, p.size = e.Entry, e.Size
-	}
-	p.read = p.base + e.Done
+	// Entries may be read in parallel (--input): count each one's progress.
+	p.read += e.Done - p.perEntry[e.Entry]
+	p.perEntry[e.Entry] = e.Done
 	if p.mode == "plain" {
 		if e.DiffID != "" && !p.started[e.Entry] {
 			p.started[e.Entry] = true
