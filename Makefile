@@ -57,7 +57,7 @@ fuzz: ## Run each fuzz target for $(FUZZTIME)
 	@set -e; for t in $$(grep -rhoE '^func Fuzz[A-Za-z0-9_]+' --include='*_test.go' inspect extract flatten | sed 's/func //' | sort -u); do \
 		pkg=$$(dirname $$(grep -rlE "^func $$t\(" --include='*_test.go' inspect extract flatten | head -1)); \
 		echo "fuzz $$t in ./$$pkg for $(FUZZTIME)"; \
-		$(GO) test ./$$pkg -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME); \
+		$(GO) test ./$$pkg -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) -fuzzminimizetime 5s; \
 	done
 
 .PHONY: bench
