@@ -56,6 +56,23 @@ func layerTar(t *testing.T, entries []entry) []byte {
 // layers, bottom first.
 func loadArchive(t *testing.T, tag string, layers [][]byte) []byte {
 	t.Helper()
+	var steps []step
+	for i := range layers {
+		steps = append(steps, step{createdBy: fmt.Sprintf("crafted layer %d", i)})
+	}
+	return loadArchiveHistory(t, tag, layers, append(steps, step{createdBy: `CMD ["sh"]`, empty: true}))
+}
+
+// step is one history entry of a crafted image.
+type step struct {
+	createdBy string
+	empty     bool
+}
+
+// loadArchiveHistory is loadArchive with the image's history given: one
+// step per layer, in order, plus the empty steps among them.
+func loadArchiveHistory(t *testing.T, tag string, layers [][]byte, steps []step) []byte {
+	t.Helper()
 	var buf bytes.Buffer
 	tw := tar.NewWriter(&buf)
 	add := func(name string, data []byte) {
@@ -74,9 +91,10 @@ func loadArchive(t *testing.T, tag string, layers [][]byte) []byte {
 		p := fmt.Sprintf("layer%03d/layer.tar", i)
 		paths = append(paths, p)
 		add(p, l)
-		history = append(history, map[string]any{"created": "2023-11-14T22:13:20Z", "created_by": fmt.Sprintf("crafted layer %d", i)})
 	}
-	history = append(history, map[string]any{"created": "2023-11-14T22:13:20Z", "created_by": "CMD [\"sh\"]", "empty_layer": true})
+	for _, s := range steps {
+		history = append(history, map[string]any{"created": "2023-11-14T22:13:20Z", "created_by": s.createdBy, "empty_layer": s.empty})
+	}
 	config, err := json.Marshal(map[string]any{
 		"architecture": "amd64", "os": "linux", "created": "2023-11-14T22:13:20Z",
 		"config":  map[string]any{"Cmd": []string{"sh"}},

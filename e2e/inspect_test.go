@@ -279,3 +279,46 @@ func TestErrorsAndExitCodes(t *testing.T) {
 		}
 	})
 }
+
+// TestInspectBuildKitStyleHistory: an image with no intermediate images
+// (as BuildKit builds, pulls and loads make), a layer of whiteouts only
+// (size 0 on the daemon) and metadata steps among the layers. Sizes alone
+// cannot tell which zero-size step made the layer: inspect infers it from
+// the commands, marks it, and says so.
+func TestInspectBuildKitStyleHistory(t *testing.T) {
+	forEachDaemon(t, func(t *testing.T, d daemon) {
+		layers := [][]byte{
+			layerTar(t, []entry{dir("etc"), file("etc/a", "a"), file("etc/b", "b")}),
+			layerTar(t, []entry{wh("etc/.wh.b")}),
+			layerTar(t, []entry{file("app", "app")}),
+		}
+		steps := []step{
+			{createdBy: "ADD rootfs.tar / # buildkit"},
+			{createdBy: `ENV PATH=/bin`, empty: true},
+			{createdBy: "RUN /bin/sh -c rm /etc/b # buildkit"},
+			{createdBy: `LABEL a=b`, empty: true},
+			{createdBy: "COPY app /app # buildkit"},
+			{createdBy: `CMD ["/app"]`, empty: true},
+		}
+		img := "docker-layers-crafted:buildkit-style"
+		d.load(t, loadArchiveHistory(t, img, layers, steps))
+		r := d.plugin(t, "inspect", "--all", "--no-trunc", "-H=false", "--format", "{{.Index}}|{{.CreatedBy}}", img)
+		if r.code != 0 {
+			t.Fatal(r)
+		}
+		// The containerd store reports a whiteout-only layer's snapshot
+		// usage (a block), so its size decides and nothing is inferred.
+		mark := "*"
+		if d.kind == "containerd" {
+			mark = ""
+		}
+		want := "|CMD [\"/app\"]\n2|COPY app /app # buildkit\n|LABEL a=b\n1" + mark + "|RUN /bin/sh -c rm /etc/b # buildkit\n|ENV PATH=/bin\n0|ADD rootfs.tar / # buildkit\n"
+		if r.stdout != want {
+			t.Errorf("inspect --all:\n%s\nwant:\n%s", r.stdout, want)
+		}
+		warned := strings.Contains(r.stderr, "warning: the Engine API does not say which history steps") && strings.Contains(r.stderr, "[1]")
+		if warned != (mark == "*") {
+			t.Errorf("warning about the inferred layer: got %q", r.stderr)
+		}
+	})
+}
