@@ -3,6 +3,8 @@ package e2e
 import (
 	"encoding/json"
 	"fmt"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -319,6 +321,36 @@ func TestInspectBuildKitStyleHistory(t *testing.T) {
 		warned := strings.Contains(r.stderr, "warning: the Engine API does not say which history steps") && strings.Contains(r.stderr, "[1]")
 		if warned != (mark == "*") {
 			t.Errorf("warning about the inferred layer: got %q", r.stderr)
+		}
+	})
+}
+
+// TestDaemonSelection reaches the daemon the ways the docker CLI does: a
+// context (--context and DOCKER_CONTEXT) and -H, as a plugin and standalone.
+func TestDaemonSelection(t *testing.T) {
+	forEachDaemon(t, func(t *testing.T, d daemon) {
+		cfg := t.TempDir()
+		if err := os.Symlink(filepath.Join(pluginConfig, "cli-plugins"), filepath.Join(cfg, "cli-plugins")); err != nil {
+			t.Fatal(err)
+		}
+		env := []string{"DOCKER_CONFIG=" + cfg, "DOCKER_HOST=", "DOCKER_CONTEXT="}
+		must(t, runCmd(t, env, nil, "docker", "context", "create", "layers-e2e", "--docker", "host="+d.host))
+		want := must(t, d.plugin(t, "inspect", "-q", "--no-trunc", "docker-layers-fixture:latest"))
+		for _, tc := range []struct {
+			name string
+			env  []string
+			cmd  []string
+		}{
+			{"plugin --context", nil, []string{"docker", "--context", "layers-e2e", "layers", "inspect", "-q", "--no-trunc", "docker-layers-fixture:latest"}},
+			{"standalone --context", nil, []string{binary, "--context", "layers-e2e", "inspect", "-q", "--no-trunc", "docker-layers-fixture:latest"}},
+			{"standalone DOCKER_CONTEXT", []string{"DOCKER_CONTEXT=layers-e2e"}, []string{binary, "inspect", "-q", "--no-trunc", "docker-layers-fixture:latest"}},
+			{"plugin -H", nil, []string{"docker", "-H", d.host, "layers", "inspect", "-q", "--no-trunc", "docker-layers-fixture:latest"}},
+			{"standalone -H", nil, []string{binary, "-H", d.host, "inspect", "-q", "--no-trunc", "docker-layers-fixture:latest"}},
+		} {
+			r := runCmd(t, append(append([]string{}, env...), tc.env...), nil, tc.cmd[0], tc.cmd[1:]...)
+			if r.code != 0 || r.stdout != want {
+				t.Errorf("%s: %s", tc.name, r)
+			}
 		}
 	})
 }
