@@ -135,6 +135,9 @@ func TestPluginAndStandaloneAgree(t *testing.T) {
 		if meta["SchemaVersion"] != "0.1.0" || meta["Vendor"] == "" || meta["ShortDescription"] == "" {
 			t.Errorf("bad metadata: %s", out)
 		}
+		if v := must(t, runCmd(t, nil, nil, binary, "--version")); !strings.HasPrefix(v, "docker-layers ") || v != must(t, runCmd(t, nil, nil, binary, "version")) {
+			t.Errorf("docker-layers --version: %q", v)
+		}
 		help := must(t, runCmd(t, []string{"DOCKER_CONFIG=" + pluginConfig}, nil, "docker", "--help"))
 		if !strings.Contains(help, "layers*") {
 			t.Errorf("docker --help does not list the layers plugin:\n%s", help)

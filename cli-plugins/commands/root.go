@@ -80,6 +80,10 @@ flattened with whiteouts applied, as one tarball.
 func RunStandalone(dockerCLI *command.DockerCli, name string) error {
 	root := NewRootCommand(dockerCLI, false)
 	root.Use = name
+	root.Version = Version()
+	root.SetVersionTemplate("docker-layers {{.Version}}\n")
+	root.InitDefaultVersionFlag() // before the global flags are parsed
+	root.Flags().Lookup("version").Usage = "Print version information and quit"
 	opts, flags := cli.SetupPluginRootCommand(root)
 	root.SetFlagErrorFunc(flagError)
 	tcmd := cli.NewTopLevelCommand(root, dockerCLI, opts, flags)
