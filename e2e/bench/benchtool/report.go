@@ -1,0 +1,536 @@
+package main
+
+import (
+	"bufio"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+)
+
+// A sample is one timed run, as run.sh records it in samples.tsv.
+type sample struct {
+	kind, group, variant string
+	round                int // 0 is the warm-up round
+	seconds              float64
+	rssKiB               int64 // peak RSS, /usr/bin/time -v "Maximum resident set size"
+	inBlocks, outBlocks  int64 // "File system inputs/outputs", 512-byte blocks
+	bytes                int64 // size of the output file, -1 when there is none
+	rc                   int
+	load1                string // 1-minute load average just before the run
+}
+
+// variantInfo names a variant in the report.
+type variantInfo struct {
+	group, key, label string
+	// sizeKey names the meta entry whose byte count, divided by the time,
+	// gives the variant's throughput; "" for none.
+	sizeKey string
+}
+
+var variants = []variantInfo{
+	{"stream", "a", "(a) `docker save` > /dev/null (the floor)", "save_bytes"},
+	{"stream", "b", "(b) extract -o /dev/null", "save_bytes"},
+	{"stream", "bfile", "(b) extract -o FILE.tar", "save_bytes"},
+	{"stream", "c", "(c) `docker export` (create not timed)", ""},
+	{"stream", "d", "(d) `docker save` \\| `crane export - -`", "save_bytes"},
+	{"stream", "b2x", "(h) extract -o /dev/null, 2x image", ""},
+	{"top", "e", "(e) extract -l -1 -o /dev/null", ""},
+	{"top", "headc", "(e) `docker save` \\| `head -c OFFSET` (floor)", "top_offset"},
+	{"gzip", "f", "(f) extract -o FILE.tar.gz", "save_bytes"},
+	{"gzip", "savegz", "(f) `docker save` \\| `gzip -6` > FILE", "save_bytes"},
+	{"inspect", "inspect", "(g) `docker-layers inspect`", ""},
+	{"inspect", "history", "(g) `docker history`", ""},
+	{"input", "input", "(i) extract --input saved.tar -o - (page-cached)", "save_bytes"},
+	{"input", "crane", "(i) `crane export - -` < saved.tar", "save_bytes"},
+}
+
+var groupTitles = map[string]string{
+	"stream":  "Whole image: (a) floor, (b) extract, (c) docker export, (d) crane, (h) 2x image",
+	"top":     "(e) Top layer only",
+	"gzip":    "(f) gzip output",
+	"inspect": "(g) Metadata only",
+	"input":   "(i) From a saved archive, no daemon",
+}
+
+var groupOrder = []string{"stream", "top", "gzip", "inspect", "input"}
+
+// A ratio is computed per round (pair) as num/den of the chosen metric and
+// judged on its median.
+type ratio struct {
+	id, group, num, den string
+	rss                 bool // compare peak RSS instead of time
+	op                  string
+	target              float64
+	what                string
+}
+
+var ratios = []ratio{
+	{"b/a", "stream", "b", "a", false, "<=", 1.10, "(b) extract -o /dev/null ÷ (a) docker save"},
+	{"bfile/a", "stream", "bfile", "a", false, "<=", 1.10, "(b) extract -o FILE.tar ÷ (a) docker save"},
+	{"d/b", "stream", "d", "b", false, ">=", 1.30, "(d) save \\| crane ÷ (b) extract: (b) ≥ 1.3× faster"},
+	{"c/b", "stream", "c", "b", false, ">", 1.00, "(c) docker export ÷ (b) extract: (b) faster"},
+	{"e/headc", "top", "e", "headc", false, "<=", 1.10, "(e) extract -l -1 ÷ save \\| head -c"},
+	{"f/savegz", "gzip", "f", "savegz", false, "<=", 0.60, "(f) extract .tar.gz ÷ save \\| gzip -6"},
+	{"inspect/history", "inspect", "inspect", "history", false, "<=", 1.50, "(g) inspect ÷ docker history"},
+	{"crane/input", "input", "crane", "input", false, ">=", 2.00, "(i) crane ÷ extract --input: extract ≥ 2× faster"},
+	{"rss b2x/b", "stream", "b2x", "b", true, "<", 1.10, "(h) peak RSS, 2x image ÷ 1x image"},
+}
+
+const (
+	rssLimitMiB = 64  // (h)
+	minInputMBs = 500 // (i)
+)
+
+type report struct {
+	meta     map[string]string
+	samples  []sample
+	commands map[[3]string]string // kind, group, variant -> command
+	kinds    []string
+	w        *bufio.Writer
+}
+
+func runReport(args []string) error {
+	fs := flag.NewFlagSet("report", flag.ContinueOnError)
+	dir := fs.String("dir", "", "run directory of run.sh (samples.tsv, commands.tsv, meta.tsv)")
+	out := fs.String("o", "BENCHMARKS.md", "report to write")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *dir == "" {
+		return errors.New("report: -dir is required")
+	}
+	r := &report{meta: map[string]string{}, commands: map[[3]string]string{}}
+	if err := r.load(*dir); err != nil {
+		return err
+	}
+	tmp := *out + ".tmp"
+	f, err := os.Create(tmp)
+	if err != nil {
+		return err
+	}
+	r.w = bufio.NewWriter(f)
+	r.write()
+	if err := r.w.Flush(); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp, *out)
+}
+
+// readTSV calls fn with the fields of every line but the header.
+func readTSV(path string, fn func([]string) error) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 1<<16), 1<<20)
+	for n := 0; sc.Scan(); n++ {
+		if n == 0 {
+			continue
+		}
+		if err := fn(strings.Split(sc.Text(), "\t")); err != nil {
+			return fmt.Errorf("%s line %d: %w", filepath.Base(path), n+1, err)
+		}
+	}
+	return sc.Err()
+}
+
+func (r *report) load(dir string) error {
+	err := readTSV(filepath.Join(dir, "meta.tsv"), func(f []string) error {
+		if len(f) != 2 {
+			return fmt.Errorf("want 2 fields, got %d", len(f))
+		}
+		if old, ok := r.meta[f[0]]; ok {
+			r.meta[f[0]] = old + "\n" + f[1] // repeated keys (notes) accumulate
+		} else {
+			r.meta[f[0]] = f[1]
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	r.kinds = strings.Fields(r.meta["kinds"])
+	if err := readTSV(filepath.Join(dir, "commands.tsv"), func(f []string) error {
+		if len(f) != 4 {
+			return fmt.Errorf("want 4 fields, got %d", len(f))
+		}
+		r.commands[[3]string{f[0], f[1], f[2]}] = f[3]
+		return nil
+	}); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	err = readTSV(filepath.Join(dir, "samples.tsv"), func(f []string) error {
+		if len(f) != 11 {
+			return fmt.Errorf("want 11 fields, got %d", len(f))
+		}
+		var s sample
+		var err error
+		s.kind, s.group, s.variant = f[0], f[1], f[2]
+		ints := []*int64{&s.rssKiB, &s.inBlocks, &s.outBlocks, &s.bytes}
+		for i, p := range ints {
+			if *p, err = strconv.ParseInt(f[5+i], 10, 64); err != nil {
+				return err
+			}
+		}
+		if s.round, err = strconv.Atoi(f[3]); err != nil {
+			return err
+		}
+		if s.seconds, err = strconv.ParseFloat(f[4], 64); err != nil {
+			return err
+		}
+		if s.rc, err = strconv.Atoi(f[9]); err != nil {
+			return err
+		}
+		s.load1 = f[10]
+		r.samples = append(r.samples, s)
+		return nil
+	})
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	return err
+}
+
+func (r *report) p(format string, args ...any) { fmt.Fprintf(r.w, format, args...) }
+
+// measured returns the samples of a variant that count: not warm-up, rc 0.
+func (r *report) measured(kind, group, variant string) []sample {
+	var out []sample
+	for _, s := range r.samples {
+		if s.kind == kind && s.group == group && s.variant == variant && s.round > 0 && s.rc == 0 {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+type stats struct {
+	n                int
+	min, median, max float64
+}
+
+func summarize(xs []float64) stats {
+	if len(xs) == 0 {
+		return stats{}
+	}
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	m := s[len(s)/2]
+	if len(s)%2 == 0 {
+		m = (s[len(s)/2-1] + s[len(s)/2]) / 2
+	}
+	return stats{n: len(s), min: s[0], median: m, max: s[len(s)-1]}
+}
+
+func field(ss []sample, fn func(sample) float64) stats {
+	xs := make([]float64, len(ss))
+	for i, s := range ss {
+		xs[i] = fn(s)
+	}
+	return summarize(xs)
+}
+
+func seconds(s sample) float64 { return s.seconds }
+func rssMiB(s sample) float64  { return float64(s.rssKiB) / 1024 }
+func writtenMB(s sample) float64 {
+	return float64(s.outBlocks) * 512 / 1e6
+}
+
+// secs formats a duration in seconds with a precision fit for its size.
+func secs(x float64) string {
+	switch {
+	case x < 1:
+		return fmt.Sprintf("%.3f", x)
+	case x < 10:
+		return fmt.Sprintf("%.2f", x)
+	default:
+		return fmt.Sprintf("%.1f", x)
+	}
+}
+
+func (st stats) triple(format func(float64) string) string {
+	if st.n == 0 {
+		return "–"
+	}
+	return fmt.Sprintf("%s / **%s** / %s", format(st.min), format(st.median), format(st.max))
+}
+
+func met(op string, v, target float64) bool {
+	switch op {
+	case "<=":
+		return v <= target
+	case "<":
+		return v < target
+	case ">=":
+		return v >= target
+	case ">":
+		return v > target
+	}
+	return false
+}
+
+func opSign(op string) string {
+	return map[string]string{"<=": "≤", "<": "<", ">=": "≥", ">": ">"}[op]
+}
+
+func verdict(ok bool) string {
+	if ok {
+		return "MET"
+	}
+	return "**NOT MET**"
+}
+
+// pairRatios returns num/den for every measured round that has both.
+func (r *report) pairRatios(kind string, q ratio) []float64 {
+	metric := seconds
+	if q.rss {
+		metric = func(s sample) float64 { return float64(s.rssKiB) }
+	}
+	den := map[int]float64{}
+	for _, s := range r.measured(kind, q.group, q.den) {
+		den[s.round] = metric(s)
+	}
+	var out []float64
+	for _, s := range r.measured(kind, q.group, q.num) {
+		if d, ok := den[s.round]; ok && d > 0 {
+			out = append(out, metric(s)/d)
+		}
+	}
+	return out
+}
+
+func (r *report) kindTitle(kind string) string {
+	layout := map[string]string{
+		"legacy":     "legacy save layout",
+		"oci":        "OCI save layout, uncompressed layers",
+		"containerd": "containerd image store, gzip layer blobs",
+	}[kind]
+	return fmt.Sprintf("%s — Docker %s, %s", kind, r.meta["server."+kind], layout)
+}
+
+func mb(x int64) string { return fmt.Sprintf("%.0f MB", float64(x)/1e6) }
+
+func (r *report) sizeOf(kind, key string) int64 {
+	n, err := strconv.ParseInt(r.meta[key+"."+kind], 10, 64)
+	if err != nil {
+		return 0
+	}
+	return n
+}
+
+func (r *report) write() {
+	m := r.meta
+	r.p("# Benchmarks\n\n")
+	r.p("Generated by `make bench` (`e2e/bench/run.sh`, report by `e2e/bench/benchtool`) on %s; the run took %s.\n", m["date"], m["duration"])
+	r.p("Every figure below is from that one run. To reproduce:\n\n")
+	r.p("    make bench\n\n")
+	r.p("and for a quick subset, e.g. `BENCH_KINDS=oci BENCH_PAIRS=5 BENCH_ONLY=a,b make bench`\n")
+	r.p("(see the header of `e2e/bench/run.sh` for every knob). This run: `%s`.\n\n", m["invocation"])
+
+	r.p("## Machine and versions\n\n| | |\n|---|---|\n")
+	for _, kv := range [][2]string{
+		{"CPU", m["cpu"]}, {"cores (nproc)", m["nproc"]}, {"memory", m["memory"]},
+		{"kernel", m["kernel"]}, {"disk (/ : benchmark files, spool, daemons' data-roots)", m["disk"]},
+		{"load average before / after the run", m["load_before"] + " / " + m["load_after"]},
+		{"docker CLI", m["client"]}, {"docker-layers (`bin/docker-layers version`)", m["version"]},
+		{"crane", m["crane"]}, {"gzip", m["gzip"]}, {"Go", m["go"]},
+	} {
+		r.p("| %s | %s |\n", kv[0], kv[1])
+	}
+	for _, k := range r.kinds {
+		r.p("| daemon `%s` | Docker %s |\n", k, m["server."+k])
+	}
+	r.p("\n")
+
+	r.p("## Method\n\n")
+	r.p("- Images, built offline by run.sh (classic builder, `--network none`, from hard links to this machine's /usr/lib/x86_64-linux-gnu, /usr/local/go and /usr/share/{doc,man,locale,vim}): `docker-layers-bench:1x` (`e2e/bench/Dockerfile`: busybox base, four COPY layers, a `RUN rm -rf` layer of whiteouts only, and a top layer of ~130 MB of new files plus a deletion) on every daemon")
+	if bk := m["big_kind"]; m["layers_2x."+bk] != "" {
+		r.p(", and `docker-layers-bench:2x` (`Dockerfile.2x`: the same content twice, %s layers, %s) on the `%s` daemon", m["layers_2x."+bk], mb(r.sizeOf(bk, "image_size_2x")), bk)
+	}
+	r.p(". Layer counts and sizes are under each daemon's results.\n")
+	r.p("- Runs are interleaved in **rounds**: each round runs every variant of its group once, in the order of the tables below. A ratio is computed inside each round (one pair: the two variants of the same round) and the report gives the **median of the per-pair ratios** with their min–max. Round 0 is a warm-up: recorded in the raw samples, not in any figure. %s measured rounds per group, %s for (g).\n", m["pairs"], m["short_pairs"])
+	r.p("- Wall time from bash's `EPOCHREALTIME` around the run; peak RSS (\"Maximum resident set size\") and bytes written (\"File system outputs\" × 512, i.e. data the process itself wrote to files: spooling shows here) from `/usr/bin/time -v` around the run. For a pipeline, `/usr/bin/time` wraps `bash -c` and RSS is that of its largest process. Work done inside dockerd is in the wall time only.\n")
+	r.p("- Outputs to a file go to `%s` on the same disk and are removed after each run (not timed). docker-layers spools to `$TMPDIR` (`%s`, same disk).\n", m["rundir"], m["tmpdir"])
+	r.p("- (c) `docker create` runs before and `docker rm` after the timed `docker export`: create is **not** timed. (e) OFFSET is the byte just past the top layer's blob in a `docker save -o` copy of the image (`benchtool offset`). (i) the archive is `cat` to /dev/null before each run (page-cached); MB/s is the archive's size over the time, as the target defines it: the containerd store's archive holds gzip blobs, about a third of the uncompressed size, so its MB/s is not comparable with the other two. `crane export -` first copies stdin to a temp file (in its \"written\" column).\n")
+	r.p("- Ratios are judged on their median. Other work ran on the machine at the same time (see the load averages), so single runs are noisy; the pairs are what make the ratios comparable.\n")
+	if notes := m["note"]; notes != "" {
+		for _, n := range strings.Split(notes, "\n") {
+			r.p("- %s\n", n)
+		}
+	}
+	r.p("\n")
+
+	r.writeTargets()
+	for _, k := range r.kinds {
+		r.writeKind(k)
+	}
+	r.writeRaw()
+}
+
+func (r *report) writeTargets() {
+	r.p("## Targets\n\n")
+	r.p("| target | daemon | measured: median (min–max of the pairs) | target | verdict |\n|---|---|---|---|---|\n")
+	notMet := 0
+	row := func(what, kind, measured, target string, ok bool) {
+		if !ok {
+			notMet++
+		}
+		r.p("| %s | %s | %s | %s | %s |\n", what, kind, measured, target, verdict(ok))
+	}
+	for _, q := range ratios {
+		for _, k := range r.kinds {
+			rs := r.pairRatios(k, q)
+			if len(rs) == 0 {
+				continue
+			}
+			st := summarize(rs)
+			row(q.what, k, fmt.Sprintf("**%.2f** (%.2f–%.2f, %d pairs)", st.median, st.min, st.max, st.n),
+				fmt.Sprintf("%s %.2f", opSign(q.op), q.target), met(q.op, st.median, q.target))
+		}
+	}
+	// (h) absolute peak RSS of every whole-image extract to /dev/null or a file.
+	for _, k := range r.kinds {
+		var ss []sample
+		for _, v := range []string{"b", "bfile", "b2x"} {
+			ss = append(ss, r.measured(k, "stream", v)...)
+		}
+		if len(ss) == 0 {
+			continue
+		}
+		st := field(ss, rssMiB)
+		row("(h) peak RSS of (b), every run (1x and 2x image, -o /dev/null and FILE.tar)", k,
+			fmt.Sprintf("max **%.1f MiB** (median %.1f, %d runs)", st.max, st.median, st.n),
+			fmt.Sprintf("≤ %d MiB", rssLimitMiB), st.max <= rssLimitMiB)
+	}
+	// (i) throughput.
+	for _, k := range r.kinds {
+		ss := r.measured(k, "input", "input")
+		size := r.sizeOf(k, "save_bytes")
+		if len(ss) == 0 || size == 0 {
+			continue
+		}
+		st := field(ss, func(s sample) float64 { return float64(size) / 1e6 / s.seconds })
+		row("(i) extract --input saved.tar -o - throughput", k,
+			fmt.Sprintf("**%.0f MB/s** (%.0f–%.0f)", st.median, st.min, st.max),
+			fmt.Sprintf("≥ %d MB/s", minInputMBs), st.median >= minInputMBs)
+	}
+	r.p("\n%d target rows NOT MET.", notMet)
+	if failed := r.failed(); failed > 0 {
+		r.p(" **%d runs failed** (see the raw samples; they are in no figure).", failed)
+	}
+	r.p("\n\n")
+}
+
+func (r *report) failed() int {
+	n := 0
+	for _, s := range r.samples {
+		if s.rc != 0 {
+			n++
+		}
+	}
+	return n
+}
+
+func (r *report) writeKind(kind string) {
+	r.p("## %s\n\n", r.kindTitle(kind))
+	r.p("Image `docker-layers-bench:1x`: %s layers, `docker image inspect` size %s, `docker save` stream %s (%s bytes).",
+		r.meta["layers."+kind], mb(r.sizeOf(kind, "image_size")), mb(r.sizeOf(kind, "save_bytes")), r.meta["save_bytes."+kind])
+	if t := r.meta["top."+kind]; t != "" {
+		r.p(" Top layer blob: %s.", t)
+	}
+	if s := r.sizeOf(kind, "image_size_2x"); s > 0 {
+		r.p(" Image `docker-layers-bench:2x`: %s layers, inspect size %s.", r.meta["layers_2x."+kind], mb(s))
+	}
+	r.p("\n\n")
+	for _, g := range groupOrder {
+		var rows []variantInfo
+		for _, v := range variants {
+			if v.group == g && len(r.measured(kind, g, v.key))+r.count(kind, g, v.key) > 0 {
+				rows = append(rows, v)
+			}
+		}
+		if len(rows) == 0 {
+			continue
+		}
+		r.p("### %s\n\n", groupTitles[g])
+		r.p("| variant | runs | seconds min / **median** / max | MB/s (median) | peak RSS MiB min / **median** / max | written by the process, MB (median) |\n|---|---|---|---|---|---|\n")
+		for _, v := range rows {
+			ss := r.measured(kind, g, v.key)
+			t := field(ss, seconds)
+			rate := "–"
+			if size := r.sizeOf(kind, v.sizeKey); v.sizeKey != "" && size > 0 && t.n > 0 {
+				rate = fmt.Sprintf("%.0f", float64(size)/1e6/t.median)
+			}
+			runs := fmt.Sprintf("%d", t.n)
+			if bad := r.count(kind, g, v.key) - r.countOK(kind, g, v.key); bad > 0 {
+				runs += fmt.Sprintf(" (+%d failed)", bad)
+			}
+			r.p("| %s | %s | %s | %s | %s | %s |\n", v.label, runs, t.triple(secs), rate,
+				field(ss, rssMiB).triple(func(x float64) string { return fmt.Sprintf("%.1f", x) }),
+				fmtMB(field(ss, writtenMB)))
+		}
+		for _, q := range ratios {
+			if q.group != g {
+				continue
+			}
+			if rs := r.pairRatios(kind, q); len(rs) > 0 {
+				st := summarize(rs)
+				r.p("\n%s: **%.2f** (pairs %.2f–%.2f), target %s %.2f: %s", q.what, st.median, st.min, st.max,
+					opSign(q.op), q.target, verdict(met(q.op, st.median, q.target)))
+			}
+		}
+		r.p("\n\nCommands (DOCKER_HOST is this daemon's socket, run from the repository root):\n\n")
+		for _, v := range rows {
+			if c := r.commands[[3]string{kind, g, v.key}]; c != "" {
+				r.p("- %s: `%s`\n", v.key, strings.ReplaceAll(c, "`", "'"))
+			}
+		}
+		r.p("\n")
+	}
+}
+
+func fmtMB(st stats) string {
+	if st.n == 0 {
+		return "–"
+	}
+	return fmt.Sprintf("%.0f", st.median)
+}
+
+func (r *report) count(kind, group, variant string) int {
+	n := 0
+	for _, s := range r.samples {
+		if s.kind == kind && s.group == group && s.variant == variant && s.round > 0 {
+			n++
+		}
+	}
+	return n
+}
+
+func (r *report) countOK(kind, group, variant string) int {
+	return len(r.measured(kind, group, variant))
+}
+
+func (r *report) writeRaw() {
+	r.p("## Raw samples\n\n<details><summary>%d runs (round 0 is the warm-up)</summary>\n\n", len(r.samples))
+	r.p("| daemon | group | variant | round | seconds | peak RSS KiB | FS in blocks | FS out blocks | output bytes | exit | load1 |\n|---|---|---|---|---|---|---|---|---|---|---|\n")
+	for _, s := range r.samples {
+		b := "–"
+		if s.bytes >= 0 {
+			b = strconv.FormatInt(s.bytes, 10)
+		}
+		r.p("| %s | %s | %s | %d | %.3f | %d | %d | %d | %s | %d | %s |\n",
+			s.kind, s.group, s.variant, s.round, s.seconds, s.rssKiB, s.inBlocks, s.outBlocks, b, s.rc, s.load1)
+	}
+	r.p("\n</details>\n")
+}
