@@ -170,10 +170,6 @@ func runExtract(ctx context.Context, dockerCLI command.Cli, opts extractOptions)
 	if err != nil {
 		return err
 	}
-	anc := sel.anc
-	if n := len(anc.Layers); n > 0 {
-		progress.setTotal(anc.CumulativeSize(n - 1))
-	}
 
 	out, err := createOutput(opts.output, opts.force, dockerCLI.Out())
 	if err != nil {

@@ -1,28 +1,33 @@
 package commands
 
 import (
+	"encoding/json"
 	"fmt"
 	"io"
+	"path"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/docker-layers/docker-layers/extract"
 	"github.com/docker/cli/cli/command"
 	"github.com/docker/docker/pkg/jsonmessage"
+	"github.com/opencontainers/go-digest"
 )
 
-// progress shows on stderr how far extract has read, with docker's own
-// progress bars (those of docker pull) on a terminal, or one line per layer
-// with --progress=plain.
+// progress shows on stderr how far extract has read. On a terminal it
+// renders docker's own progress display (that of docker pull: one line per
+// layer, with a bar), fed with JSON messages through a pipe; with
+// --progress=plain, one line per layer.
 type progress struct {
-	mu       sync.Mutex
-	w        io.Writer
-	mode     string           // "tty", "plain" or "none"
-	perEntry map[string]int64 // bytes read of each entry
-	read     int64            // bytes read in all
-	total    int64
-	last     time.Time
-	started  map[string]bool
+	mu      sync.Mutex
+	w       io.Writer
+	mode    string // "tty", "plain" or "none"
+	enc     *json.Encoder
+	pw      *io.PipeWriter
+	display sync.WaitGroup
+	last    map[string]time.Time // when each entry's line was last drawn
+	started map[string]bool
 }
 
 func newProgress(dockerCLI command.Cli, opts extractOptions) *progress {
@@ -36,19 +41,28 @@ func newProgress(dockerCLI command.Cli, opts extractOptions) *progress {
 			mode = "tty"
 		}
 	}
-	return &progress{w: dockerCLI.Err(), mode: mode, started: map[string]bool{}, perEntry: map[string]int64{}}
+	p := &progress{w: dockerCLI.Err(), mode: mode, started: map[string]bool{}, last: map[string]time.Time{}}
+	if mode == "tty" {
+		pr, pw := io.Pipe()
+		p.pw, p.enc = pw, json.NewEncoder(pw)
+		p.display.Add(1)
+		go func() {
+			defer p.display.Done()
+			err := jsonmessage.DisplayJSONMessagesToStream(pr, dockerCLI.Err(), nil)
+			pr.CloseWithError(err) // unblock the writer if the display failed
+		}()
+	}
+	return p
 }
 
-// update is extract's Progress callback.
+// update is extract's Progress callback. Entries may be read in parallel
+// (--input).
 func (p *progress) update(e extract.Progress) {
 	if p.mode == "none" {
 		return
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	// Entries may be read in parallel (--input): count each one's progress.
-	p.read += e.Done - p.perEntry[e.Entry]
-	p.perEntry[e.Entry] = e.Done
 	if p.mode == "plain" {
 		if e.DiffID != "" && !p.started[e.Entry] {
 			p.started[e.Entry] = true
@@ -56,22 +70,43 @@ func (p *progress) update(e extract.Progress) {
 		}
 		return
 	}
-	if now := time.Now(); now.Sub(p.last) >= 100*time.Millisecond {
-		p.last = now
-		status := fmt.Sprintf("Reading layers (%d of %d in hand)", e.Layers, e.Wanted)
-		msg := jsonmessage.JSONMessage{Status: status, Progress: &jsonmessage.JSONProgress{Current: p.read, Total: p.total}}
-		_ = msg.Display(p.w, true)
+	now, finished := time.Now(), e.Done >= e.Size
+	if !finished && now.Sub(p.last[e.Entry]) < 100*time.Millisecond {
+		return
 	}
+	p.last[e.Entry] = now
+	msg := jsonmessage.JSONMessage{ID: progressID(e), Status: "Reading"}
+	if finished {
+		msg.Status = "Read"
+	} else {
+		msg.Progress = &jsonmessage.JSONProgress{Current: e.Done, Total: e.Size}
+	}
+	_ = p.enc.Encode(msg)
 }
 
-// setTotal sets the expected number of bytes to read, when known (> 0):
-// the image's size, which the save stream is close to.
-func (p *progress) setTotal(n int64) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if n > 0 {
-		p.total = n
+// progressID names an entry's line: the layer's short diff ID when known.
+func progressID(e extract.Progress) string {
+	if e.DiffID != "" {
+		return shortDigest(e.DiffID)
 	}
+	d, err := digest.Parse("sha256:" + lastElem(e.Entry))
+	if err == nil {
+		return shortDigest(d)
+	}
+	return lastElem(e.Entry)
+}
+
+func shortDigest(d digest.Digest) string {
+	if s := d.Encoded(); len(s) > 12 {
+		return s[:12]
+	}
+	return d.Encoded()
+}
+
+// lastElem names a save-archive entry by its last element: the digest of
+// "blobs/sha256/<digest>", the v1 ID of a legacy "<id>/layer.tar".
+func lastElem(name string) string {
+	return path.Base(strings.TrimSuffix(name, "/layer.tar"))
 }
 
 // flattening says that every layer is in hand.
@@ -80,16 +115,16 @@ func (p *progress) flattening(n int) {
 	defer p.mu.Unlock()
 	switch p.mode {
 	case "tty":
-		msg := jsonmessage.JSONMessage{Status: fmt.Sprintf("Flattening %d layers", n)}
-		_ = msg.Display(p.w, true)
+		_ = p.enc.Encode(jsonmessage.JSONMessage{Status: fmt.Sprintf("Flattening %d layers", n)})
 	case "plain":
 		_, _ = fmt.Fprintf(p.w, "flattening %d layers\n", n)
 	}
 }
 
-// done ends the progress line.
+// done ends the display.
 func (p *progress) done() {
 	if p.mode == "tty" {
-		_, _ = fmt.Fprint(p.w, "\r\x1b[2K")
+		_ = p.pw.Close()
+		p.display.Wait()
 	}
 }
