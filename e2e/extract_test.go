@@ -10,14 +10,28 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 )
 
 // exportTree is the daemon's own flatten of img: docker create + export.
 func (d daemon) exportTree(t *testing.T, img string) tree {
 	t.Helper()
-	id := strings.TrimSpace(must(t, d.docker(t, "create", "--network", "none", img)))
+	// Docker 26.1's containerd image store sometimes answers "Unable to
+	// find image" for an image that docker load has just re-tagged (seen
+	// once in dozens of runs; the image is there a moment later). Retry
+	// that answer, and say so.
+	var r result
+	for attempt := 1; ; attempt++ {
+		r = d.docker(t, "create", "--network", "none", img)
+		if r.code == 0 || attempt == 3 || !strings.Contains(r.stderr, "Unable to find image") {
+			break
+		}
+		t.Logf("docker create %s, attempt %d: the daemon did not find the image; retrying: %s", img, attempt, r.stderr)
+		time.Sleep(time.Second)
+	}
+	id := strings.TrimSpace(must(t, r))
 	defer d.docker(t, "rm", "-f", id)
-	r := runCmd(t, []string{"DOCKER_HOST=" + d.host, "DOCKER_CONTEXT="}, nil, "docker", "export", id)
+	r = runCmd(t, []string{"DOCKER_HOST=" + d.host, "DOCKER_CONTEXT="}, nil, "docker", "export", id)
 	if r.code != 0 {
 		t.Fatalf("docker export: %s", r)
 	}
