@@ -56,12 +56,7 @@ With --input, the image is read from a "docker save" archive (a file, or
   docker layers extract myimg -l -1 --keep-whiteouts -o top-layer.tar
   docker layers extract --input saved.tar -o rootfs.tar
   docker save myimg | docker layers extract --input - -l 2: --zstd > changes.tar.zst`,
-		Args: func(cmd *cobra.Command, args []string) error {
-			if opts.input != "" && len(args) == 0 {
-				return nil
-			}
-			return exactArgs(1)(cmd, args)
-		},
+		Args: imageArg(&opts.input),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if len(args) > 0 {
 				opts.image = args[0]

@@ -47,12 +47,7 @@ instant however large the image is.
   docker layers inspect --input saved.tar
   docker layers inspect --format json myimg
   docker layers inspect --format '{{.Index}}\t{{.DiffID}}\t{{.Size}}' myimg`,
-		Args: func(cmd *cobra.Command, args []string) error {
-			if opts.input != "" && len(args) == 0 {
-				return nil
-			}
-			return exactArgs(1)(cmd, args)
-		},
+		Args: imageArg(&opts.input),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if len(args) > 0 {
 				opts.image = args[0]
