@@ -155,18 +155,91 @@ func (l *limitedFile) Write(p []byte) (int, error) {
 // spoolHashed copies r into a new spool file while hashing it with sha256.
 // On error the file is discarded; otherwise the caller must keep or
 // discard it.
+//
+// The copy is a two-stage pipeline: this goroutine reads r and writes the
+// file a full buffer at a time, while a second goroutine hashes the buffers
+// already written. Hashing is the largest cost of spooling a save stream
+// (about as much as reading the socket and writing the file together), so
+// the pipeline keeps the stream moving at the daemon's pace on a machine
+// with a core to spare.
 func (s *spool) spoolHashed(r io.Reader) (f *os.File, d digest.Digest, n int64, err error) {
 	f, err = s.create()
 	if err != nil {
 		return nil, "", 0, err
 	}
-	h := sha256.New()
-	n, err = copyBuffered(io.MultiWriter(s.writer(f), h), r)
+	d, n, err = pipeHashed(s.writer(f), r)
 	if err != nil {
 		s.discard(f)
 		return nil, "", 0, err
 	}
-	return f, digest.NewDigest(digest.SHA256, h), n, nil
+	return f, d, n, nil
+}
+
+// pipeBuffers is how many copy buffers pipeHashed cycles through: one
+// being filled, one being hashed and one spare.
+const pipeBuffers = 3
+
+// pipeHashed copies r to w and returns the sha256 digest of what it copied,
+// hashing on a second goroutine. Reads fill whole buffers, so that the file
+// is written in large writes however small the reads of r are.
+func pipeHashed(w io.Writer, r io.Reader) (digest.Digest, int64, error) {
+	free := make(chan *[]byte, pipeBuffers)
+	for range pipeBuffers {
+		free <- copyBufPool.Get().(*[]byte)
+	}
+	full := make(chan []byte, pipeBuffers)
+	h := sha256.New()
+	hashed := make(chan struct{})
+	go func() {
+		defer close(hashed)
+		for b := range full {
+			h.Write(b)
+			bp := b[:cap(b)]
+			free <- &bp
+		}
+	}()
+	var (
+		n   int64
+		err error
+	)
+	for err == nil {
+		bp := <-free
+		var m int
+		m, err = fill(r, *bp)
+		if m > 0 {
+			if _, werr := w.Write((*bp)[:m]); werr != nil {
+				err = werr // also over a clean end of r
+			}
+			n += int64(m)
+			full <- (*bp)[:m]
+		} else {
+			free <- bp
+		}
+	}
+	close(full)
+	<-hashed
+	for range pipeBuffers {
+		copyBufPool.Put(<-free)
+	}
+	if !errors.Is(err, io.EOF) {
+		return "", n, err
+	}
+	return digest.NewDigest(digest.SHA256, h), n, nil
+}
+
+// fill reads from r until b is full or r fails. Unlike io.ReadFull it
+// returns r's own error, so that io.EOF still means a clean end and
+// io.ErrUnexpectedEOF a truncation.
+func fill(r io.Reader, b []byte) (int, error) {
+	n := 0
+	for n < len(b) {
+		m, err := r.Read(b[n:])
+		n += m
+		if err != nil {
+			return n, err
+		}
+	}
+	return n, nil
 }
 
 // hashReader hashes r with sha256 without storing it.
