@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"slices"
 	"strings"
 	"time"
@@ -101,6 +102,10 @@ func (f *flattener) warnf(format string, args ...any) {
 type writer struct {
 	f      *flattener
 	tw     *tar.Writer
+	bw     *bufio.Writer
+	sink   *sink
+	layerR []*posReader // per layer, created when first read
+	zc     *os.File     // the output, when file data may bypass user space
 	hdr    tar.Header
 	buf    []byte
 	pax    map[string]string
@@ -117,11 +122,15 @@ type frame struct {
 
 func (f *flattener) write(out io.Writer) error {
 	bw := bufio.NewWriterSize(out, 64<<10)
+	sk := &sink{w: bw}
 	w := &writer{
-		f:   f,
-		tw:  tar.NewWriter(bw),
-		buf: make([]byte, copyBufSize),
-		pax: make(map[string]string),
+		f:    f,
+		tw:   tar.NewWriter(sk),
+		bw:   bw,
+		sink: sk,
+		zc:   zeroCopyOutput(out),
+		buf:  make([]byte, copyBufSize),
+		pax:  make(map[string]string),
 	}
 	if f.nlinks > 0 {
 		w.groups = f.linkGroups()
@@ -255,6 +264,30 @@ func (w *writer) writeHeader() error {
 	return nil
 }
 
+// kernelCopy has the kernel copy the data of the entry whose header was
+// just written, n bytes of src from offset off, straight to the output; the
+// tar writer is then fed as many zeros, which the sink drops, so that it
+// pads and checks the entry as usual.
+func (w *writer) kernelCopy(src *os.File, off, n int64) error {
+	if err := w.bw.Flush(); err != nil {
+		return err
+	}
+	if err := kernelCopy(w.f.ctx, w.zc, src, off, n); err != nil {
+		return err
+	}
+	kernelCopied.Add(n)
+	w.sink.discard = true
+	defer func() { w.sink.discard = false }()
+	for rem := n; rem > 0; {
+		k, err := w.tw.Write(zeros[:min(int64(len(zeros)), rem)])
+		if err != nil {
+			return err
+		}
+		rem -= int64(k)
+	}
+	return nil
+}
+
 // paxKeep reports whether a PAX record is copied as is. Records for header
 // fields are rewritten from the fields; sparse records describe the input
 // encoding only.
@@ -272,7 +305,19 @@ func (w *writer) copyEntry(id ident, name, linkTo string) error {
 	f := w.f
 	li := int(id.layer)
 	l := f.layers[li]
-	tr := tar.NewReader(io.NewSectionReader(l.R, id.off, l.Size-id.off))
+	// One windowed reader per layer: the output's order is close to the
+	// layers' own (both walk directories in name order), so the next
+	// header and small files are mostly in the window already.
+	if w.layerR == nil {
+		w.layerR = make([]*posReader, len(f.layers))
+	}
+	pr := w.layerR[li]
+	if pr == nil {
+		pr = newPosReader(l.R, l.Size)
+		w.layerR[li] = pr
+	}
+	pr.pos = id.off
+	tr := tar.NewReader(pr)
 	hdr, err := nextHeader(tr)
 	if err != nil {
 		return f.errorf(li, "", fmt.Errorf("re-reading header at offset %d: %w", id.off, err))
@@ -316,6 +361,18 @@ func (w *writer) copyEntry(id ident, name, linkTo string) error {
 	}
 	if err := w.writeHeader(); err != nil {
 		return err
+	}
+	if h.Typeflag == tar.TypeReg && h.Size >= zeroCopyMin && w.zc != nil {
+		if src, base, ok := fileSection(l.R); ok {
+			err := w.kernelCopy(src, base+pr.pos, h.Size)
+			if err == nil {
+				return nil
+			}
+			if !errors.Is(err, errZeroCopyUnsupported) {
+				return fmt.Errorf("writing output: entry %q: %w", name, err)
+			}
+			w.zc = nil // copy by hand from now on
+		}
 	}
 	for rem := h.Size; rem > 0; {
 		n, err := tr.Read(w.buf[:min(int64(len(w.buf)), rem)])

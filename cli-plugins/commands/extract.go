@@ -3,6 +3,7 @@ package commands
 import (
 	"context"
 	"fmt"
+	"io"
 	"os/signal"
 	"syscall"
 
@@ -184,7 +185,13 @@ func runExtract(ctx context.Context, dockerCLI command.Cli, opts extractOptions)
 	if err != nil {
 		return err
 	}
-	err = flatten.Flatten(ctx, cw, layers, flatten.Options{
+	var dst io.Writer = cw
+	if compression(opts.compression) == compressionNone {
+		// The output file itself, so that flatten can have the kernel
+		// copy file data to it (copy_file_range, sendfile).
+		dst = out.w
+	}
+	err = flatten.Flatten(ctx, dst, layers, flatten.Options{
 		KeepWhiteouts: opts.keepWhiteouts,
 		Warn:          func(msg string) { _, _ = fmt.Fprintln(dockerCLI.Err(), "warning: "+msg) },
 	})

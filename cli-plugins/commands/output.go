@@ -23,7 +23,7 @@ type output struct {
 // regular file is an error unless force.
 func createOutput(path string, force bool, stdout io.Writer) (*output, error) {
 	if path == "" || path == "-" {
-		return &output{w: stdout}, nil
+		return &output{w: stdoutFile(stdout)}, nil
 	}
 	if fi, err := os.Stat(path); err == nil {
 		if !fi.Mode().IsRegular() {
@@ -49,6 +49,16 @@ func createOutput(path string, force bool, stdout io.Writer) (*output, error) {
 		return nil, fmt.Errorf("creating %s: %w", path, err)
 	}
 	return &output{w: f, file: f, tmp: f.Name(), final: path, force: force}, nil
+}
+
+// stdoutFile returns os.Stdout itself when stdout is the docker CLI's
+// stream for it, so that flatten can have the kernel move file data to it
+// (sendfile to a pipe); otherwise stdout.
+func stdoutFile(stdout io.Writer) io.Writer {
+	if s, ok := stdout.(interface{ FD() uintptr }); ok && s.FD() == os.Stdout.Fd() {
+		return os.Stdout
+	}
+	return stdout
 }
 
 // commit makes the written output final.

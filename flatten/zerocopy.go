@@ -1,0 +1,73 @@
+package flatten
+
+import (
+	"errors"
+	"io"
+	"os"
+	"sync/atomic"
+)
+
+// zeroCopyMin is the smallest file whose data is moved by the kernel
+// instead of through the copy buffer. Below it, one syscall per file costs
+// more than the copy it saves, and small files go out with their headers
+// in one buffered write.
+const zeroCopyMin = 128 << 10
+
+// zeroCopyChunk bounds one copy_file_range or sendfile call, so that a
+// cancelled context stops a large file within a fraction of a second.
+const zeroCopyChunk = 16 << 20
+
+// errZeroCopyUnsupported: the kernel or file system cannot copy between
+// these two files; nothing was copied, and the caller copies the data
+// itself.
+var errZeroCopyUnsupported = errors.New("zero-copy unsupported")
+
+// kernelCopied counts the bytes the kernel copied, for tests.
+var kernelCopied atomic.Int64
+
+// sink is what the tar writer writes to. While discard is set it drops
+// what it is given: the file data that the kernel already copied to the
+// output, which the tar writer must still count to pad and check the entry.
+type sink struct {
+	w       io.Writer
+	discard bool
+}
+
+func (s *sink) Write(p []byte) (int, error) {
+	if s.discard {
+		return len(p), nil
+	}
+	return s.w.Write(p)
+}
+
+// zeros is written to the tar writer, into a discarding sink, in place of
+// data the kernel copied.
+var zeros = make([]byte, 256<<10)
+
+// fileSection returns the file and the offset in it where r's byte 0 is,
+// when r reads an *os.File directly: a spool file, or a section of a saved
+// archive.
+func fileSection(r io.ReaderAt) (*os.File, int64, bool) {
+	switch r := r.(type) {
+	case *os.File:
+		return r, 0, true
+	case *io.SectionReader:
+		outer, off, _ := r.Outer()
+		if f, ok := outer.(*os.File); ok {
+			return f, off, true
+		}
+	}
+	return nil, 0, false
+}
+
+// zeroCopyOutput returns the output file when file data may be moved to it
+// by the kernel: copy_file_range to a regular file, sendfile to anything
+// else (a pipe, /dev/null). It returns nil when out is not an *os.File or
+// the platform has neither call.
+func zeroCopyOutput(out io.Writer) *os.File {
+	f, ok := out.(*os.File)
+	if !ok || !zeroCopySupported {
+		return nil
+	}
+	return f
+}

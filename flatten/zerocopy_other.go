@@ -1,0 +1,14 @@
+//go:build !linux
+
+package flatten
+
+import (
+	"context"
+	"os"
+)
+
+const zeroCopySupported = false
+
+func kernelCopy(context.Context, *os.File, *os.File, int64, int64) error {
+	return errZeroCopyUnsupported
+}

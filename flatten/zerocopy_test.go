@@ -1,0 +1,149 @@
+package flatten
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestZeroCopyOutputs checks that output written by the kernel (to a
+// regular file with copy_file_range, to a pipe or /dev/null with sendfile)
+// is byte for byte the output copied by hand, for layers that are whole
+// files and layers that are sections of a larger file.
+func TestZeroCopyOutputs(t *testing.T) {
+	big := strings.Repeat("0123456789abcdef", zeroCopyMin/16+1000) // above the threshold
+	huge := strings.Repeat("x", zeroCopyChunk+4096)                // more than one chunk
+	tars := [][]byte{
+		mkTar(t, dir("d/"), reg("d/big", big), reg("d/small", "s"), reg("d/gone", big), hl("d/link", "d/big")),
+		mkTar(t, reg("d/huge", huge), wh("d/gone"), reg("d/big2", big[:zeroCopyMin])),
+	}
+	want, _, err := run(t, tars, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	dir := t.TempDir()
+	// Whole files, and sections of one file at odd offsets.
+	var files, sections []Layer
+	archive, err := os.Create(filepath.Join(dir, "archive"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer archive.Close()
+	for i, b := range tars {
+		f, err := os.Create(filepath.Join(dir, "layer"+string(rune('0'+i))))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		_, err = f.Write(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		files = append(files, Layer{ID: f.Name(), R: f, Size: int64(len(b))})
+
+		off, err := archive.Seek(0, io.SeekCurrent)
+		if err != nil {
+			t.Fatal(err)
+		}
+		off += 777
+		_, err = archive.WriteAt(b, off)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = archive.Seek(off+int64(len(b)), io.SeekStart)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sections = append(sections, Layer{ID: "section", R: io.NewSectionReader(archive, off, int64(len(b))), Size: int64(len(b))})
+	}
+
+	for name, layers := range map[string][]Layer{"files": files, "sections": sections} {
+		kernelCopied.Store(0)
+		t.Run(name+"/regular file", func(t *testing.T) {
+			out, err := os.Create(filepath.Join(dir, name+".tar"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer out.Close()
+			_, err = out.WriteString("prefix") // the output's offset is honoured
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := Flatten(context.Background(), out, layers, Options{}); err != nil {
+				t.Fatal(err)
+			}
+			got, err := os.ReadFile(out.Name())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if kernelCopied.Load() == 0 {
+				t.Error("the kernel copied nothing")
+			}
+			if !bytes.Equal(got, append([]byte("prefix"), want...)) {
+				t.Fatal("differs from the copy by hand")
+			}
+		})
+		t.Run(name+"/pipe", func(t *testing.T) {
+			r, w, err := os.Pipe()
+			if err != nil {
+				t.Fatal(err)
+			}
+			done := make(chan []byte)
+			go func() {
+				b, _ := io.ReadAll(r)
+				done <- b
+			}()
+			err = Flatten(context.Background(), w, layers, Options{})
+			w.Close()
+			got := <-done
+			r.Close()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(got, want) {
+				t.Fatal("differs from the copy by hand")
+			}
+		})
+		t.Run(name+"/dev null", func(t *testing.T) {
+			out, err := os.OpenFile(os.DevNull, os.O_WRONLY, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer out.Close()
+			if err := Flatten(context.Background(), out, layers, Options{}); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+}
+
+// TestZeroCopyClosedReader checks that a reader that went away fails the
+// write with an error, as the copy by hand does.
+func TestZeroCopyClosedReader(t *testing.T) {
+	big := strings.Repeat("z", 4*zeroCopyMin)
+	b := mkTar(t, reg("big", big))
+	f, err := os.Create(filepath.Join(t.TempDir(), "layer"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	_, err = f.Write(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Close()
+	defer w.Close()
+	err = Flatten(context.Background(), w, []Layer{{ID: "l", R: f, Size: int64(len(b))}}, Options{})
+	if err == nil || !strings.Contains(err.Error(), "writing output") {
+		t.Fatalf("want a write error, got %v", err)
+	}
+}
