@@ -349,6 +349,24 @@ func TestPlatformMultiPlatformImage(t *testing.T) {
 			}
 		})
 
+		// An image without the host's platform: the daemon answers for the
+		// platform it has, and --platform agrees.
+		t.Run("host platform absent", func(t *testing.T) {
+			const armOnly = "dl-platform-armonly:latest"
+			d.load(t, ociArchive(t, armOnly, imgs[1:]))
+			want := reversed(arm.diffIDs())
+			for _, args := range [][]string{{}, {"--platform", "linux/arm64"}} {
+				if got := must(t, d.plugin(t, append([]string{"inspect", "-q", "--no-trunc", armOnly}, args...)...)); got != want {
+					t.Errorf("inspect %v shows\n%swant\n%s", args, got, want)
+				}
+			}
+			r := d.plugin(t, "extract", "--platform", "linux/amd64", armOnly, "-o", "-")
+			if r.code != 2 {
+				t.Errorf("extract --platform linux/amd64: want exit 2, got %s", r)
+			}
+			oneLine(t, r.stderr, `image "`+armOnly+`" has no linux/amd64: its only platform is linux/arm64`)
+		})
+
 		t.Run("absent", func(t *testing.T) {
 			const msg = `image "` + multiImage + `" has no linux/s390x: available platforms are linux/amd64, linux/arm64`
 			out := filepath.Join(dir, "out.tar")

@@ -37,7 +37,10 @@ layer's index, diff ID, the intermediate image that ends at it, when and
 by which step it was created, its size and the size of the image up to it.
 
 It reads image metadata only and never exports the image, so it is
-instant however large the image is.
+instant however large the image is. The one exception is --platform for
+another platform than the daemon's host on a containerd image store older
+than API 1.49: the image's save stream is then read for that platform's
+config, and its layer data skipped.
 
 ` + layerSpecHelp + `
 
