@@ -92,7 +92,11 @@ func ReadMetadata(ctx context.Context, r io.Reader, opts Options) (*Archive, err
 			// Kept: documents may be reached through links.
 		case tar.TypeReg:
 			if !metadataEntry(name) || hdr.Size > maxJSONSize {
-				continue // a layer, or not a document: skipped unread
+				// A layer, or not a document: skipped unread.
+				if err := skipEntry(ctx, tr, hdr); err != nil {
+					return nil, fail(fmt.Errorf("reading entry %q: %w", truncate(name, 200), err))
+				}
+				continue
 			}
 			head, r, err := peek(tr)
 			if err != nil {
@@ -150,4 +154,24 @@ func metadataEntry(name string) bool {
 		return true // a legacy image config, <hex>.json
 	}
 	return false
+}
+
+// skipEntry reads what is left of a large entry, watching the context; the
+// tar reader skips small ones itself.
+func skipEntry(ctx context.Context, tr *tar.Reader, hdr *tar.Header) error {
+	if dataSize(hdr) < progressEvery {
+		return nil
+	}
+	bp := copyBufPool.Get().(*[]byte)
+	defer copyBufPool.Put(bp)
+	for {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if _, err := tr.Read(*bp); errors.Is(err, io.EOF) {
+			return nil
+		} else if err != nil {
+			return err
+		}
+	}
 }

@@ -146,3 +146,31 @@ func TestReadMetadataErrors(t *testing.T) {
 		assert.Check(t, errors.Is(err, ErrLayerNotFound))
 	})
 }
+
+// TestReadMetadataCancelMidLayer: a canceled context stops the skipping of
+// a large layer.
+func TestReadMetadataCancelMidLayer(t *testing.T) {
+	img := newTestImage(t, hostPlatform(), nil, makeLayer(t, 90, 8<<20))
+	data := writeTar(t, ociEntries(t, []*testImage{img}), nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	r := &cancelAfter{r: bytes.NewReader(data), n: 2 << 20, cancel: cancel}
+	_, err := ReadMetadata(ctx, r, Options{})
+	assert.Check(t, errors.Is(err, context.Canceled), "%v", err)
+	assert.Check(t, r.read < int64(len(data))/2, "read %d of %d bytes", r.read, len(data))
+}
+
+// cancelAfter cancels a context once n bytes were read through it.
+type cancelAfter struct {
+	r      io.Reader
+	n      int64
+	read   int64
+	cancel func()
+}
+
+func (c *cancelAfter) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	if c.read += int64(n); c.read >= c.n {
+		c.cancel()
+	}
+	return n, err
+}
