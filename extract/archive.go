@@ -539,7 +539,7 @@ func (a *Archive) checkPlatform(cfg ocispec.Image) error {
 	}
 	p := configPlatform(cfg)
 	if !a.matcher().Match(p) {
-		return errorf(ErrNotExist, "image is for platform %s, not %s", formatPlatform(p), formatPlatform(*a.opts.Platform))
+		return &PlatformError{Want: *a.opts.Platform, Available: []ocispec.Platform{p}, single: true}
 	}
 	return nil
 }

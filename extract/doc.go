@@ -27,7 +27,9 @@
 // wanted layer is in hand. [OpenArchive] and [ReadArchive] open a saved
 // archive whose images are discovered from the archive itself: on a
 // seekable, uncompressed file the layers are sections of that file and
-// nothing is copied.
+// nothing is copied. [ReadMetadata] reads a save stream for its index,
+// manifests and configs only, to learn which platforms an image holds and
+// each one's diff IDs without keeping any layer.
 //
 // The package is a library: it imports neither cobra nor docker/cli, and it
 // calls one Engine API method through the narrow [Client] interface.

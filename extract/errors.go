@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
 
 var (
@@ -117,3 +119,33 @@ func leadingDaemonError(b []byte) *DaemonError {
 	}
 	return trailingDaemonError(b)
 }
+
+// PlatformError is returned (wrapped) by [Archive.Image] when the image has
+// no manifest for the platform [Options.Platform] asks for (the running
+// platform when it is nil). It matches ErrNotExist.
+type PlatformError struct {
+	// Want is the platform asked for.
+	Want ocispec.Platform
+	// Available are the platforms the image has in the archive, normalized,
+	// without duplicates: one for a single-platform image.
+	Available []ocispec.Platform
+	// single is a single-platform image (no image index).
+	single bool
+}
+
+func (e *PlatformError) Error() string {
+	if e.single && len(e.Available) == 1 {
+		return fmt.Sprintf("image is for platform %s, not %s", formatPlatform(e.Available[0]), formatPlatform(e.Want))
+	}
+	var avail []string
+	for _, p := range e.Available {
+		avail = append(avail, formatPlatform(p))
+	}
+	if len(avail) == 0 {
+		avail = []string{"none"}
+	}
+	return fmt.Sprintf("no manifest for platform %s in the archive; available: %s", formatPlatform(e.Want), strings.Join(avail, ", "))
+}
+
+// Is makes a PlatformError match ErrNotExist.
+func (e *PlatformError) Is(target error) bool { return target == ErrNotExist }

@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
-	"strings"
 
 	"github.com/containerd/platforms"
 	"github.com/opencontainers/go-digest"
@@ -205,20 +204,16 @@ func (a *Archive) selectPlatform(cands []candidate) (ocispec.Descriptor, error) 
 		}
 	}
 	if len(match) == 0 {
-		want := platforms.DefaultString()
+		e := &PlatformError{Want: platforms.DefaultSpec()}
 		if a.opts.Platform != nil {
-			want = formatPlatform(*a.opts.Platform)
+			e.Want = *a.opts.Platform
 		}
-		var avail []string
 		for _, c := range cands {
-			if p := formatPlatform(c.platform); !slices.Contains(avail, p) {
-				avail = append(avail, p)
+			if !slices.ContainsFunc(e.Available, func(p ocispec.Platform) bool { return formatPlatform(p) == formatPlatform(c.platform) }) {
+				e.Available = append(e.Available, c.platform)
 			}
 		}
-		if len(avail) == 0 {
-			avail = []string{"none"}
-		}
-		return ocispec.Descriptor{}, errorf(ErrNotExist, "no manifest for platform %s in the archive; available: %s", want, strings.Join(avail, ", "))
+		return ocispec.Descriptor{}, e
 	}
 	slices.SortStableFunc(match, func(x, y candidate) int {
 		switch {

@@ -91,7 +91,13 @@ func (a *Ancestry) DiffIDs() []digest.Digest {
 
 // Load reads the ancestry of ref from the daemon.
 func Load(ctx context.Context, c Client, ref string) (*Ancestry, error) {
-	img, err := c.ImageInspect(ctx, ref)
+	return load(ctx, c, ref, nil, nil)
+}
+
+// load is Load with options for the ImageInspect and ImageHistory calls of
+// the image itself (not of intermediate images).
+func load(ctx context.Context, c Client, ref string, inspectOpts []client.ImageInspectOption, historyOpts []client.ImageHistoryOption) (*Ancestry, error) {
+	img, err := c.ImageInspect(ctx, ref, inspectOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -102,7 +108,7 @@ func Load(ctx context.Context, c Client, ref string) (*Ancestry, error) {
 	if err != nil {
 		return nil, fmt.Errorf("image %s: %w", ref, err)
 	}
-	hist, err := c.ImageHistory(ctx, img.ID)
+	hist, err := c.ImageHistory(ctx, img.ID, historyOpts...)
 	if err != nil {
 		return nil, fmt.Errorf("reading history of %s: %w", ref, err)
 	}

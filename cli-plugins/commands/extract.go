@@ -11,6 +11,7 @@ import (
 	"github.com/docker-layers/docker-layers/flatten"
 	"github.com/docker/cli/cli/command"
 	"github.com/docker/cli/cli/command/completion"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"github.com/spf13/cobra"
 )
 
@@ -28,6 +29,7 @@ type extractOptions struct {
 	tmpdir        string
 	progress      string
 	quiet         bool
+	platform      *ocispec.Platform
 }
 
 func newExtractCommand(dockerCLI command.Cli) *cobra.Command {
@@ -56,6 +58,7 @@ With --input, the image is read from a "docker save" archive (a file, or
   docker layers extract myimg -l 3:-1 -o - | tar -tzv
   docker layers extract myimg -l -1 --keep-whiteouts -o top-layer.tar
   docker layers extract --input saved.tar -o rootfs.tar
+  docker layers extract --platform linux/arm64 myimg -o rootfs-arm64.tar
   docker save myimg | docker layers extract --input - -l 2: --zstd > changes.tar.zst`,
 		Args: imageArg(&opts.input),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -87,6 +90,7 @@ With --input, the image is read from a "docker save" archive (a file, or
 	_ = cmd.MarkFlagFilename("output", "tar", "tgz", "gz", "tbz2", "bz2", "txz", "xz", "tzst", "zst")
 	_ = cmd.MarkFlagFilename("input", "tar", "tgz", "gz", "zst")
 	_ = cmd.MarkFlagDirname("tmpdir")
+	addPlatformFlag(cmd, flags, &opts.platform)
 	_ = cmd.RegisterFlagCompletionFunc("compression", cobra.FixedCompletions([]string{"none", "gzip", "bzip2", "xz", "zstd"}, cobra.ShellCompDirectiveNoFileComp))
 	_ = cmd.RegisterFlagCompletionFunc("progress", cobra.FixedCompletions([]string{"auto", "tty", "plain", "none"}, cobra.ShellCompDirectiveNoFileComp))
 	return cmd
@@ -156,7 +160,7 @@ func runExtract(ctx context.Context, dockerCLI command.Cli, opts extractOptions)
 		// instead of killing the process, so that temp files are removed.
 		signal.Ignore(syscall.SIGPIPE)
 	}
-	xopts := extract.Options{TmpDir: opts.tmpdir}
+	xopts := extract.Options{TmpDir: opts.tmpdir, Platform: opts.platform}
 	progress := newProgress(dockerCLI, opts)
 	xopts.Progress = progress.update
 	defer progress.done()

@@ -11,18 +11,20 @@ import (
 	"github.com/docker/cli/cli/command/formatter"
 	flagsHelper "github.com/docker/cli/cli/flags"
 	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"github.com/spf13/cobra"
 )
 
 type inspectOptions struct {
-	image   string
-	layers  []string
-	format  string
-	quiet   bool
-	noTrunc bool
-	human   bool
-	all     bool
-	input   string
+	image    string
+	layers   []string
+	format   string
+	quiet    bool
+	noTrunc  bool
+	human    bool
+	all      bool
+	input    string
+	platform *ocispec.Platform
 }
 
 func newInspectCommand(dockerCLI command.Cli) *cobra.Command {
@@ -35,7 +37,10 @@ layer's index, diff ID, the intermediate image that ends at it, when and
 by which step it was created, its size and the size of the image up to it.
 
 It reads image metadata only and never exports the image, so it is
-instant however large the image is.
+instant however large the image is. The one exception is --platform for
+another platform than the daemon's host on a containerd image store older
+than API 1.49: the image's save stream is then read for that platform's
+config, and its layer data skipped.
 
 ` + layerSpecHelp + `
 
@@ -45,6 +50,7 @@ instant however large the image is.
   docker layers inspect --all myimg
   docker layers inspect -q -l -1 myimg
   docker layers inspect --input saved.tar
+  docker layers inspect --platform linux/arm64 myimg
   docker layers inspect --format json myimg
   docker layers inspect --format '{{.Index}}\t{{.DiffID}}\t{{.Size}}' myimg`,
 		Args: imageArg(&opts.input),
@@ -65,11 +71,12 @@ instant however large the image is.
 	flags.BoolVarP(&opts.all, "all", "a", false, "Also show history steps that made no layer (ENV, CMD...)")
 	flags.StringVar(&opts.input, "input", "", `Read the image from a "docker save" archive file, or "-" for stdin, instead of the daemon`)
 	_ = cmd.MarkFlagFilename("input", "tar", "tgz", "gz", "zst")
+	addPlatformFlag(cmd, flags, &opts.platform)
 	return cmd
 }
 
 func runInspect(ctx context.Context, dockerCLI command.Cli, opts inspectOptions) (retErr error) {
-	sel, err := selectLayers(ctx, dockerCLI, opts.input, opts.image, opts.layers, extract.Options{})
+	sel, err := selectLayers(ctx, dockerCLI, opts.input, opts.image, opts.layers, extract.Options{Platform: opts.platform})
 	defer sel.close(&retErr)
 	if err != nil {
 		return err

@@ -8,7 +8,9 @@ import (
 	"github.com/docker-layers/docker-layers/flatten"
 	"github.com/docker-layers/docker-layers/inspect"
 	"github.com/docker/cli/cli/command"
+	"github.com/docker/docker/client"
 	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
 
 // source is where an image's ancestry and layers come from: the daemon, or
@@ -27,10 +29,12 @@ type source interface {
 
 // openSource opens the archive named by input ("-" is stdin), or the daemon
 // when input is empty. ref names the image; with an archive it may be empty
-// when the archive holds one image.
+// when the archive holds one image. opts.Platform, when set (--platform),
+// selects that platform of a multi-platform image, in the daemon as in an
+// archive.
 func openSource(ctx context.Context, dockerCLI command.Cli, input, ref string, opts extract.Options) (source, error) {
 	if input == "" {
-		return &daemonSource{cli: dockerCLI, ref: ref}, nil
+		return &daemonSource{cli: dockerCLI, ref: ref, platform: opts.Platform}, nil
 	}
 	var (
 		a   *extract.Archive
@@ -46,6 +50,7 @@ func openSource(ctx context.Context, dockerCLI command.Cli, input, ref string, o
 	}
 	img, err := a.Image(ref)
 	if err != nil {
+		err = archivePlatformError(a, ref, err)
 		_ = a.Close()
 		return nil, err
 	}
@@ -96,25 +101,34 @@ func (s *selection) close(retErr *error) {
 }
 
 type daemonSource struct {
-	cli    command.Cli
-	ref    string
-	anc    *inspect.Ancestry
-	loaded *extract.Layers
+	cli      command.Cli
+	ref      string
+	platform *ocispec.Platform        // --platform; nil: the daemon's choice
+	saveOpts []client.ImageSaveOption // what ImageSave needs for the platform
+	anc      *inspect.Ancestry
+	loaded   *extract.Layers
 }
 
 func (s *daemonSource) ancestry(ctx context.Context) (*inspect.Ancestry, error) {
 	var err error
-	if s.anc == nil {
+	if s.anc == nil && s.platform != nil {
+		s.anc, s.saveOpts, err = loadPlatform(ctx, s.cli.Client(), s.ref, *s.platform)
+	} else if s.anc == nil {
 		s.anc, err = inspect.Load(ctx, s.cli.Client(), s.ref)
 	}
 	return s.anc, err
 }
 
-func (s *daemonSource) tagLookup() inspect.TagLookup { return daemonTagLookup(s.cli.Client()) }
+func (s *daemonSource) tagLookup() inspect.TagLookup {
+	if s.platform != nil {
+		return platformTagLookup(s.cli.Client(), *s.platform)
+	}
+	return daemonTagLookup(s.cli.Client())
+}
 
 func (s *daemonSource) layers(ctx context.Context, want []digest.Digest, opts extract.Options) ([]flatten.Layer, error) {
 	var err error
-	s.loaded, err = extract.FromDaemon(ctx, s.cli.Client(), s.anc.ID, want, opts)
+	s.loaded, err = extract.FromDaemon(ctx, s.cli.Client(), s.anc.ID, want, opts, s.saveOpts...)
 	if err != nil {
 		return nil, err
 	}
