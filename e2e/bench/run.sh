@@ -296,6 +296,13 @@ for KIND in "${KINDS[@]}"; do
 		vs+=(b)
 		CMD[b]="$dl extract $IMG -o /dev/null"
 	fi
+	if want a && want b; then
+		# (a') the daemon's stream stored in a file: what any tool that
+		# must keep the stream (to flatten it in order) pays at least.
+		vs+=(asave)
+		CMD[asave]="docker save -o $RUN_REL/save.tar $IMG"
+		OUTFILE[asave]="$RUN/save.tar"
+	fi
 	if want b; then
 		vs+=(bfile)
 		CMD[bfile]="$dl extract $IMG -o $RUN_REL/out.tar"

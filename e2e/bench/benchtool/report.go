@@ -36,6 +36,7 @@ var variants = []variantInfo{
 	{"stream", "a", "(a) `docker save` > /dev/null (the floor)", "save_bytes"},
 	{"stream", "b", "(b) extract -o /dev/null", "save_bytes"},
 	{"stream", "bfile", "(b) extract -o FILE.tar", "save_bytes"},
+	{"stream", "asave", "(a') `docker save -o FILE` (the floor for a stored stream)", "save_bytes"},
 	{"stream", "c", "(c) `docker export` (create not timed)", ""},
 	{"stream", "d", "(d) `docker save` \\| `crane export - -`", "save_bytes"},
 	{"stream", "b2x", "(h) extract -o /dev/null, 2x image", ""},
@@ -72,6 +73,8 @@ type ratio struct {
 var ratios = []ratio{
 	{"b/a", "stream", "b", "a", false, "<=", 1.10, "(b) extract -o /dev/null ÷ (a) docker save"},
 	{"bfile/a", "stream", "bfile", "a", false, "<=", 1.10, "(b) extract -o FILE.tar ÷ (a) docker save"},
+	{"bfile/asave", "stream", "bfile", "asave", false, "info", 0, "(b) extract -o FILE.tar ÷ (a') docker save -o FILE"},
+	{"b/asave", "stream", "b", "asave", false, "info", 0, "(b) extract -o /dev/null ÷ (a') docker save -o FILE"},
 	{"d/b", "stream", "d", "b", false, ">=", 1.30, "(d) save \\| crane ÷ (b) extract: (b) ≥ 1.3× faster"},
 	{"c/b", "stream", "c", "b", false, ">", 1.00, "(c) docker export ÷ (b) extract: (b) faster"},
 	{"e/headc", "top", "e", "headc", false, "<=", 1.10, "(e) extract -l -1 ÷ save \\| head -c"},
@@ -395,6 +398,10 @@ func (r *report) writeTargets() {
 				continue
 			}
 			st := summarize(rs)
+			if q.op == "info" {
+				r.p("| %s | %s | **%.2f** (%.2f–%.2f, %d pairs) | – (how far above storing the stream) | info |\n", q.what, k, st.median, st.min, st.max, st.n)
+				continue
+			}
 			row(q.what, k, fmt.Sprintf("**%.2f** (%.2f–%.2f, %d pairs)", st.median, st.min, st.max, st.n),
 				fmt.Sprintf("%s %.2f", opSign(q.op), q.target), met(q.op, st.median, q.target))
 		}
@@ -486,6 +493,10 @@ func (r *report) writeKind(kind string) {
 			}
 			if rs := r.pairRatios(kind, q); len(rs) > 0 {
 				st := summarize(rs)
+				if q.op == "info" {
+					r.p("\n%s: **%.2f** (pairs %.2f–%.2f), no target", q.what, st.median, st.min, st.max)
+					continue
+				}
 				r.p("\n%s: **%.2f** (pairs %.2f–%.2f), target %s %.2f: %s", q.what, st.median, st.min, st.max,
 					opSign(q.op), q.target, verdict(met(q.op, st.median, q.target)))
 			}
