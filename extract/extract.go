@@ -34,6 +34,15 @@ type Options struct {
 	// Progress, if set, is called when an entry starts and then about every
 	// MiB read. It runs on the reading goroutine: keep it cheap.
 	Progress func(p Progress)
+	// ImageLayers is the number of layers of the image a save stream
+	// holds, when the caller knows it. When fewer than half of them are
+	// wanted, FromSaveStream spools a compressed blob that it cannot yet
+	// identify as it is, and decompresses it only once the image's
+	// manifest and config show that it is wanted, instead of decompressing
+	// every such blob to learn its diff ID. 0 (unknown) always
+	// decompresses at once, which overlaps decompression with the
+	// daemon's sending when most layers are wanted.
+	ImageLayers int
 
 	// spoolLimit, when > 0, makes spool writes fail with ENOSPC past that
 	// many bytes in total. Tests and the fuzzer use it.

@@ -107,6 +107,18 @@ type streamReader struct {
 	configs   map[digest.Digest][]digest.Digest
 	manifests []learnedManifest
 	blobDiff  map[digest.Digest]digest.Digest // compressed blob → diff ID
+
+	// With deferCompressed, compressed blobs not yet identified are
+	// spooled as they are, until learn maps them to diff IDs.
+	deferCompressed bool
+	pending         map[digest.Digest]pendingBlob
+}
+
+// pendingBlob is a compressed blob spooled as it is, not yet identified.
+type pendingBlob struct {
+	name string
+	f    *os.File
+	size int64
 }
 
 func newStreamReader(ctx context.Context, r io.Reader, want []digest.Digest, sp *spool, opts Options) *streamReader {
@@ -124,6 +136,9 @@ func newStreamReader(ctx context.Context, r io.Reader, want []digest.Digest, sp 
 		hashed:   make(map[string]digest.Digest),
 		configs:  make(map[digest.Digest][]digest.Digest),
 		blobDiff: make(map[digest.Digest]digest.Digest),
+		pending:  make(map[digest.Digest]pendingBlob),
+
+		deferCompressed: opts.ImageLayers > 0 && 2*len(want) < opts.ImageLayers,
 	}
 	for _, d := range want {
 		s.want[d] = true
@@ -133,6 +148,12 @@ func newStreamReader(ctx context.Context, r io.Reader, want []digest.Digest, sp 
 
 // run reads entries until every wanted layer is in hand.
 func (s *streamReader) run() error {
+	defer func() {
+		for d, p := range s.pending {
+			delete(s.pending, d)
+			s.sp.discard(p.f)
+		}
+	}()
 	for len(s.got) < len(s.want) {
 		if err := s.ctx.Err(); err != nil {
 			return err
@@ -239,6 +260,9 @@ func (s *streamReader) atEOF() error {
 	if !s.sawMeta {
 		return errorf(ErrInvalid, "save stream has neither manifest.json nor index.json")
 	}
+	if err := s.drainPending(); err != nil {
+		return err
+	}
 	return s.missing()
 }
 
@@ -308,6 +332,9 @@ func (s *streamReader) blob(name string, hdr *tar.Header) error {
 		return s.fail(fmt.Errorf("reading entry %q: %w", name, err))
 	}
 	if detectLayerCompression(head) != uncompressed {
+		if s.deferCompressed {
+			return s.spoolPending(name, hdr, d, r)
+		}
 		return s.layerFrom(name, hdr, r, "")
 	}
 	// Uncompressed and not wanted: its name is its diff ID. Learn from
@@ -319,8 +346,71 @@ func (s *streamReader) blob(name string, hdr *tar.Header) error {
 			return s.fail(fmt.Errorf("reading entry %q: %w", name, err))
 		}
 		s.learn(d, b)
+		return s.resolvePending()
 	}
 	return nil
+}
+
+// spoolPending spools a compressed blob that is not identified yet as it
+// is (deferCompressed).
+func (s *streamReader) spoolPending(name string, hdr *tar.Header, d digest.Digest, r io.Reader) error {
+	if _, ok := s.pending[d]; ok {
+		return nil // the same blob twice
+	}
+	m := s.meter(name, "", hdr.Size)
+	f, err := s.sp.create()
+	if err != nil {
+		return err
+	}
+	n, err := copyBuffered(s.sp.writer(f), m.reader(r))
+	if err != nil {
+		s.sp.discard(f)
+		return s.fail(fmt.Errorf("spooling entry %q: %w", name, err))
+	}
+	m.finish()
+	s.pending[d] = pendingBlob{name: name, f: f, size: n}
+	return nil
+}
+
+// resolvePending decompresses the pending blobs that learn identified as
+// wanted, and drops the others it identified.
+func (s *streamReader) resolvePending() error {
+	for d, p := range s.pending {
+		diff, ok := s.blobDiff[d]
+		if !ok {
+			continue
+		}
+		if err := s.takePending(d, p, diff); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// drainPending identifies what is still pending at the end of the stream
+// by decompressing it, as if deferCompressed were off.
+func (s *streamReader) drainPending() error {
+	for d, p := range s.pending {
+		if err := s.takePending(d, p, ""); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// takePending decompresses pending blob d into the spool if it may be
+// wanted (expect is its diff ID when known), and removes its compressed
+// copy.
+func (s *streamReader) takePending(d digest.Digest, p pendingBlob, expect digest.Digest) error {
+	delete(s.pending, d)
+	defer s.sp.discard(p.f)
+	if _, got := s.got[expect]; expect != "" && (!s.want[expect] || got) {
+		return nil
+	}
+	if len(s.got) == len(s.want) {
+		return nil
+	}
+	return s.layerFrom(p.name, &tar.Header{Name: p.name, Size: p.size}, io.NewSectionReader(p.f, 0, p.size), expect)
 }
 
 func (s *streamReader) meter(name string, d digest.Digest, size int64) *meter {
