@@ -155,7 +155,7 @@ func (s *squasher) finish(rng *extract.Layers) (*Result, error) {
 	for _, t := range s.opts.Tags {
 		d := mDesc
 		d.Annotations = map[string]string{
-			annotationContainerdImage:   t.String(),
+			annotationContainerdImage: t.String(),
 			ocispec.AnnotationRefName: t.Tag(),
 		}
 		idx.Manifests = append(idx.Manifests, d)
