@@ -91,7 +91,10 @@ func testConfig(diffs []digest.Digest) []byte {
 // layouts, and returns it with the image's ID and the layer blobs as the
 // stream holds them.
 func saveStream(t *testing.T, layout string) ([]byte, Image, [][]byte) {
-	layers := testLayers(t)
+	return saveStreamOf(t, layout, testLayers(t))
+}
+
+func saveStreamOf(t *testing.T, layout string, layers [][]byte) ([]byte, Image, [][]byte) {
 	var diffs []digest.Digest
 	for _, l := range layers {
 		diffs = append(diffs, digest.FromBytes(l))
@@ -291,6 +294,45 @@ func TestWrite(t *testing.T) {
 			}
 			if res.ID != wantID {
 				t.Errorf("ID %s, want %s", res.ID, wantID)
+			}
+		})
+	}
+}
+
+// TestWriteDuplicateLayer squashes a range that holds a kept layer's diff
+// ID again: its one blob goes both to the output and to the spool.
+func TestWriteDuplicateLayer(t *testing.T) {
+	l := testLayers(t)
+	for _, layout := range []string{"legacy", "oci", "containerd"} {
+		t.Run(layout, func(t *testing.T) {
+			stream, img, blobs := saveStreamOf(t, layout, [][]byte{l[0], l[1], l[0]})
+			var out bytes.Buffer
+			res, err := Write(context.Background(), &out, bytes.NewReader(stream), img, Options{From: 1, To: 2, TmpDir: t.TempDir(), Containerd: layout == "containerd"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			files, links := readArchive(t, out.Bytes())
+			var items []struct{ Layers []string }
+			if err := json.Unmarshal(files["manifest.json"], &items); err != nil || len(items) != 1 || len(items[0].Layers) != 2 {
+				t.Fatalf("manifest.json: %v %s", err, files["manifest.json"])
+			}
+			p := items[0].Layers[0]
+			if lp, ok := links[p]; ok {
+				p = lp
+			}
+			if !bytes.Equal(files[p], blobs[0]) || res.DiffIDs[0] != img.DiffIDs[0] {
+				t.Errorf("the kept layer changed")
+			}
+			sq := files[items[0].Layers[1]]
+			if layout == "containerd" {
+				zr, err := gzip.NewReader(bytes.NewReader(sq))
+				if err != nil {
+					t.Fatal(err)
+				}
+				sq, _ = io.ReadAll(zr)
+			}
+			if got := strings.Join(tarNames(t, sq), " "); got != "a/ a/x a/y b" {
+				t.Errorf("squashed layer holds %q", got)
 			}
 		})
 	}
