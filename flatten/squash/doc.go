@@ -15,11 +15,12 @@
 //     rewritten: see [RewriteConfig]), the OCI manifest, index.json,
 //     oci-layout and the docker manifest.json, as Docker 25+ writes them.
 //
-// Kept layers whose identity is known only once they have been read (the
-// legacy layout's <v1id>/layer.tar, compressed blobs that arrive before
-// their manifest) are passed through as they arrive; when such an entry turns
-// out to be one of the squashed layers it stays in the archive unreferenced
-// (docker load ignores it, containerd garbage-collects it).
+// A blob whose identity is known only once it has been read (a compressed
+// blob of the containerd store that arrives before its manifest; a legacy
+// <v1id>/layer.tar whose <v1id>/json does not give its layer) is passed
+// through as it arrives; when it turns out to be one of the squashed layers
+// it stays in the archive unreferenced (docker load ignores it, containerd
+// garbage-collects it).
 //
 // The package is a library: it imports neither cobra nor docker/cli, and it
 // calls the Engine API through the narrow [Client] interface.

@@ -61,6 +61,8 @@ type squasher struct {
 	dirs map[string]bool
 
 	kept, inRange map[digest.Digest]bool
+	chainIDs      []digest.Digest
+	v1            map[string]int // legacy <v1id> directory → layer index
 
 	xpw   *io.PipeWriter
 	xtw   *tar.Writer // nil once extract has every layer it wants
@@ -100,10 +102,16 @@ func Write(ctx context.Context, w io.Writer, save io.Reader, img Image, opts Opt
 		written:  map[digest.Digest]blobInfo{},
 		configs:  map[digest.Digest][]byte{},
 		blobDiff: map[digest.Digest]digest.Digest{},
+		v1:       map[string]int{},
 		br:       bufio.NewReaderSize(nil, 64<<10),
 		buf:      make([]byte, 256<<10),
 	}
 	for i, d := range img.DiffIDs {
+		chain := d
+		if i > 0 {
+			chain = digest.FromString(s.chainIDs[i-1].String() + " " + d.String())
+		}
+		s.chainIDs = append(s.chainIDs, chain)
 		if i >= opts.From && i <= opts.To {
 			s.inRange[d] = true
 		} else {
@@ -220,8 +228,16 @@ func (s *squasher) entry(tr *tar.Reader, hdr *tar.Header) error {
 	case strings.HasPrefix(name, "blobs/"):
 		return s.blob(name, hdr)
 	case path.Base(name) == "layer.tar":
-		_, err := s.copyEntry(name, hdr, true, true)
-		return err
+		return s.legacyLayer(name, hdr)
+	case path.Base(name) == "json" && strings.Count(name, "/") == 1 && hdr.Size <= maxJSONSize:
+		b, err := io.ReadAll(s.br)
+		if err != nil {
+			return fmt.Errorf("reading entry %q: %w", name, err)
+		}
+		if i := s.legacyIndex(path.Dir(name), b); i >= 0 {
+			s.v1[path.Dir(name)] = i
+		}
+		return nil
 	case !strings.Contains(name, "/") && strings.HasSuffix(name, ".json"):
 		// A legacy image config, <hex>.json.
 		_, err := s.doc(name, hdr, true)
@@ -249,7 +265,7 @@ func (s *squasher) blob(name string, hdr *tar.Header) error {
 		if !toOut && !toExt {
 			return nil
 		}
-		return s.verified(name, hdr, d, toOut, toExt)
+		return s.verified(name, name, hdr, d, toOut, toExt)
 	}
 	head, _ := s.br.Peek(1)
 	if hdr.Size <= maxJSONSize && len(head) == 1 && head[0] == '{' {
@@ -265,12 +281,74 @@ func (s *squasher) blob(name string, hdr *tar.Header) error {
 	// Unknown until read: a compressed layer whose manifest comes later,
 	// or a blob of no layer of this image.
 	_, done := s.written[d]
-	return s.verified(name, hdr, d, !done, true)
+	return s.verified(name, name, hdr, d, !done, true)
 }
 
-// verified copies an entry named by its digest d and checks it.
-func (s *squasher) verified(name string, hdr *tar.Header, d digest.Digest, toOut, toExt bool) error {
-	got, err := s.copyEntry(name, hdr, toOut, toExt)
+// legacyLayer handles a legacy <v1id>/layer.tar. When the <v1id>/json
+// before it said which layer it is, it is handled like a blob named by its
+// diff ID, and written as one; otherwise it is known only once read, so it
+// is passed through under its own name and to extract.
+func (s *squasher) legacyLayer(name string, hdr *tar.Header) error {
+	i, ok := s.v1[path.Dir(name)]
+	if !ok {
+		_, err := s.copyEntry(name, name, hdr, true, true)
+		return err
+	}
+	diff := s.img.DiffIDs[i]
+	_, done := s.written[diff]
+	toOut, toExt := s.kept[diff] && !done, s.inRange[diff]
+	if !toOut && !toExt {
+		return nil
+	}
+	return s.verified(name, blobPath(diff), hdr, diff, toOut, toExt)
+}
+
+// legacyIndex returns the index of the layer whose legacy v1 ID is v1id,
+// given the layer's <v1id>/json, or -1. Docker ≤ 24 computes the v1 ID
+// (image/v1.CreateID) as the digest of that JSON without "id", with
+// "layer_id" set to the layer's chain ID, "parent" to the parent's v1 ID as
+// a digest, and, below the top layer, without "os" (set after the ID).
+func (s *squasher) legacyIndex(v1id string, b []byte) int {
+	var m map[string]json.RawMessage
+	if json.Unmarshal(b, &m) != nil {
+		return -1
+	}
+	delete(m, "id")
+	if raw, ok := m["parent"]; ok {
+		var p string
+		if json.Unmarshal(raw, &p) != nil {
+			return -1
+		}
+		if !strings.HasPrefix(p, "sha256:") {
+			p = "sha256:" + p
+		}
+		m["parent"], _ = json.Marshal(p)
+	}
+	osRaw, hasOS := m["os"]
+	for i, chain := range s.chainIDs {
+		m["layer_id"], _ = json.Marshal(chain)
+		for _, withOS := range []bool{true, false} {
+			if withOS {
+				if !hasOS {
+					continue
+				}
+				m["os"] = osRaw
+			} else {
+				delete(m, "os")
+			}
+			out, err := json.Marshal(m)
+			if err == nil && digest.FromBytes(out).Encoded() == v1id {
+				return i
+			}
+		}
+	}
+	return -1
+}
+
+// verified copies an entry named by its digest d and checks it; outName is
+// its name in out.
+func (s *squasher) verified(name, outName string, hdr *tar.Header, d digest.Digest, toOut, toExt bool) error {
+	got, err := s.copyEntry(name, outName, hdr, toOut, toExt)
 	if err != nil {
 		return err
 	}
@@ -280,11 +358,11 @@ func (s *squasher) verified(name string, hdr *tar.Header, d digest.Digest, toOut
 	return nil
 }
 
-// copyEntry copies the current entry to out and/or to the second stream,
-// hashing it, and records what went to out.
-func (s *squasher) copyEntry(name string, hdr *tar.Header, toOut, toExt bool) (digest.Digest, error) {
+// copyEntry copies the current entry to out (as outName) and/or to the
+// second stream, hashing it, and records what went to out.
+func (s *squasher) copyEntry(name, outName string, hdr *tar.Header, toOut, toExt bool) (digest.Digest, error) {
 	if toOut {
-		if err := s.outHeader(name, hdr.Size); err != nil {
+		if err := s.outHeader(outName, hdr.Size); err != nil {
 			return "", err
 		}
 	}
@@ -325,7 +403,7 @@ func (s *squasher) copyEntry(name string, hdr *tar.Header, toOut, toExt bool) (d
 	d := digest.NewDigest(digest.SHA256, h)
 	if toOut {
 		if _, ok := s.written[d]; !ok {
-			s.written[d] = blobInfo{path: name, size: n}
+			s.written[d] = blobInfo{path: outName, size: n}
 		}
 	}
 	return d, nil

@@ -104,11 +104,16 @@ func saveStreamOf(t *testing.T, layout string, layers [][]byte) ([]byte, Image, 
 	var files []tarFile
 	blobs := layers
 	switch layout {
-	case "legacy":
+	case "legacy", "legacy-v1ids":
 		var paths []string
+		parent := ""
 		for i, l := range layers {
-			v1 := digest.FromString(fmt.Sprint("v1 ", i)).Encoded()
-			files = append(files, tarFile{name: v1 + "/layer.tar", body: string(l)}, tarFile{name: v1 + "/json", body: "{}"})
+			v1, js := digest.FromString(fmt.Sprint("v1 ", i)).Encoded(), "{}"
+			if layout == "legacy-v1ids" {
+				v1, js = dockerV1(diffs, i, parent)
+				parent = v1
+			}
+			files = append(files, tarFile{name: v1 + "/layer.tar", body: string(l)}, tarFile{name: v1 + "/json", body: js})
 			paths = append(paths, v1+"/layer.tar")
 		}
 		files = append(files, tarFile{name: cfgD.Encoded() + ".json", body: string(cfg)})
@@ -147,6 +152,31 @@ func saveStreamOf(t *testing.T, layout string, layers [][]byte) ([]byte, Image, 
 		id = mD.String()
 	}
 	return tarOf(t, files), Image{ID: id, DiffIDs: diffs}, blobs
+}
+
+// dockerV1 returns the v1 ID and the <v1id>/json of layer i as Docker ≤ 24
+// writes them (image/tarexport saveImage, image/v1.CreateID).
+func dockerV1(diffs []digest.Digest, i int, parent string) (string, string) {
+	chain := diffs[0]
+	for _, d := range diffs[1 : i+1] {
+		chain = digest.FromString(chain.String() + " " + d.String())
+	}
+	m := map[string]any{"created": "1970-01-01T00:00:00Z", "container_config": map[string]any{"Env": nil}, "layer_id": chain}
+	if parent != "" {
+		m["parent"] = "sha256:" + parent
+	}
+	if i == len(diffs)-1 {
+		m["os"] = "linux"
+	}
+	b, _ := json.Marshal(m)
+	id := digest.FromBytes(b).Encoded()
+	delete(m, "layer_id")
+	m["id"], m["os"] = id, "linux"
+	if parent != "" {
+		m["parent"] = parent
+	}
+	b, _ = json.Marshal(m)
+	return id, string(b)
 }
 
 // readArchive reads an output archive: regular files and symlinks.
@@ -188,7 +218,7 @@ func tarNames(t *testing.T, b []byte) []string {
 
 func TestWrite(t *testing.T) {
 	tag, _ := reference.ParseNormalizedNamed("example.com/new:v1")
-	for _, layout := range []string{"legacy", "oci", "containerd"} {
+	for _, layout := range []string{"legacy", "legacy-v1ids", "oci", "containerd"} {
 		t.Run(layout, func(t *testing.T) {
 			stream, img, blobs := saveStream(t, layout)
 			var out bytes.Buffer
@@ -295,6 +325,20 @@ func TestWrite(t *testing.T) {
 			if res.ID != wantID {
 				t.Errorf("ID %s, want %s", res.ID, wantID)
 			}
+			// Only layers that could not be told apart before they were
+			// read are left unreferenced, at most the two squashed ones:
+			// legacy layers with unknown v1 IDs (whose kept ones need links
+			// from blobs/), compressed blobs before their manifest.
+			wantUnref, wantLinks := 0, 0
+			switch layout {
+			case "legacy":
+				wantUnref, wantLinks = 2, 2
+			case "containerd":
+				wantUnref = min(res.Unreferenced, 2)
+			}
+			if res.Unreferenced != wantUnref || len(links) != wantLinks {
+				t.Errorf("%d entries unreferenced, %d links; want %d and %d", res.Unreferenced, len(links), wantUnref, wantLinks)
+			}
 		})
 	}
 }
@@ -303,7 +347,7 @@ func TestWrite(t *testing.T) {
 // ID again: its one blob goes both to the output and to the spool.
 func TestWriteDuplicateLayer(t *testing.T) {
 	l := testLayers(t)
-	for _, layout := range []string{"legacy", "oci", "containerd"} {
+	for _, layout := range []string{"legacy", "legacy-v1ids", "oci", "containerd"} {
 		t.Run(layout, func(t *testing.T) {
 			stream, img, blobs := saveStreamOf(t, layout, [][]byte{l[0], l[1], l[0]})
 			var out bytes.Buffer
