@@ -269,6 +269,10 @@ func TestSquashErrors(t *testing.T) {
 			{[]string{"squash", "docker-layers-fixture:latest", "-t", "Bad Tag"}, 1, "invalid tag"},
 			{[]string{"squash", "docker-layers-fixture:latest", "-t", "dl-squash-out:never", "-l", "99"}, 3, "99"},
 			{[]string{"squash", "dl-squash-no-such-image", "-t", "dl-squash-out:never"}, 2, "dl-squash-no-such-image"},
+			// Fails mid-stream, once the load has started: the daemon must
+			// load nothing.
+			{[]string{"squash", "docker-layers-fixture:latest", "-t", "dl-squash-out:never", "--tmpdir", "/nonexistent/dl-squash"}, 2, "/nonexistent/dl-squash"},
+			{[]string{"squash", "docker-layers-fixture:latest", "-o", "/nonexistent/dl-squash/out.tar"}, 2, "/nonexistent/dl-squash"},
 		} {
 			r := d.plugin(t, c.args...)
 			if r.code != c.code || !strings.Contains(r.stderr, c.msg) || strings.Count(strings.TrimSpace(r.stderr), "\n") != 0 {
