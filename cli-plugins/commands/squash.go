@@ -5,12 +5,14 @@ import (
 	"fmt"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"github.com/distribution/reference"
 	"github.com/docker-layers/docker-layers/extract"
 	"github.com/docker-layers/docker-layers/flatten/squash"
 	"github.com/docker/cli/cli/command"
 	"github.com/docker/cli/cli/command/completion"
+	"github.com/docker/docker/pkg/jsonmessage"
 	"github.com/spf13/cobra"
 )
 
@@ -141,6 +143,7 @@ func runSquash(ctx context.Context, dockerCLI command.Cli, opts squashOptions) (
 		Containerd: containerd,
 		TmpDir:     opts.tmpdir,
 		Progress:   progress.update,
+		Copying:    progress.copying,
 		Warn:       func(msg string) { _, _ = fmt.Fprintln(dockerCLI.Err(), "warning: "+msg) },
 	}
 
@@ -173,4 +176,33 @@ func runSquash(ctx context.Context, dockerCLI command.Cli, opts squashOptions) (
 	}
 	_, _ = fmt.Fprintln(w, res.ID)
 	return nil
+}
+
+// copying is squash's Copying callback: the kept layers passed through
+// into the new image, shown like the layers extract reads.
+func (p *progress) copying(e extract.Progress) {
+	if p.mode == "none" {
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.mode == "plain" {
+		if !p.started[e.Entry] {
+			p.started[e.Entry] = true
+			_, _ = fmt.Fprintf(p.w, "copying %s into the new image\n", progressID(e))
+		}
+		return
+	}
+	now, finished := time.Now(), e.Done >= e.Size
+	if !finished && now.Sub(p.last[e.Entry]) < 100*time.Millisecond {
+		return
+	}
+	p.last[e.Entry] = now
+	msg := jsonmessage.JSONMessage{ID: progressID(e), Status: "Copying"}
+	if finished {
+		msg.Status = "Copied"
+	} else {
+		msg.Progress = &jsonmessage.JSONProgress{Current: e.Done, Total: e.Size}
+	}
+	_ = p.enc.Encode(msg)
 }

@@ -61,6 +61,10 @@ type Options struct {
 	TmpDir string
 	// Progress, if set, reports the reading of the squashed range.
 	Progress func(extract.Progress)
+	// Copying, if set, reports the copying of kept layers (and of blobs
+	// not known before they are read) into the output: Entry, DiffID when
+	// known, Done and Size. It runs on the reading goroutine.
+	Copying func(extract.Progress)
 	// Warn, if set, receives warnings from flattening.
 	Warn func(msg string)
 }

@@ -284,6 +284,18 @@ func (s *squasher) blob(name string, hdr *tar.Header) error {
 	return s.verified(name, name, hdr, d, !done, true)
 }
 
+// diffOf returns the diff ID that an output name says, if it says one.
+func (s *squasher) diffOf(outName string) digest.Digest {
+	d, err := digest.Parse(strings.Replace(strings.TrimPrefix(outName, "blobs/"), "/", ":", 1))
+	if err != nil {
+		return ""
+	}
+	if s.kept[d] || s.inRange[d] {
+		return d
+	}
+	return s.blobDiff[d]
+}
+
 // legacyLayer handles a legacy <v1id>/layer.tar. When the <v1id>/json
 // before it said which layer it is, it is handled like a blob named by its
 // diff ID, and written as one; otherwise it is known only once read, so it
@@ -372,7 +384,14 @@ func (s *squasher) copyEntry(name, outName string, hdr *tar.Header, toOut, toExt
 		}
 	}
 	h := sha256.New()
-	var n int64
+	var n, reported int64
+	report := func() {
+		if toOut && s.opts.Copying != nil {
+			reported = n
+			s.opts.Copying(extract.Progress{Entry: name, DiffID: s.diffOf(outName), Done: n, Size: hdr.Size})
+		}
+	}
+	report()
 	for {
 		m, rerr := s.br.Read(s.buf)
 		if m > 0 {
@@ -391,6 +410,9 @@ func (s *squasher) copyEntry(name, outName string, hdr *tar.Header, toOut, toExt
 			}
 			if err := s.ctx.Err(); err != nil {
 				return "", err
+			}
+			if n-reported >= 1<<20 || n == hdr.Size {
+				report()
 			}
 		}
 		if errors.Is(rerr, io.EOF) {
