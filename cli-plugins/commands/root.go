@@ -44,7 +44,8 @@ flattened with whiteouts applied, as one tarball.
 ` + exitCodesHelp,
 		Example: `  docker layers inspect myimg
   docker layers inspect myimg -l 2:-1 --no-trunc
-  docker layers inspect myimg --format '{{.Index}} {{.DiffID}} {{.Size}}'`,
+  docker layers inspect myimg --format '{{.Index}} {{.DiffID}} {{.Size}}'
+  docker layers squash myimg -l 2:-1 -t myimg:squashed`,
 		SilenceUsage:          true,
 		SilenceErrors:         true,
 		TraverseChildren:      true,
@@ -68,6 +69,7 @@ flattened with whiteouts applied, as one tarball.
 	cmd.AddCommand(
 		newInspectCommand(dockerCLI),
 		newExtractCommand(dockerCLI),
+		newSquashCommand(dockerCLI),
 		newVersionCommand(dockerCLI),
 	)
 	return cmd

@@ -1,0 +1,208 @@
+package commands
+
+import (
+	"context"
+	"fmt"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/distribution/reference"
+	"github.com/docker-layers/docker-layers/extract"
+	"github.com/docker-layers/docker-layers/flatten/squash"
+	"github.com/docker/cli/cli/command"
+	"github.com/docker/cli/cli/command/completion"
+	"github.com/docker/docker/pkg/jsonmessage"
+	"github.com/spf13/cobra"
+)
+
+type squashOptions struct {
+	image    string
+	layers   string
+	tags     []string
+	message  string
+	output   string
+	force    bool
+	tmpdir   string
+	progress string
+	quiet    bool
+
+	refs []reference.NamedTagged
+}
+
+func newSquashCommand(dockerCLI command.Cli) *cobra.Command {
+	var opts squashOptions
+	cmd := &cobra.Command{
+		Use:   "squash [OPTIONS] IMAGE",
+		Short: "Squash a range of an image's layers into one layer, as a new image",
+		Long: `Make a new image in which the layers A to B of IMAGE are one layer (all
+of its layers by default). The layers below A and above B are kept byte
+for byte; the squashed layer keeps whiteouts, so deletions that reach
+below A still apply. The config (Env, Cmd, Entrypoint, WorkingDir, User,
+Labels, ExposedPorts, Volumes, Healthcheck, StopSignal...) is kept; its
+rootfs.diff_ids are recomputed, and the history entries of the squashed
+layers collapse into one whose comment says what was squashed (-m sets
+it). History entries that made no layer keep their place: those inside
+the range come just before the collapsed entry, which takes the place of
+the last squashed step.
+
+The new image is streamed into the daemon (docker load) and tagged with
+-t; only the squashed layers are spooled. With -o, a "docker load"
+archive (manifest.json and an OCI index.json) is written instead. On a
+daemon with the containerd image store the squashed layer is gzipped.
+The new image ID is printed on stdout.
+
+` + layerSpecHelp + `
+
+` + exitCodesHelp,
+		Example: `  docker layers squash myimg -t myimg:squashed
+  docker layers squash myimg -l 2:-1 -t myimg:small -m "squash the build steps"
+  docker layers squash myimg -l myimg:base: -o squashed.tar && docker load -i squashed.tar`,
+		Args: exactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			opts.image = args[0]
+			if err := validateSquashFlags(cmd, dockerCLI, &opts); err != nil {
+				return err
+			}
+			return status(cmd.Context(), runSquash(cmd.Context(), dockerCLI, opts))
+		},
+		ValidArgsFunction: completion.ImageNames(dockerCLI, 1),
+	}
+	flags := cmd.Flags()
+	flags.StringVarP(&opts.layers, "layers", "l", "", "Squash these layers (one index, ID prefix, tag or range A:B; default: all)")
+	flags.StringArrayVarP(&opts.tags, "tag", "t", nil, `Name and optionally a tag in the "name:tag" format (repeatable)`)
+	flags.StringVarP(&opts.message, "message", "m", "", "Comment of the squashed history step")
+	flags.StringVarP(&opts.output, "output", "o", "", `Write a "docker load" archive to a file, or "-" for stdout, instead of loading the image`)
+	flags.BoolVarP(&opts.force, "force", "f", false, "Overwrite the output file if it exists")
+	flags.StringVar(&opts.tmpdir, "tmpdir", "", "Directory for the spooled layers (default $TMPDIR or /tmp)")
+	flags.StringVar(&opts.progress, "progress", "auto", `Progress output on stderr: "auto", "tty", "plain" or "none"`)
+	flags.BoolVarP(&opts.quiet, "quiet", "q", false, "Suppress the progress output; print only the image ID")
+	_ = cmd.MarkFlagFilename("output", "tar")
+	_ = cmd.MarkFlagDirname("tmpdir")
+	_ = cmd.RegisterFlagCompletionFunc("progress", cobra.FixedCompletions([]string{"auto", "tty", "plain", "none"}, cobra.ShellCompDirectiveNoFileComp))
+	return cmd
+}
+
+// validateSquashFlags settles the tags and the output before any work:
+// every mistake here is a usage error (exit 1).
+func validateSquashFlags(cmd *cobra.Command, dockerCLI command.Cli, opts *squashOptions) error {
+	if len(opts.tags) == 0 && opts.output == "" {
+		return usageErrorf(cmd, "nothing to do: name the new image with -t, or write it to a file with -o")
+	}
+	for _, t := range opts.tags {
+		named, err := reference.ParseNormalizedNamed(t)
+		if err != nil {
+			return usageErrorf(cmd, "invalid tag %q: %v", t, err)
+		}
+		if _, ok := named.(reference.Digested); ok {
+			return usageErrorf(cmd, "invalid tag %q: a digest cannot be a tag", t)
+		}
+		opts.refs = append(opts.refs, reference.TagNameOnly(named).(reference.NamedTagged))
+	}
+	switch opts.progress {
+	case "auto", "tty", "plain", "none":
+	default:
+		return usageErrorf(cmd, "invalid --progress %q: want auto, tty, plain or none", opts.progress)
+	}
+	if opts.output == "-" && dockerCLI.Out().IsTerminal() {
+		return usageErrorf(cmd, "refusing to write an image archive to a terminal: use -o FILE or redirect stdout")
+	}
+	return nil
+}
+
+func runSquash(ctx context.Context, dockerCLI command.Cli, opts squashOptions) (retErr error) {
+	if opts.output == "-" {
+		signal.Ignore(syscall.SIGPIPE)
+	}
+	progress := newProgress(dockerCLI, extractOptions{progress: opts.progress, quiet: opts.quiet})
+	defer progress.done()
+
+	var specs []string
+	if opts.layers != "" {
+		specs = []string{opts.layers}
+	}
+	sel, err := selectLayers(ctx, dockerCLI, "", opts.image, specs, extract.Options{TmpDir: opts.tmpdir})
+	defer sel.close(&retErr)
+	if err != nil {
+		return err
+	}
+	from, to := sel.selected[0], sel.selected[len(sel.selected)-1]
+	if to-from+1 != len(sel.selected) {
+		return fmt.Errorf("layers %v are not one range", sel.selected)
+	}
+	containerd, err := squash.ContainerdStore(ctx, dockerCLI.Client())
+	if err != nil {
+		return err
+	}
+	img := squash.Image{ID: sel.anc.ID, DiffIDs: sel.anc.DiffIDs()}
+	sopts := squash.Options{
+		From:       from,
+		To:         to,
+		Tags:       opts.refs,
+		Comment:    opts.message,
+		Containerd: containerd,
+		TmpDir:     opts.tmpdir,
+		Progress:   progress.update,
+		Copying:    progress.copying,
+		Warn:       func(msg string) { _, _ = fmt.Fprintln(dockerCLI.Err(), "warning: "+msg) },
+	}
+
+	var res *squash.Result
+	if opts.output == "" {
+		if res, err = squash.Load(ctx, dockerCLI.Client(), img, sopts); err != nil {
+			return err
+		}
+	} else {
+		out, err := createOutput(opts.output, opts.force, dockerCLI.Out())
+		if err != nil {
+			return err
+		}
+		if res, err = squash.Save(ctx, dockerCLI.Client(), img, out.w, sopts); err != nil {
+			out.abort()
+			return err
+		}
+		if err := out.commit(); err != nil {
+			return err
+		}
+	}
+	progress.done()
+	w := dockerCLI.Out()
+	if opts.output == "-" {
+		if opts.quiet {
+			return nil
+		}
+		_, _ = fmt.Fprintln(dockerCLI.Err(), res.ID)
+		return nil
+	}
+	_, _ = fmt.Fprintln(w, res.ID)
+	return nil
+}
+
+// copying is squash's Copying callback: the kept layers passed through
+// into the new image, shown like the layers extract reads.
+func (p *progress) copying(e extract.Progress) {
+	if p.mode == "none" {
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.mode == "plain" {
+		if !p.started[e.Entry] {
+			p.started[e.Entry] = true
+			_, _ = fmt.Fprintf(p.w, "copying %s into the new image\n", progressID(e))
+		}
+		return
+	}
+	now, finished := time.Now(), e.Done >= e.Size
+	if !finished && now.Sub(p.last[e.Entry]) < 100*time.Millisecond {
+		return
+	}
+	p.last[e.Entry] = now
+	msg := jsonmessage.JSONMessage{ID: progressID(e), Status: "Copying"}
+	if finished {
+		msg.Status = "Copied"
+	} else {
+		msg.Progress = &jsonmessage.JSONProgress{Current: e.Done, Total: e.Size}
+	}
+	_ = p.enc.Encode(msg)
+}
