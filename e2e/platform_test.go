@@ -328,6 +328,16 @@ func TestPlatformMultiPlatformImage(t *testing.T) {
 				if diff := diffTrees(top, reference(t, tc.img.layers[len(tc.img.layers)-1:])); diff != "" {
 					t.Errorf("extract --platform %s -l -1 differs from its top layer:\n%s", tc.flag, diff)
 				}
+				// squash picks the platform's config and layers, too.
+				squashed := "dl-platform-squashed:" + strings.ReplaceAll(tc.flag, "/", "-")
+				must(t, d.plugin(t, "squash", "-q", "--platform", tc.flag, "-t", squashed, multiImage))
+				if n := len(strings.Fields(must(t, d.plugin(t, "inspect", "-q", "--platform", tc.flag, squashed)))); n != 1 {
+					t.Errorf("squash --platform %s: %d layers, want 1", tc.flag, n)
+				}
+				if diff := diffTrees(d.extractTree(t, "--platform", tc.flag, squashed), ref); diff != "" {
+					t.Errorf("squash --platform %s: the squashed image differs from the platform's layers:\n%s", tc.flag, diff)
+				}
+				must(t, d.docker(t, "rmi", squashed))
 				data, err := os.ReadFile(saved)
 				if err != nil {
 					t.Fatal(err)

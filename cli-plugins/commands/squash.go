@@ -13,6 +13,7 @@ import (
 	"github.com/docker/cli/cli/command"
 	"github.com/docker/cli/cli/command/completion"
 	"github.com/docker/docker/pkg/jsonmessage"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"github.com/spf13/cobra"
 )
 
@@ -26,6 +27,7 @@ type squashOptions struct {
 	tmpdir   string
 	progress string
 	quiet    bool
+	platform *ocispec.Platform
 
 	refs []reference.NamedTagged
 }
@@ -77,6 +79,7 @@ The new image ID is printed on stdout.
 	flags.StringVar(&opts.tmpdir, "tmpdir", "", "Directory for the spooled layers (default $TMPDIR or /tmp)")
 	flags.StringVar(&opts.progress, "progress", "auto", `Progress output on stderr: "auto", "tty", "plain" or "none"`)
 	flags.BoolVarP(&opts.quiet, "quiet", "q", false, "Suppress the progress output; print only the image ID")
+	addPlatformFlag(cmd, flags, &opts.platform)
 	_ = cmd.MarkFlagFilename("output", "tar")
 	_ = cmd.MarkFlagDirname("tmpdir")
 	_ = cmd.RegisterFlagCompletionFunc("progress", cobra.FixedCompletions([]string{"auto", "tty", "plain", "none"}, cobra.ShellCompDirectiveNoFileComp))
@@ -121,7 +124,7 @@ func runSquash(ctx context.Context, dockerCLI command.Cli, opts squashOptions) (
 	if opts.layers != "" {
 		specs = []string{opts.layers}
 	}
-	sel, err := selectLayers(ctx, dockerCLI, "", opts.image, specs, extract.Options{TmpDir: opts.tmpdir})
+	sel, err := selectLayers(ctx, dockerCLI, "", opts.image, specs, extract.Options{TmpDir: opts.tmpdir, Platform: opts.platform})
 	defer sel.close(&retErr)
 	if err != nil {
 		return err
@@ -135,6 +138,9 @@ func runSquash(ctx context.Context, dockerCLI command.Cli, opts squashOptions) (
 		return err
 	}
 	img := squash.Image{ID: sel.anc.ID, DiffIDs: sel.anc.DiffIDs()}
+	if ds, ok := sel.src.(*daemonSource); ok {
+		img.SaveOptions = ds.saveOpts
+	}
 	sopts := squash.Options{
 		From:       from,
 		To:         to,

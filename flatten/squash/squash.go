@@ -33,6 +33,10 @@ type Image struct {
 	// DiffIDs are the image's layers, bottom first: they pick the image's
 	// config (and manifest) out of the save stream.
 	DiffIDs []digest.Digest
+	// SaveOptions are passed to ImageSave, e.g.
+	// client.ImageSaveWithPlatforms for one platform of a multi-platform
+	// image on API >= 1.48. The config is found by its diff IDs either way.
+	SaveOptions []client.ImageSaveOption
 }
 
 // Options configure a squash. From and To are required; the zero value of
@@ -106,7 +110,7 @@ func ContainerdStore(ctx context.Context, c Client) (bool, error) {
 // Save calls ImageSave for img and writes the squashed image to w as a
 // `docker load` archive. It does not close w.
 func Save(ctx context.Context, c Client, img Image, w io.Writer, opts Options) (*Result, error) {
-	rc, err := c.ImageSave(ctx, []string{img.ID})
+	rc, err := c.ImageSave(ctx, []string{img.ID}, img.SaveOptions...)
 	if err != nil {
 		return nil, fmt.Errorf("saving image %s: %w", img.ID, err)
 	}
@@ -119,7 +123,7 @@ func Save(ctx context.Context, c Client, img Image, w io.Writer, opts Options) (
 // and the squashed layer is spooled. When anything fails, the load request
 // is aborted, so the daemon loads nothing.
 func Load(ctx context.Context, c Client, img Image, opts Options) (*Result, error) {
-	rc, err := c.ImageSave(ctx, []string{img.ID})
+	rc, err := c.ImageSave(ctx, []string{img.ID}, img.SaveOptions...)
 	if err != nil {
 		return nil, fmt.Errorf("saving image %s: %w", img.ID, err)
 	}
