@@ -58,15 +58,26 @@ func newProgress(dockerCLI command.Cli, opts extractOptions) *progress {
 // update is extract's Progress callback. Entries may be read in parallel
 // (--input).
 func (p *progress) update(e extract.Progress) {
+	var line string
+	if e.DiffID != "" {
+		line = fmt.Sprintf("reading layer %s (%d of %d in hand)", e.DiffID, e.Layers, e.Wanted)
+	}
+	p.entry(e, "Reading", "Read", line)
+}
+
+// entry shows the progress of one entry: as a progress bar with status
+// (finished once done) on a terminal, and as line, once, in plain mode
+// ("" shows nothing).
+func (p *progress) entry(e extract.Progress, status, finishedStatus, line string) {
 	if p.mode == "none" {
 		return
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.mode == "plain" {
-		if e.DiffID != "" && !p.started[e.Entry] {
+		if line != "" && !p.started[e.Entry] {
 			p.started[e.Entry] = true
-			_, _ = fmt.Fprintf(p.w, "reading layer %s (%d of %d in hand)\n", e.DiffID, e.Layers, e.Wanted)
+			_, _ = fmt.Fprintln(p.w, line)
 		}
 		return
 	}
@@ -75,9 +86,9 @@ func (p *progress) update(e extract.Progress) {
 		return
 	}
 	p.last[e.Entry] = now
-	msg := jsonmessage.JSONMessage{ID: progressID(e), Status: "Reading"}
+	msg := jsonmessage.JSONMessage{ID: progressID(e), Status: status}
 	if finished {
-		msg.Status = "Read"
+		msg.Status = finishedStatus
 	} else {
 		msg.Progress = &jsonmessage.JSONProgress{Current: e.Done, Total: e.Size}
 	}

@@ -5,14 +5,12 @@ import (
 	"fmt"
 	"os/signal"
 	"syscall"
-	"time"
 
 	"github.com/distribution/reference"
 	"github.com/docker-layers/docker-layers/extract"
 	"github.com/docker-layers/docker-layers/flatten/squash"
 	"github.com/docker/cli/cli/command"
 	"github.com/docker/cli/cli/command/completion"
-	"github.com/docker/docker/pkg/jsonmessage"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"github.com/spf13/cobra"
 )
@@ -187,28 +185,5 @@ func runSquash(ctx context.Context, dockerCLI command.Cli, opts squashOptions) (
 // copying is squash's Copying callback: the kept layers passed through
 // into the new image, shown like the layers extract reads.
 func (p *progress) copying(e extract.Progress) {
-	if p.mode == "none" {
-		return
-	}
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.mode == "plain" {
-		if !p.started[e.Entry] {
-			p.started[e.Entry] = true
-			_, _ = fmt.Fprintf(p.w, "copying %s into the new image\n", progressID(e))
-		}
-		return
-	}
-	now, finished := time.Now(), e.Done >= e.Size
-	if !finished && now.Sub(p.last[e.Entry]) < 100*time.Millisecond {
-		return
-	}
-	p.last[e.Entry] = now
-	msg := jsonmessage.JSONMessage{ID: progressID(e), Status: "Copying"}
-	if finished {
-		msg.Status = "Copied"
-	} else {
-		msg.Progress = &jsonmessage.JSONProgress{Current: e.Done, Total: e.Size}
-	}
-	_ = p.enc.Encode(msg)
+	p.entry(e, "Copying", "Copied", fmt.Sprintf("copying %s into the new image", progressID(e)))
 }
