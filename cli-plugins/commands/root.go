@@ -44,7 +44,9 @@ flattened with whiteouts applied, as one tarball.
 ` + exitCodesHelp,
 		Example: `  docker layers inspect myimg
   docker layers inspect myimg -l 2:-1 --no-trunc
-  docker layers inspect myimg --format '{{.Index}} {{.DiffID}} {{.Size}}'`,
+  docker layers inspect myimg --format '{{.Index}} {{.DiffID}} {{.Size}}'
+  docker layers diff myimg -l -1
+  docker layers cat myimg /etc/os-release`,
 		SilenceUsage:          true,
 		SilenceErrors:         true,
 		TraverseChildren:      true,
@@ -68,6 +70,8 @@ flattened with whiteouts applied, as one tarball.
 	cmd.AddCommand(
 		newInspectCommand(dockerCLI),
 		newExtractCommand(dockerCLI),
+		newDiffCommand(dockerCLI),
+		newCatCommand(dockerCLI),
 		newVersionCommand(dockerCLI),
 	)
 	return cmd
