@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"fmt"
 	"io"
+	"maps"
 	"slices"
 	"strings"
 )
@@ -74,9 +75,10 @@ type Change struct {
 type LayerSummary struct {
 	Added, Changed, Deleted                int
 	AddedBytes, ChangedBytes, DeletedBytes int64
-	// Wasted is the bytes of this layer's regular files that a higher
-	// layer among those given replaced (even with identical bytes) or
-	// deleted: space the image stores but never shows.
+	// Wasted is the bytes of this layer's regular files that the merge of
+	// all the given layers no longer shows under any name: a higher layer
+	// replaced them (even with identical bytes) or deleted them. It is
+	// space the image stores but never shows (dive's "wasted space").
 	Wasted int64
 }
 
@@ -106,23 +108,28 @@ type ChangeSet struct {
 // rules as Flatten. It reads file data only to compare two regular files
 // of equal size (by sha256).
 //
-// A whiteout of a directory is one Deleted change for the directory. An
-// opaque marker gives one Deleted change per lower child of its directory
-// that the layer does not re-create. A directory that the layer deletes and
-// re-creates (a whiteout or an opaque marker, then an entry) is compared
-// with the lower one, and its lower children that the layer does not
-// re-create are Deleted. A path whose attributes are all equal to the
-// lower path's (modification times are not compared) is no change, but a
-// file it replaces still counts as wasted. A directory that replaces a
-// directory keeps the lower children. A directory replaced by a non-directory
-// is one Changed change (type); its lower subtree counts as wasted.
+// A whiteout of a directory is one Deleted change for the directory, whose
+// Size is the bytes of its subtree. An opaque marker gives one Deleted
+// change per lower child of its directory that the layer does not
+// re-create. A directory that the layer deletes and re-creates (a whiteout
+// or an opaque marker, then an entry) is compared with the lower one, and
+// its lower children that the layer does not re-create are Deleted; so are
+// the lower children of a directory that the layer replaces with a
+// non-directory and then with a directory again. A directory that replaces
+// a directory keeps the lower children. A non-directory that replaces a
+// directory is one Changed change (type). A path whose attributes are all
+// equal to the lower path's is no change (modification times are not
+// compared). Hardlinks compare as the file they name.
+//
+// With a Filter, a Deleted directory that the filter does not select but
+// that holds selected paths gives Deleted changes for those instead.
 func Changes(ctx context.Context, layers []Layer, opts ChangesOptions) (*ChangeSet, error) {
 	f := &flattener{
 		ctx:    ctx,
 		layers: layers,
 		root:   &node{layer: -1, typ: tar.TypeDir},
 	}
-	c := &changer{f: f, meta: map[ident]fileMeta{}, filter: opts.Filter}
+	c := &changer{f: f, meta: map[ident]fileMeta{}, filter: opts.Filter, created: map[ident]bool{}}
 	cs := &ChangeSet{Summaries: make([]LayerSummary, len(layers))}
 	c.sums = cs.Summaries
 	report := make([]bool, len(layers))
@@ -148,7 +155,40 @@ func Changes(ctx context.Context, layers []Layer, opts ChangesOptions) (*ChangeS
 		}
 		cs.Changes = append(cs.Changes, rows...)
 	}
+	if err := c.wasted(); err != nil {
+		return nil, err
+	}
 	return cs, nil
+}
+
+// wasted counts the files that the layers made and that no name of the
+// merged tree shows any more: replaced or deleted by a higher layer.
+func (c *changer) wasted() error {
+	shown := make(map[ident]struct{})
+	stack := []*node{c.f.root}
+	for len(stack) > 0 {
+		n := stack[len(stack)-1]
+		stack = stack[:len(stack)-1]
+		for _, k := range n.kids {
+			switch k.typ {
+			case tar.TypeReg, tar.TypeLink:
+				shown[k.ident()] = struct{}{}
+			case tar.TypeDir:
+				stack = append(stack, k)
+			}
+		}
+	}
+	for id, match := range c.created {
+		if _, ok := shown[id]; ok || !match {
+			continue
+		}
+		m, err := c.metaOf(&node{layer: id.layer, off: id.off, typ: tar.TypeReg})
+		if err != nil {
+			return err
+		}
+		c.sums[id.layer].Wasted += m.size
+	}
+	return nil
 }
 
 // fileMeta is what Changes compares of a file: its header, normalised.
@@ -183,8 +223,34 @@ type changer struct {
 	sums   []LayerSummary
 
 	probes []probe
-	hidden []hidden
+	hidden []hidden // lower paths hidden by markers, or replaced directories
 	seen   map[string]struct{}
+	// lowerKids holds copies of the children of the lower directories
+	// whose children the layer changes in place.
+	lowerKids map[*node]map[string]*node
+	// created are the regular files that each layer leaves in the tree
+	// (under one name or more), and whether the filter selects one of
+	// those names.
+	created map[ident]bool
+}
+
+// kids returns the children that directory n had before the layer.
+func (c *changer) kids(n *node) map[string]*node {
+	if k, ok := c.lowerKids[n]; ok {
+		return k
+	}
+	return n.kids
+}
+
+// keepKids copies the children of the lower directory n, if it is one,
+// before the layer changes them.
+func (c *changer) keepKids(n *node) {
+	if n == nil || n.typ != tar.TypeDir {
+		return
+	}
+	if _, ok := c.lowerKids[n]; !ok {
+		c.lowerKids[n] = maps.Clone(n.kids)
+	}
 }
 
 // lookup returns the node at the canonical path name ("" is the root), or
@@ -206,54 +272,48 @@ func (f *flattener) lookup(name string) *node {
 }
 
 // before records, for the scanned layer li, what the lower layers have at
-// the paths it touches.
+// the paths it touches, and the children of the directories it changes.
 func (c *changer) before(li int) {
 	f := c.f
 	c.probes, c.hidden = c.probes[:0], c.hidden[:0]
 	c.seen = make(map[string]struct{})
-	hiddenAt := map[string]struct{}{}
-	addHidden := func(p string, n *node) {
-		if _, ok := hiddenAt[p]; !ok {
-			hiddenAt[p] = struct{}{}
-			c.hidden = append(c.hidden, hidden{p, n})
-		}
-	}
+	c.lowerKids = make(map[*node]map[string]*node)
 	for i := range f.scan.entries {
 		e := &f.scan.entries[i]
 		switch e.kind {
 		case opaqueMarker:
 			if n := f.lookup(e.name); n != nil && n.typ == tar.TypeDir {
+				c.keepKids(n)
 				for _, k := range n.kids {
-					addHidden(joinName(e.name, k.name), k)
+					c.hidden = append(c.hidden, hidden{joinName(e.name, k.name), k})
 				}
 			}
 		case whiteoutMarker:
 			if n := f.lookup(e.name); n != nil {
-				addHidden(e.name, n)
+				dir, _ := splitName(e.name)
+				c.keepKids(f.lookup(dir))
+				c.hidden = append(c.hidden, hidden{e.name, n})
 			}
 		case plainEntry:
-			for p := e.name; p != ""; p, _ = splitName(p) {
+			for p := e.name; ; p, _ = splitName(p) {
 				if _, ok := c.seen[p]; ok {
 					break
 				}
 				c.seen[p] = struct{}{}
-				pr := probe{path: p, lower: f.lookup(p)}
-				if pr.lower != nil {
-					pr.lowerN = *pr.lower
+				lower := f.lookup(p)
+				if p == "" {
+					c.keepKids(lower)
+					break
+				}
+				pr := probe{path: p, lower: lower}
+				if lower != nil {
+					pr.lowerN = *lower
+					c.keepKids(lower)
 				}
 				c.probes = append(c.probes, pr)
 			}
 		}
 	}
-	// A hidden path under another hidden path is part of its change.
-	c.hidden = slices.DeleteFunc(c.hidden, func(h hidden) bool {
-		for p, _ := splitName(h.path); p != ""; p, _ = splitName(p) {
-			if _, ok := hiddenAt[p]; ok {
-				return true
-			}
-		}
-		return false
-	})
 }
 
 // after compares, once layer li is applied, the touched paths with what
@@ -280,9 +340,39 @@ func (c *changer) after(li int, report bool) ([]Change, error) {
 			s.DeletedBytes += ch.Size
 		}
 	}
+	// Lower paths that the layer hid or replaced: those that it does not
+	// re-create are deleted.
+	for i := range c.probes {
+		p := &c.probes[i]
+		if up := c.f.lookup(p.path); up != nil && (up.typ == tar.TypeReg || up.typ == tar.TypeLink) && up.ident().layer == int32(li) {
+			id := up.ident()
+			c.created[id] = c.created[id] || c.filter.Match(p.path)
+		}
+	}
+	if !report {
+		return nil, nil
+	}
+	for i := range c.probes {
+		p := &c.probes[i]
+		if p.lower != nil && p.lower.typ == tar.TypeDir && c.f.lookup(p.path) != p.lower {
+			c.hidden = append(c.hidden, hidden{p.path, p.lower})
+		}
+	}
+	slices.SortFunc(c.hidden, func(a, b hidden) int { return strings.Compare(a.path, b.path) })
+	c.hidden = slices.CompactFunc(c.hidden, func(a, b hidden) bool { return a.path == b.path })
+	roots := make(map[string]struct{}, len(c.hidden))
 	for _, h := range c.hidden {
-		if err := c.hiddenChanges(h.path, h.n, add); err != nil {
-			return nil, err
+		roots[h.path] = struct{}{}
+	}
+	for _, h := range c.hidden {
+		under := false // a root above h walks h
+		for p, _ := splitName(h.path); p != "" && !under; p, _ = splitName(p) {
+			_, under = roots[p]
+		}
+		if !under {
+			if err := c.hiddenChanges(h.path, h.n, add); err != nil {
+				return nil, err
+			}
 		}
 	}
 	for i := range c.probes {
@@ -294,11 +384,18 @@ func (c *changer) after(li int, report bool) ([]Change, error) {
 			continue
 		}
 		if p.lower == nil {
-			m, err := c.metaOf(up)
-			if err != nil {
-				return nil, err
+			if !report || !c.filter.Match(p.path) {
+				continue
 			}
-			add(Change{Kind: Added, Path: p.path, Type: up.typ, Size: storedSize(up, m)})
+			ch := Change{Kind: Added, Path: p.path, Type: up.typ}
+			if up.typ == tar.TypeReg {
+				m, err := c.metaOf(up)
+				if err != nil {
+					return nil, err
+				}
+				ch.Size = m.size
+			}
+			add(ch)
 			continue
 		}
 		ch, err := c.compare(p, up, report && c.filter.Match(p.path))
@@ -328,14 +425,22 @@ func storedSize(n *node, m fileMeta) int64 {
 func (c *changer) hiddenChanges(p string, n *node, add func(Change)) error {
 	up := c.f.lookup(p)
 	switch {
+	case up == nil && n.typ == tar.TypeDir && !c.filter.Match(p) && c.filter.mayHoldIncluded(strings.Split(p, "/")):
+		// A filter selects paths under the directory: their rows
+		// instead of the directory's.
+		for _, k := range c.kids(n) {
+			if err := c.hiddenChanges(joinName(p, k.name), k, add); err != nil {
+				return err
+			}
+		}
 	case up == nil:
-		size, err := c.subtree(p, n, true)
+		size, err := c.subtree(p, n)
 		if err != nil {
 			return err
 		}
 		add(Change{Kind: Deleted, Path: p, Type: n.typ, Size: size})
-	case n.typ == tar.TypeDir && up.typ == tar.TypeDir:
-		for _, k := range n.kids {
+	case up != n && n.typ == tar.TypeDir && up.typ == tar.TypeDir:
+		for _, k := range c.kids(n) {
 			if err := c.hiddenChanges(joinName(p, k.name), k, add); err != nil {
 				return err
 			}
@@ -345,14 +450,16 @@ func (c *changer) hiddenChanges(p string, n *node, add func(Change)) error {
 }
 
 // compare returns the change from the lower path of p to up; What is zero
-// when nothing compared differs. It counts the lower file as wasted when up
-// is another file. Data is hashed only with hash, for two regular files of
-// the same size.
-func (c *changer) compare(p *probe, up *node, hash bool) (Change, error) {
+// when nothing compared differs, or when !report. Data is hashed for two
+// regular files of the same size.
+func (c *changer) compare(p *probe, up *node, report bool) (Change, error) {
 	lo := &p.lowerN
 	ch := Change{Kind: Changed, Path: p.path, Type: up.typ}
 	if lo.typ == up.typ && lo.ident() == up.ident() {
 		return ch, nil // the same entry: an implicit parent over a lower directory
+	}
+	if !report {
+		return ch, nil
 	}
 	lm, err := c.metaOf(lo)
 	if err != nil {
@@ -363,14 +470,6 @@ func (c *changer) compare(p *probe, up *node, hash bool) (Change, error) {
 		return ch, err
 	}
 	ch.Size = storedSize(up, um)
-	switch {
-	case lo.typ == tar.TypeDir && up.typ != tar.TypeDir:
-		if _, err := c.subtree(p.path, p.lower, false); err != nil {
-			return ch, err
-		}
-	case lo.typ != tar.TypeDir && lo.ident() != up.ident():
-		c.waste(p.path, lo, lm)
-	}
 	if lm.typ != um.typ {
 		// The other attributes of two types do not compare.
 		ch.What = ChangedType
@@ -386,7 +485,7 @@ func (c *changer) compare(p *probe, up *node, hash bool) (Change, error) {
 	case tar.TypeReg:
 		if lm.size != um.size {
 			ch.What |= ChangedContent
-		} else if hash && lm.size > 0 && lo.ident() != up.ident() {
+		} else if lm.size > 0 && lo.ident() != up.ident() {
 			a, err := c.sum(lo.ident())
 			if err != nil {
 				return ch, err
@@ -411,18 +510,9 @@ func (c *changer) compare(p *probe, up *node, hash bool) (Change, error) {
 	return ch, nil
 }
 
-// waste counts the regular file n at path p, whose header is m, as wasted
-// by its layer.
-func (c *changer) waste(p string, n *node, m fileMeta) {
-	if n.typ == tar.TypeReg && n.layer >= 0 && c.filter.Match(p) {
-		c.sums[n.layer].Wasted += m.size
-	}
-}
-
-// subtree counts every regular file of the lower subtree at p (node n) as
-// wasted, and with total returns their bytes (of the paths the filter
-// selects).
-func (c *changer) subtree(p string, n *node, total bool) (int64, error) {
+// subtree returns the bytes of the regular files of the lower subtree at p
+// (node n) that the filter selects.
+func (c *changer) subtree(p string, n *node) (int64, error) {
 	var sum int64
 	type item struct {
 		p string
@@ -433,7 +523,7 @@ func (c *changer) subtree(p string, n *node, total bool) (int64, error) {
 		it := stack[len(stack)-1]
 		stack = stack[:len(stack)-1]
 		if it.n.typ == tar.TypeDir {
-			for _, k := range it.n.kids {
+			for _, k := range c.kids(it.n) {
 				stack = append(stack, item{joinName(it.p, k.name), k})
 			}
 			continue
@@ -448,8 +538,7 @@ func (c *changer) subtree(p string, n *node, total bool) (int64, error) {
 		if err != nil {
 			return 0, err
 		}
-		c.waste(it.p, it.n, m)
-		if total && c.filter.Match(it.p) {
+		if c.filter.Match(it.p) {
 			sum += m.size
 		}
 	}

@@ -112,6 +112,17 @@ func TestChanges(t *testing.T) {
 			},
 		},
 		{
+			name: "path filter under a deleted directory: rows for the selected paths",
+			layers: [][]tf{
+				{dir("x"), reg("x/1", "one"), dir("x/y"), reg("x/y/2", "two!"), reg("keep", "k")},
+				{wh("x")},
+			},
+			report:  []int{1},
+			include: []string{"x/y/*"},
+			want:    []string{"1 D x/y/2 reg 4"},
+			sums:    []LayerSummary{{Wasted: 4}, {Deleted: 1, DeletedBytes: 4}},
+		},
+		{
 			name:   "root opaque hides every lower child",
 			layers: [][]tf{{reg("a", "a"), dir("b"), reg("b/c", "c")}, {opq(""), reg("new", "n")}},
 			report: []int{1},
