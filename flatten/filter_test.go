@@ -1,7 +1,10 @@
 package flatten
 
 import (
+	"bytes"
 	"errors"
+	"maps"
+	"math/rand/v2"
 	"path"
 	"testing"
 )
@@ -84,4 +87,55 @@ func TestFlattenIncludeExclude(t *testing.T) {
 	if _, _, err := run(t, tars, Options{Include: []string{"a/["}}); !errors.Is(err, path.ErrBadPattern) {
 		t.Errorf("bad glob: %v", err)
 	}
+}
+
+// TestIncludeExcludeAgainstFilter checks on random stacks that Flatten with
+// Include and Exclude writes exactly the selected paths of the full output
+// and their parents, with the same attributes, as a valid stream.
+func TestIncludeExcludeAgainstFilter(t *testing.T) {
+	r := rand.New(rand.NewPCG(*seed, 5))
+	globs := []string{"a", "a/*", "*/b", "c/a/f", "*.b", "b/?", "[ab]/c", "c"}
+	pick := func() []string {
+		var out []string
+		for range r.IntN(3) {
+			out = append(out, globs[r.IntN(len(globs))])
+		}
+		return out
+	}
+	checked := 0
+	for i := range *nStacks / 2 {
+		tars := genStack(t, r, 1+r.IntN(3))
+		full, err := flattenBytes(tars, false)
+		if err != nil {
+			continue
+		}
+		inc, exc := pick(), pick()
+		pf, err := NewPathFilter(inc, exc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out bytes.Buffer
+		if err := Flatten(t0ctx, &out, mkLayers(tars...), Options{Include: inc, Exclude: exc}); err != nil {
+			t.Fatal(err)
+		}
+		if err := checkOutput(out.Bytes(), false); err != nil {
+			t.Fatalf("stack %d: %v", i, err)
+		}
+		all := fsTree(t, full)
+		want := map[string]fsAttrs{}
+		for p, a := range all {
+			if pf.Match(p) {
+				want[p] = a
+				for q, _ := splitName(p); q != ""; q, _ = splitName(q) {
+					want[q] = all[q]
+				}
+			}
+		}
+		got := fsTree(t, out.Bytes())
+		if !maps.Equal(got, want) {
+			t.Fatalf("stack %d: include %q exclude %q:\ngot  %v\nwant %v\n%s", i, inc, exc, got, want, dumpStack(t, tars))
+		}
+		checked++
+	}
+	t.Logf("%d stacks checked", checked)
 }

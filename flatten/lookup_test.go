@@ -2,9 +2,11 @@ package flatten
 
 import (
 	"archive/tar"
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"strings"
 	"testing"
 )
@@ -81,4 +83,54 @@ func TestOpen(t *testing.T) {
 
 func fifo(name string) *tar.Header {
 	return &tar.Header{Typeflag: tar.TypeFifo, Name: name, Mode: 0o644, ModTime: testTime}
+}
+
+// TestOpenAgainstFlatten checks on random stacks that Open finds every
+// file of the Flatten output with its bytes, and refuses its directories.
+func TestOpenAgainstFlatten(t *testing.T) {
+	r := rand.New(rand.NewPCG(*seed, 4))
+	checked := 0
+	for i := range *nStacks / 4 {
+		tars := genStack(t, r, 1+r.IntN(3))
+		out, err := flattenBytes(tars, false)
+		if err != nil {
+			continue
+		}
+		data := map[string]string{}
+		tr := tar.NewReader(bytes.NewReader(out))
+		for {
+			h, err := tr.Next()
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, _ := io.ReadAll(tr)
+			name := strings.TrimSuffix(h.Name, "/")
+			switch h.Typeflag {
+			case tar.TypeLink:
+				data[name] = data[h.Linkname]
+			case tar.TypeReg:
+				data[name] = string(b)
+			case tar.TypeDir:
+				data[name] = "<dir>"
+			}
+		}
+		for name, want := range data {
+			f, err := Open(t0ctx, mkLayers(tars...), "/"+name)
+			got := "<dir>"
+			if err == nil {
+				b, _ := io.ReadAll(f)
+				got = string(b)
+			} else if !errors.Is(err, ErrIsDir) {
+				t.Fatalf("stack %d: Open(%s): %v\n%s", i, name, err, dumpStack(t, tars))
+			}
+			if got != want {
+				t.Fatalf("stack %d: Open(%s) = %q, want %q\n%s", i, name, got, want, dumpStack(t, tars))
+			}
+			checked++
+		}
+	}
+	t.Logf("%d paths checked", checked)
 }
