@@ -117,6 +117,9 @@ func Open(ctx context.Context, layers []Layer, name string) (*File, error) {
 	if err != nil {
 		return nil, err
 	}
+	if typ, _ := normType(hdr.Typeflag); typ != tar.TypeReg {
+		return nil, fmt.Errorf("%s: %w", name, ErrNotRegular) // a hardlink to a device or FIFO
+	}
 	return &File{Path: p, Header: hdr, Layer: int(id.layer), Reader: tr}, nil
 }
 

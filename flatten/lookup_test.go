@@ -16,7 +16,7 @@ func TestOpen(t *testing.T) {
 		{dir("etc"), reg("etc/passwd", "root:x:0:0"), dir("usr"), dir("usr/lib"), reg("usr/lib/os-release", "ID=test"),
 			sym("etc/os-release", "../usr/lib/os-release"), sym("abs", "/etc/passwd"), sym("loop1", "loop2"), sym("loop2", "loop1"),
 			sym("up", "../../../../etc/passwd"), sym("lib", "usr/lib"), dir("old"), reg("old/x", "x"), reg("gone", "g"), hl("hard", "etc/passwd"),
-			{h: fifo("pipe")}},
+			{h: fifo("pipe")}, hl("pipelink", "pipe")},
 		{wh("old"), wh("gone"), reg("etc/passwd", "root:x:0:0:changed")},
 		{reg("gone", "back")},
 	}
@@ -49,6 +49,7 @@ func TestOpen(t *testing.T) {
 		{name: "/", upto: 3, err: ErrIsDir},
 		{name: "lib", upto: 3, err: ErrIsDir},
 		{name: "pipe", upto: 3, err: ErrNotRegular},
+		{name: "pipelink", upto: 3, err: ErrNotRegular},
 		{name: "loop1", upto: 3, err: ErrSymlinkLoop},
 		{name: "etc/passwd/x", upto: 3, err: ErrNotDir},
 	} {
@@ -109,8 +110,10 @@ func TestOpenAgainstFlatten(t *testing.T) {
 			b, _ := io.ReadAll(tr)
 			name := strings.TrimSuffix(h.Name, "/")
 			switch h.Typeflag {
-			case tar.TypeLink:
-				data[name] = data[h.Linkname]
+			case tar.TypeLink: // of a file, or of a device or FIFO
+				if v, ok := data[h.Linkname]; ok {
+					data[name] = v
+				}
 			case tar.TypeReg:
 				data[name] = string(b)
 			case tar.TypeDir:
