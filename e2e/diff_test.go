@@ -188,6 +188,13 @@ func TestCat(t *testing.T) {
 		if r := d.standalone(t, "cat", "--input", saved, "/etc/a"); r.code != 2 || !strings.Contains(r.stderr, "deleted by layer 2") {
 			t.Errorf("cat --input of a deleted file: %s", r)
 		}
+		// A reader that goes away early ends cat quietly, as extract.
+		big := d.ensureCrafted(t, "big-file")
+		sh := runCmd(t, []string{"DOCKER_HOST=" + d.host, "DOCKER_CONFIG=" + pluginConfig, "DOCKER_CONTEXT="}, nil, "bash", "-c",
+			`set -o pipefail; docker layers cat `+big+` /big.bin | head -c 1000 | wc -c; echo "status ${PIPESTATUS[0]}"`)
+		if sh.stdout != "1000\nstatus 141\n" || sh.stderr != "" {
+			t.Errorf("cat | head: want 1000 bytes and a quiet exit 141: %s", sh)
+		}
 	})
 }
 
