@@ -20,6 +20,8 @@ type extractOptions struct {
 	force         bool
 	input         string
 	keepWhiteouts bool
+	include       []string
+	exclude       []string
 	compression   string
 	gzip, bzip2   bool
 	xz, zstd      bool
@@ -27,8 +29,6 @@ type extractOptions struct {
 	tmpdir        string
 	progress      string
 	quiet         bool
-	include       []string
-	exclude       []string
 }
 
 func newExtractCommand(dockerCLI command.Cli) *cobra.Command {
@@ -61,9 +61,9 @@ With --input, the image is read from a "docker save" archive (a file, or
 ` + exitCodesHelp,
 		Example: `  docker layers extract myimg -o rootfs.tar.gz
   docker layers extract myimg -l 3:-1 -o - | tar -tzv
+  docker layers extract myimg --include /etc --exclude '/etc/ssl' -o etc.tar
   docker layers extract myimg -l -1 --keep-whiteouts -o top-layer.tar
   docker layers extract --input saved.tar -o rootfs.tar
-  docker layers extract myimg --include /etc --exclude '/etc/ssl' -o etc.tar
   docker save myimg | docker layers extract --input - -l 2: --zstd > changes.tar.zst`,
 		Args: imageArg(&opts.input),
 		RunE: func(cmd *cobra.Command, args []string) error {
