@@ -180,6 +180,15 @@ func TestCat(t *testing.T) {
 		if b, err := os.ReadFile(filepath.Join(dir, "o")); err != nil || string(b) != "o" {
 			t.Errorf("cat -o: %q %v", b, err)
 		}
+		if r := d.plugin(t, "cat", img, "/d/x", "-o", filepath.Join(dir, "never")); r.code != 2 {
+			t.Errorf("cat -o of a deleted file: %s", r)
+		}
+		if r := d.plugin(t, "cat", img, "/etc/m", "-o", filepath.Join(dir, "o")); r.code != 2 || !strings.Contains(r.stderr, "already exists") {
+			t.Errorf("cat -o over a file: %s", r)
+		}
+		if entries, _ := os.ReadDir(dir); len(entries) != 1 {
+			t.Errorf("cat -o left files behind: %v", entries)
+		}
 		saved := filepath.Join(dir, "saved.tar")
 		must(t, d.docker(t, "save", "-o", saved, img))
 		if out := must(t, d.standalone(t, "cat", "--input", saved, "-l", ":1", "/abs")); out != "AAA" {

@@ -104,6 +104,15 @@ func runCat(ctx context.Context, dockerCLI command.Cli, opts catOptions) (retErr
 	if err != nil {
 		return err
 	}
+	out, err := createOutput(opts.output, opts.force, dockerCLI.Out())
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if retErr != nil {
+			out.abort()
+		}
+	}()
 	layers, err := sel.src.layers(ctx, sel.diffIDs(), xopts)
 	if err != nil {
 		return err
@@ -117,12 +126,7 @@ func runCat(ctx context.Context, dockerCLI command.Cli, opts catOptions) (retErr
 	if err != nil {
 		return err
 	}
-	out, err := createOutput(opts.output, opts.force, dockerCLI.Out())
-	if err != nil {
-		return err
-	}
 	if _, err := io.Copy(out.w, f); err != nil {
-		out.abort()
 		return fmt.Errorf("writing %s: %w", opts.path, err)
 	}
 	return out.commit()
