@@ -145,7 +145,7 @@ func Changes(ctx context.Context, layers []Layer, opts ChangesOptions) (*ChangeS
 		if err := f.scanLayer(li); err != nil {
 			return nil, err
 		}
-		c.before(li)
+		c.before(report[li])
 		if err := f.applyLayer(li); err != nil {
 			return nil, err
 		}
@@ -210,7 +210,9 @@ type probe struct {
 	lowerN node  // *lower before the layer (a directory is updated in place)
 }
 
-// hidden is a lower path that a marker of the layer hides.
+// hidden is a lower path that the layer hides with a marker, or a lower
+// directory that it replaces: what of it the layer does not re-create is
+// deleted.
 type hidden struct {
 	path string
 	n    *node
@@ -271,30 +273,35 @@ func (f *flattener) lookup(name string) *node {
 	return c
 }
 
-// before records, for the scanned layer li, what the lower layers have at
-// the paths it touches, and the children of the directories it changes.
-func (c *changer) before(li int) {
+// before records the paths that the scanned layer touches; with report,
+// also what the lower layers have there and the children of the lower
+// directories it changes.
+func (c *changer) before(report bool) {
 	f := c.f
 	c.probes, c.hidden = c.probes[:0], c.hidden[:0]
 	c.seen = make(map[string]struct{})
 	c.lowerKids = make(map[*node]map[string]*node)
 	for i := range f.scan.entries {
 		e := &f.scan.entries[i]
-		switch e.kind {
-		case opaqueMarker:
+		switch {
+		case !report && e.kind == plainEntry:
+			// Only the files the layer makes matter: see wasted.
+			c.probes = append(c.probes, probe{path: e.name})
+		case !report:
+		case e.kind == opaqueMarker:
 			if n := f.lookup(e.name); n != nil && n.typ == tar.TypeDir {
 				c.keepKids(n)
 				for _, k := range n.kids {
 					c.hidden = append(c.hidden, hidden{joinName(e.name, k.name), k})
 				}
 			}
-		case whiteoutMarker:
+		case e.kind == whiteoutMarker:
 			if n := f.lookup(e.name); n != nil {
 				dir, _ := splitName(e.name)
 				c.keepKids(f.lookup(dir))
 				c.hidden = append(c.hidden, hidden{e.name, n})
 			}
-		case plainEntry:
+		case e.kind == plainEntry:
 			for p := e.name; ; p, _ = splitName(p) {
 				if _, ok := c.seen[p]; ok {
 					break
@@ -316,9 +323,9 @@ func (c *changer) before(li int) {
 	}
 }
 
-// after compares, once layer li is applied, the touched paths with what
-// the lower layers had, and counts what the layer wasted of lower layers.
-// With report it returns the changes, sorted by path, and counts them.
+// after notes, once layer li is applied, the files it made; with report
+// it compares the touched paths with what the lower layers had, and
+// returns the changes, sorted by path, and counts them.
 func (c *changer) after(li int, report bool) ([]Change, error) {
 	var rows []Change
 	add := func(ch Change) {

@@ -78,6 +78,22 @@ func TestChangesAgainstFlatten(t *testing.T) {
 		if got, want := wastedOf(cs), wastedByIdent(t, tars); got != want {
 			t.Fatalf("stack %d: wasted %v, want %v\n%s", i, got, want, dumpStack(t, tars))
 		}
+		// Reporting only the top layer gives its same rows, and the same
+		// wasted bytes for every layer.
+		top := len(tars) - 1
+		one, err := Changes(t0ctx, mkLayers(tars...), ChangesOptions{Report: []int{top}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var topRows []Change
+		for _, c := range cs.Changes {
+			if c.Layer == top {
+				topRows = append(topRows, c)
+			}
+		}
+		if fmt.Sprint(one.Changes) != fmt.Sprint(topRows) || wastedOf(one) != wastedOf(cs) || one.Summaries[top] != cs.Summaries[top] {
+			t.Fatalf("stack %d: reporting the top layer only gives %v %v, not %v %v", i, one.Changes, one.Summaries, topRows, cs.Summaries)
+		}
 		byLayer := map[int]map[string]Change{}
 		for _, c := range cs.Changes {
 			if byLayer[c.Layer] == nil {
