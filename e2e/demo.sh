@@ -22,6 +22,14 @@ say docker-layers inspect --input sample.tar.gz
 say "docker-layers extract --input sample.tar.gz -l 2: -o $OUT/changes.tar.gz   # the changes above busybox"
 "$BIN" extract --input "$SAMPLE" -l 2: -o "$OUT/changes.tar.gz"
 tar -tzvf "$OUT/changes.tar.gz"
+say "docker-layers diff --input sample.tar.gz -l 3:   # what each layer from 3 up adds, changes, deletes"
+"$BIN" diff --input "$SAMPLE" -l 3:
+say docker-layers diff --input sample.tar.gz --summary
+"$BIN" diff --input "$SAMPLE" --summary
+say docker-layers cat --input sample.tar.gz /app/hello-relative-link
+"$BIN" cat --input "$SAMPLE" /app/hello-relative-link
+say "docker-layers cat --input sample.tar.gz /app/delete-me.txt -l :2   # before layer 3 deleted it"
+"$BIN" cat --input "$SAMPLE" /app/delete-me.txt -l :2
 
 echo
 echo "== With a daemon"
@@ -45,5 +53,9 @@ docker layers extract $img -o "$OUT/rootfs.tar.zst"
 ls -l "$OUT/rootfs.tar.zst"
 say "docker layers extract $img -l -1 -o - | tar -tv"
 docker layers extract $img -l -1 -o - | tar -tv
+say docker layers diff $img -l -1
+docker layers diff $img -l -1
+say docker layers cat $img /app/conf/app.conf
+docker layers cat $img /app/conf/app.conf
 echo
 echo "demo: outputs are in $OUT"

@@ -328,6 +328,13 @@ func TestPlatformMultiPlatformImage(t *testing.T) {
 				if diff := diffTrees(top, reference(t, tc.img.layers[len(tc.img.layers)-1:])); diff != "" {
 					t.Errorf("extract --platform %s -l -1 differs from its top layer:\n%s", tc.flag, diff)
 				}
+				// diff and cat read the platform's layers, too.
+				if got, want := must(t, d.plugin(t, "cat", "--platform", tc.flag, multiImage, "/platform.txt")), tc.img.String()+"\n"; got != want {
+					t.Errorf("cat --platform %s /platform.txt = %q, want %q", tc.flag, got, want)
+				}
+				if out := must(t, d.plugin(t, "diff", "--platform", tc.flag, "--format", "{{.Change}} {{.Path}}", "--path", "/platform.txt", multiImage)); !strings.Contains(out, "/platform.txt") {
+					t.Errorf("diff --platform %s shows no /platform.txt:\n%s", tc.flag, out)
+				}
 				// squash picks the platform's config and layers, too.
 				squashed := "dl-platform-squashed:" + strings.ReplaceAll(tc.flag, "/", "-")
 				must(t, d.plugin(t, "squash", "-q", "--platform", tc.flag, "-t", squashed, multiImage))

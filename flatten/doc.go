@@ -11,7 +11,10 @@
 //   - the merge index, a compact tree of the final file system that holds
 //     only metadata (layer, header offset, type) and never file contents
 //     (scan.go, tree.go);
-//   - writing the merged tree as one deterministic tar stream (flatten.go).
+//   - writing the merged tree as one deterministic tar stream (flatten.go),
+//     optionally only the paths selected by globs (filter.go);
+//   - what each layer adds, changes and deletes, and the bytes it wastes
+//     (changes.go), and finding one file of the merged tree (lookup.go).
 //
 // It imports neither cobra nor docker/cli and knows nothing of the Docker
 // Engine: callers hand it layers as io.ReaderAt (spooled temporary files or

@@ -32,6 +32,11 @@ type Options struct {
 	// layer. nil ignores them. With Reader it is called from Reader's
 	// goroutine.
 	Warn func(msg string)
+	// Include and Exclude select the paths written, with the globs of
+	// PathFilter: a glob that matches a directory selects its subtree, an
+	// exclusion wins, and the parents of a selected path are written too
+	// so that the output extracts. Empty selects everything.
+	Include, Exclude []string
 }
 
 // copyBufSize is the size of the buffer that file data is copied through.
@@ -135,7 +140,11 @@ func (f *flattener) write(out io.Writer) error {
 	if f.nlinks > 0 {
 		w.groups = f.linkGroups()
 	}
-	if f.keep && f.root.flags != 0 {
+	filter, err := newWriteFilter(f.opts)
+	if err != nil {
+		return err
+	}
+	if f.keep && f.root.flags != 0 && len(f.opts.Include) == 0 {
 		if err := w.marker(WhiteoutOpaqueDir); err != nil {
 			return err
 		}
@@ -172,10 +181,18 @@ func (f *flattener) write(out io.Writer) error {
 		c := top.kids[top.i]
 		top.i++
 		w.path = append(w.path[:top.plen], c.name...)
-		if err := w.emit(c, top.vis); err != nil {
-			return err
+		emit, descend := true, true
+		if filter != nil {
+			if emit, descend, err = filter.visit(w, c, top.vis, len(stack)); err != nil {
+				return err
+			}
 		}
-		if c.typ == tar.TypeDir && len(c.kids) > 0 {
+		if emit {
+			if err := w.emit(c, top.vis); err != nil {
+				return err
+			}
+		}
+		if descend && c.typ == tar.TypeDir && len(c.kids) > 0 {
 			w.path = append(w.path, '/')
 			push(c, top.vis)
 		}

@@ -22,6 +22,8 @@ type extractOptions struct {
 	force         bool
 	input         string
 	keepWhiteouts bool
+	include       []string
+	exclude       []string
 	compression   string
 	gzip, bzip2   bool
 	xz, zstd      bool
@@ -48,6 +50,12 @@ or to stdout with -o - or when stdout is redirected. The compression comes
 from the file's extension (.tar, .tar.gz/.tgz, .tar.bz2/.tbz2, .tar.xz/.txz,
 .tar.zst/.tzst) or from -z, -j, -J, --zstd or --compression.
 
+--include and --exclude (repeatable) select paths with path.Match globs
+on the path from the root ("etc/*.conf"; a leading "/" is optional). A glob
+that matches a directory selects everything under it, an exclusion wins,
+and the parent directories of included paths are written too, so that
+"tar -x" gives them their attributes.
+
 With --input, the image is read from a "docker save" archive (a file, or
 - for stdin) and no daemon is needed.
 
@@ -56,6 +64,7 @@ With --input, the image is read from a "docker save" archive (a file, or
 ` + exitCodesHelp,
 		Example: `  docker layers extract myimg -o rootfs.tar.gz
   docker layers extract myimg -l 3:-1 -o - | tar -tzv
+  docker layers extract myimg --include /etc --exclude '/etc/ssl' -o etc.tar
   docker layers extract myimg -l -1 --keep-whiteouts -o top-layer.tar
   docker layers extract --input saved.tar -o rootfs.tar
   docker layers extract --platform linux/arm64 myimg -o rootfs-arm64.tar
@@ -87,6 +96,8 @@ With --input, the image is read from a "docker save" archive (a file, or
 	flags.StringVar(&opts.tmpdir, "tmpdir", "", "Directory for spooled layers (default $TMPDIR or /tmp)")
 	flags.StringVar(&opts.progress, "progress", "auto", `Progress output on stderr: "auto", "tty", "plain" or "none"`)
 	flags.BoolVarP(&opts.quiet, "quiet", "q", false, "Suppress the progress output")
+	flags.StringArrayVar(&opts.include, "include", nil, "Write only paths that match this glob, or are under a directory that does, and their parents (repeatable)")
+	flags.StringArrayVar(&opts.exclude, "exclude", nil, "Leave out paths that match this glob, or are under a directory that does (repeatable)")
 	_ = cmd.MarkFlagFilename("output", "tar", "tgz", "gz", "tbz2", "bz2", "txz", "xz", "tzst", "zst")
 	_ = cmd.MarkFlagFilename("input", "tar", "tgz", "gz", "zst")
 	_ = cmd.MarkFlagDirname("tmpdir")
@@ -132,6 +143,9 @@ func validateExtractFlags(cmd *cobra.Command, dockerCLI command.Cli, opts *extra
 	}
 	if r, ok := levelRange[compression(opts.compression)]; ok && opts.level != 0 && (opts.level < r[0] || opts.level > r[1]) {
 		return usageErrorf(cmd, "--level %d is out of range for %s (%d to %d)", opts.level, opts.compression, r[0], r[1])
+	}
+	if _, err := flatten.NewPathFilter(opts.include, opts.exclude); err != nil {
+		return usageErrorf(cmd, "invalid --include or --exclude: %v", err)
 	}
 	switch opts.progress {
 	case "auto", "tty", "plain", "none":
@@ -197,6 +211,8 @@ func runExtract(ctx context.Context, dockerCLI command.Cli, opts extractOptions)
 	}
 	err = flatten.Flatten(ctx, dst, layers, flatten.Options{
 		KeepWhiteouts: opts.keepWhiteouts,
+		Include:       opts.include,
+		Exclude:       opts.exclude,
 		Warn:          func(msg string) { _, _ = fmt.Fprintln(dockerCLI.Err(), "warning: "+msg) },
 	})
 	if err != nil {

@@ -35,9 +35,10 @@ const layerSpecHelp = `Layer specs (-l, --layers, repeatable):
 func NewRootCommand(dockerCLI command.Cli, isPlugin bool) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "layers",
-		Short: "Inspect an image's layers and extract them as one flattened tarball",
-		Long: `Inspect an image's layer ancestry and extract a range of its layers,
-flattened with whiteouts applied, as one tarball.
+		Short: "Inspect, diff, extract and squash an image's layers",
+		Long: `Inspect an image's layer ancestry, see what each layer changed, read one
+file, extract a range of its layers flattened with whiteouts applied as
+one tarball, or squash a range into a new image.
 
 ` + layerSpecHelp + `
 
@@ -45,6 +46,8 @@ flattened with whiteouts applied, as one tarball.
 		Example: `  docker layers inspect myimg
   docker layers inspect myimg -l 2:-1 --no-trunc
   docker layers inspect myimg --format '{{.Index}} {{.DiffID}} {{.Size}}'
+  docker layers diff myimg -l -1
+  docker layers cat myimg /etc/os-release
   docker layers squash myimg -l 2:-1 -t myimg:squashed`,
 		SilenceUsage:          true,
 		SilenceErrors:         true,
@@ -69,6 +72,8 @@ flattened with whiteouts applied, as one tarball.
 	cmd.AddCommand(
 		newInspectCommand(dockerCLI),
 		newExtractCommand(dockerCLI),
+		newDiffCommand(dockerCLI),
+		newCatCommand(dockerCLI),
 		newSquashCommand(dockerCLI),
 		newVersionCommand(dockerCLI),
 	)

@@ -1,0 +1,610 @@
+package flatten
+
+import (
+	"archive/tar"
+	"context"
+	"crypto/sha256"
+	"fmt"
+	"io"
+	"maps"
+	"slices"
+	"strings"
+)
+
+// ChangeKind says what a layer did to a path.
+type ChangeKind byte
+
+// Change kinds, as docker diff prints them.
+const (
+	Added   ChangeKind = 'A'
+	Changed ChangeKind = 'C'
+	Deleted ChangeKind = 'D'
+)
+
+func (k ChangeKind) String() string { return string(rune(k)) }
+
+// ChangeWhat is the set of attributes a Changed path changed.
+type ChangeWhat uint8
+
+// Attributes of a Changed path.
+const (
+	// ChangedContent: a regular file's size or data (sha256), a symlink's
+	// target, or a device's numbers.
+	ChangedContent ChangeWhat = 1 << iota
+	// ChangedMode: the permission bits, setuid, setgid or sticky.
+	ChangedMode
+	// ChangedOwner: the uid or gid.
+	ChangedOwner
+	// ChangedType: a file became a directory, a symlink, etc.
+	ChangedType
+)
+
+// Strings returns the names of the attributes: "content", "mode", "owner",
+// "type".
+func (w ChangeWhat) Strings() []string {
+	var out []string
+	for _, a := range []struct {
+		bit  ChangeWhat
+		name string
+	}{{ChangedContent, "content"}, {ChangedMode, "mode"}, {ChangedOwner, "owner"}, {ChangedType, "type"}} {
+		if w&a.bit != 0 {
+			out = append(out, a.name)
+		}
+	}
+	return out
+}
+
+// Change is one path that a layer adds, changes or deletes relative to the
+// merged file system of the layers below it.
+type Change struct {
+	Layer int // index into the layers given to Changes
+	Kind  ChangeKind
+	Path  string // canonical: relative, without "./"
+	// Type is the tar type flag of the path after the change (before it,
+	// for Deleted); tar.TypeLink for a hardlink.
+	Type byte
+	// Size is the bytes the layer stores for the path (a regular file's
+	// size; 0 for directories, hardlinks and the rest); for Deleted, the
+	// bytes of the regular files it removes, the whole subtree for a
+	// directory.
+	Size int64
+	What ChangeWhat // Changed only
+}
+
+// LayerSummary counts one layer's changes.
+type LayerSummary struct {
+	Added, Changed, Deleted                int
+	AddedBytes, ChangedBytes, DeletedBytes int64
+	// Wasted is the bytes of this layer's regular files that the merge of
+	// all the given layers no longer shows under any name: a higher layer
+	// replaced them (even with identical bytes) or deleted them. It is
+	// space the image stores but never shows (dive's "wasted space").
+	Wasted int64
+}
+
+// ChangesOptions tune Changes.
+type ChangesOptions struct {
+	// Report lists the indexes of the layers whose changes are listed and
+	// counted; nil means every layer. Wasted bytes are counted for every
+	// layer.
+	Report []int
+	// Filter keeps only the changes (and wasted bytes) of the paths it
+	// selects; nil keeps all.
+	Filter *PathFilter
+}
+
+// ChangeSet is what Changes returns.
+type ChangeSet struct {
+	// Changes of the reported layers, by layer, then in byte order of path.
+	Changes []Change
+	// Summaries has one entry per given layer; the counts are zero for the
+	// layers not reported.
+	Summaries []LayerSummary
+}
+
+// Changes reads the headers of layers (layers[0] is the bottom) and returns,
+// for each reported layer, the paths it adds, changes or deletes relative to
+// the merged file system of all the given layers below it, under the same
+// rules as Flatten. It reads file data only to compare two regular files
+// of equal size (by sha256).
+//
+// A whiteout of a directory is one Deleted change for the directory, whose
+// Size is the bytes of its subtree. An opaque marker gives one Deleted
+// change per lower child of its directory that the layer does not
+// re-create. A directory that the layer deletes and re-creates (a whiteout
+// or an opaque marker, then an entry) is compared with the lower one, and
+// its lower children that the layer does not re-create are Deleted; so are
+// the lower children of a directory that the layer replaces with a
+// non-directory and then with a directory again. A directory that replaces
+// a directory keeps the lower children. A non-directory that replaces a
+// directory is one Changed change (type). A path whose attributes are all
+// equal to the lower path's is no change (modification times are not
+// compared). Hardlinks compare as the file they name.
+//
+// With a Filter, a Deleted directory that the filter does not select but
+// that holds selected paths gives Deleted changes for those instead.
+func Changes(ctx context.Context, layers []Layer, opts ChangesOptions) (*ChangeSet, error) {
+	f := &flattener{
+		ctx:    ctx,
+		layers: layers,
+		root:   &node{layer: -1, typ: tar.TypeDir},
+	}
+	c := &changer{f: f, meta: map[ident]fileMeta{}, filter: opts.Filter, created: map[ident]bool{}}
+	cs := &ChangeSet{Summaries: make([]LayerSummary, len(layers))}
+	c.sums = cs.Summaries
+	report := make([]bool, len(layers))
+	for i := range report {
+		report[i] = opts.Report == nil
+	}
+	for _, i := range opts.Report {
+		if i >= 0 && i < len(layers) {
+			report[i] = true
+		}
+	}
+	for li := range layers {
+		if err := f.scanLayer(li); err != nil {
+			return nil, err
+		}
+		c.before(report[li])
+		if err := f.applyLayer(li); err != nil {
+			return nil, err
+		}
+		rows, err := c.after(li, report[li])
+		if err != nil {
+			return nil, err
+		}
+		cs.Changes = append(cs.Changes, rows...)
+	}
+	if err := c.wasted(); err != nil {
+		return nil, err
+	}
+	return cs, nil
+}
+
+// wasted counts the files that the layers made and that no name of the
+// merged tree shows any more: replaced or deleted by a higher layer.
+func (c *changer) wasted() error {
+	shown := make(map[ident]struct{})
+	stack := []*node{c.f.root}
+	for len(stack) > 0 {
+		n := stack[len(stack)-1]
+		stack = stack[:len(stack)-1]
+		for _, k := range n.kids {
+			switch k.typ {
+			case tar.TypeReg, tar.TypeLink:
+				shown[k.ident()] = struct{}{}
+			case tar.TypeDir:
+				stack = append(stack, k)
+			}
+		}
+	}
+	for id, match := range c.created {
+		if _, ok := shown[id]; ok || !match {
+			continue
+		}
+		m, err := c.metaOf(&node{layer: id.layer, off: id.off, typ: tar.TypeReg})
+		if err != nil {
+			return err
+		}
+		c.sums[id.layer].Wasted += m.size
+	}
+	return nil
+}
+
+// fileMeta is what Changes compares of a file: its header, normalised.
+type fileMeta struct {
+	typ      byte
+	mode     int64
+	uid, gid int
+	size     int64
+	link     string // symlink target
+	major    int64
+	minor    int64
+}
+
+// probe is a path that the layer being applied has an entry at (or that
+// is the parent of one), with what the lower layers had there.
+type probe struct {
+	path   string
+	lower  *node // nil: nothing
+	lowerN node  // *lower before the layer (a directory is updated in place)
+}
+
+// hidden is a lower path that the layer hides with a marker, or a lower
+// directory that it replaces: what of it the layer does not re-create is
+// deleted.
+type hidden struct {
+	path string
+	n    *node
+}
+
+type changer struct {
+	f      *flattener
+	meta   map[ident]fileMeta
+	filter *PathFilter
+	sums   []LayerSummary
+
+	probes []probe
+	hidden []hidden // lower paths hidden by markers, or replaced directories
+	seen   map[string]struct{}
+	// lowerKids holds copies of the children of the lower directories
+	// whose children the layer changes in place.
+	lowerKids map[*node]map[string]*node
+	// created are the regular files that each layer leaves in the tree
+	// (under one name or more), and whether the filter selects one of
+	// those names.
+	created map[ident]bool
+}
+
+// kids returns the children that directory n had before the layer.
+func (c *changer) kids(n *node) map[string]*node {
+	if k, ok := c.lowerKids[n]; ok {
+		return k
+	}
+	return n.kids
+}
+
+// keepKids copies the children of the lower directory n, if it is one,
+// before the layer changes them.
+func (c *changer) keepKids(n *node) {
+	if n == nil || n.typ != tar.TypeDir {
+		return
+	}
+	if _, ok := c.lowerKids[n]; !ok {
+		c.lowerKids[n] = maps.Clone(n.kids)
+	}
+}
+
+// lookup returns the node at the canonical path name ("" is the root), or
+// nil.
+func (f *flattener) lookup(name string) *node {
+	if name == "" {
+		return f.root
+	}
+	dir, base := splitName(name)
+	n, _, stop, _ := f.walkDir(dir, walkLookup)
+	if stop != stopNone {
+		return nil
+	}
+	c := n.kids[base]
+	if c == nil || c.typ == typeWhiteout {
+		return nil
+	}
+	return c
+}
+
+// before records the paths that the scanned layer touches; with report,
+// also what the lower layers have there and the children of the lower
+// directories it changes.
+func (c *changer) before(report bool) {
+	f := c.f
+	c.probes, c.hidden = c.probes[:0], c.hidden[:0]
+	c.seen = make(map[string]struct{})
+	c.lowerKids = make(map[*node]map[string]*node)
+	for i := range f.scan.entries {
+		e := &f.scan.entries[i]
+		switch {
+		case !report && e.kind == plainEntry:
+			// Only the files the layer makes matter: see wasted.
+			c.probes = append(c.probes, probe{path: e.name})
+		case !report:
+		case e.kind == opaqueMarker:
+			if n := f.lookup(e.name); n != nil && n.typ == tar.TypeDir {
+				c.keepKids(n)
+				for _, k := range n.kids {
+					c.hidden = append(c.hidden, hidden{joinName(e.name, k.name), k})
+				}
+			}
+		case e.kind == whiteoutMarker:
+			if n := f.lookup(e.name); n != nil {
+				dir, _ := splitName(e.name)
+				c.keepKids(f.lookup(dir))
+				c.hidden = append(c.hidden, hidden{e.name, n})
+			}
+		case e.kind == plainEntry:
+			for p := e.name; ; p, _ = splitName(p) {
+				if _, ok := c.seen[p]; ok {
+					break
+				}
+				c.seen[p] = struct{}{}
+				lower := f.lookup(p)
+				if p == "" {
+					c.keepKids(lower)
+					break
+				}
+				pr := probe{path: p, lower: lower}
+				if lower != nil {
+					pr.lowerN = *lower
+					c.keepKids(lower)
+				}
+				c.probes = append(c.probes, pr)
+			}
+		}
+	}
+}
+
+// after notes, once layer li is applied, the files it made; with report
+// it compares the touched paths with what the lower layers had, and
+// returns the changes, sorted by path, and counts them.
+func (c *changer) after(li int, report bool) ([]Change, error) {
+	var rows []Change
+	add := func(ch Change) {
+		if !report || !c.filter.Match(ch.Path) {
+			return
+		}
+		ch.Layer = li
+		rows = append(rows, ch)
+		s := &c.sums[li]
+		switch ch.Kind {
+		case Added:
+			s.Added++
+			s.AddedBytes += ch.Size
+		case Changed:
+			s.Changed++
+			s.ChangedBytes += ch.Size
+		case Deleted:
+			s.Deleted++
+			s.DeletedBytes += ch.Size
+		}
+	}
+	// Lower paths that the layer hid or replaced: those that it does not
+	// re-create are deleted.
+	for i := range c.probes {
+		p := &c.probes[i]
+		if up := c.f.lookup(p.path); up != nil && (up.typ == tar.TypeReg || up.typ == tar.TypeLink) && up.ident().layer == int32(li) {
+			id := up.ident()
+			c.created[id] = c.created[id] || c.filter.Match(p.path)
+		}
+	}
+	if !report {
+		return nil, nil
+	}
+	for i := range c.probes {
+		p := &c.probes[i]
+		if p.lower != nil && p.lower.typ == tar.TypeDir && c.f.lookup(p.path) != p.lower {
+			c.hidden = append(c.hidden, hidden{p.path, p.lower})
+		}
+	}
+	slices.SortFunc(c.hidden, func(a, b hidden) int { return strings.Compare(a.path, b.path) })
+	c.hidden = slices.CompactFunc(c.hidden, func(a, b hidden) bool { return a.path == b.path })
+	roots := make(map[string]struct{}, len(c.hidden))
+	for _, h := range c.hidden {
+		roots[h.path] = struct{}{}
+	}
+	for _, h := range c.hidden {
+		under := false // a root above h walks h
+		for p, _ := splitName(h.path); p != "" && !under; p, _ = splitName(p) {
+			_, under = roots[p]
+		}
+		if !under {
+			if err := c.hiddenChanges(h.path, h.n, add); err != nil {
+				return nil, err
+			}
+		}
+	}
+	for i := range c.probes {
+		p := &c.probes[i]
+		up := c.f.lookup(p.path)
+		if up == nil {
+			// Replaced with its parent by a non-directory of this layer:
+			// the parent's change says so.
+			continue
+		}
+		if p.lower == nil {
+			if !report || !c.filter.Match(p.path) {
+				continue
+			}
+			ch := Change{Kind: Added, Path: p.path, Type: up.typ}
+			if up.typ == tar.TypeReg {
+				m, err := c.metaOf(up)
+				if err != nil {
+					return nil, err
+				}
+				ch.Size = m.size
+			}
+			add(ch)
+			continue
+		}
+		ch, err := c.compare(p, up, report && c.filter.Match(p.path))
+		if err != nil {
+			return nil, err
+		}
+		if ch.What != 0 {
+			add(ch)
+		}
+	}
+	slices.SortFunc(rows, func(a, b Change) int { return strings.Compare(a.Path, b.Path) })
+	return rows, nil
+}
+
+// storedSize is the bytes a layer stores for node n, whose header is m.
+func storedSize(n *node, m fileMeta) int64 {
+	if n.typ == tar.TypeReg {
+		return m.size
+	}
+	return 0
+}
+
+// hiddenChanges reports the lower path p (node n) that a marker hid: a
+// Deleted change if the layer has nothing there now; if the layer
+// re-created it as a directory over a directory, the lower children it
+// did not re-create. A path the layer re-created otherwise is its probe's.
+func (c *changer) hiddenChanges(p string, n *node, add func(Change)) error {
+	up := c.f.lookup(p)
+	switch {
+	case up == nil && n.typ == tar.TypeDir && !c.filter.Match(p) && c.filter.mayHoldIncluded(strings.Split(p, "/")):
+		// A filter selects paths under the directory: their rows
+		// instead of the directory's.
+		for _, k := range c.kids(n) {
+			if err := c.hiddenChanges(joinName(p, k.name), k, add); err != nil {
+				return err
+			}
+		}
+	case up == nil:
+		size, err := c.subtree(p, n)
+		if err != nil {
+			return err
+		}
+		add(Change{Kind: Deleted, Path: p, Type: n.typ, Size: size})
+	case up != n && n.typ == tar.TypeDir && up.typ == tar.TypeDir:
+		for _, k := range c.kids(n) {
+			if err := c.hiddenChanges(joinName(p, k.name), k, add); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// compare returns the change from the lower path of p to up; What is zero
+// when nothing compared differs, or when !report. Data is hashed for two
+// regular files of the same size.
+func (c *changer) compare(p *probe, up *node, report bool) (Change, error) {
+	lo := &p.lowerN
+	ch := Change{Kind: Changed, Path: p.path, Type: up.typ}
+	if lo.typ == up.typ && lo.ident() == up.ident() {
+		return ch, nil // the same entry: an implicit parent over a lower directory
+	}
+	if !report {
+		return ch, nil
+	}
+	lm, err := c.metaOf(lo)
+	if err != nil {
+		return ch, err
+	}
+	um, err := c.metaOf(up)
+	if err != nil {
+		return ch, err
+	}
+	ch.Size = storedSize(up, um)
+	if lm.typ != um.typ {
+		// The other attributes of two types do not compare.
+		ch.What = ChangedType
+		return ch, nil
+	}
+	if lm.mode != um.mode {
+		ch.What |= ChangedMode
+	}
+	if lm.uid != um.uid || lm.gid != um.gid {
+		ch.What |= ChangedOwner
+	}
+	switch lm.typ {
+	case tar.TypeReg:
+		if lm.size != um.size {
+			ch.What |= ChangedContent
+		} else if lm.size > 0 && lo.ident() != up.ident() {
+			a, err := c.sum(lo.ident())
+			if err != nil {
+				return ch, err
+			}
+			b, err := c.sum(up.ident())
+			if err != nil {
+				return ch, err
+			}
+			if a != b {
+				ch.What |= ChangedContent
+			}
+		}
+	case tar.TypeSymlink:
+		if lm.link != um.link {
+			ch.What |= ChangedContent
+		}
+	case tar.TypeChar, tar.TypeBlock:
+		if lm.major != um.major || lm.minor != um.minor {
+			ch.What |= ChangedContent
+		}
+	}
+	return ch, nil
+}
+
+// subtree returns the bytes of the regular files of the lower subtree at p
+// (node n) that the filter selects.
+func (c *changer) subtree(p string, n *node) (int64, error) {
+	var sum int64
+	type item struct {
+		p string
+		n *node
+	}
+	stack := []item{{p, n}}
+	for len(stack) > 0 {
+		it := stack[len(stack)-1]
+		stack = stack[:len(stack)-1]
+		if it.n.typ == tar.TypeDir {
+			for _, k := range c.kids(it.n) {
+				stack = append(stack, item{joinName(it.p, k.name), k})
+			}
+			continue
+		}
+		if it.n.typ != tar.TypeReg {
+			continue
+		}
+		if err := c.f.ctx.Err(); err != nil {
+			return 0, err
+		}
+		m, err := c.metaOf(it.n)
+		if err != nil {
+			return 0, err
+		}
+		if c.filter.Match(it.p) {
+			sum += m.size
+		}
+	}
+	return sum, nil
+}
+
+// metaOf returns the header of the file node n names (for a hardlink, the
+// file it links to). An implicit directory is 0755 and owned by root.
+func (c *changer) metaOf(n *node) (fileMeta, error) {
+	id := n.ident()
+	if id.layer < 0 {
+		return fileMeta{typ: tar.TypeDir, mode: 0o755}, nil
+	}
+	if m, ok := c.meta[id]; ok {
+		return m, nil
+	}
+	hdr, _, err := c.f.readHeader(id)
+	if err != nil {
+		return fileMeta{}, err
+	}
+	typ, _ := normType(hdr.Typeflag)
+	m := fileMeta{typ: typ, mode: hdr.Mode & 0o7777, uid: hdr.Uid, gid: hdr.Gid, major: hdr.Devmajor, minor: hdr.Devminor}
+	switch typ {
+	case tar.TypeReg:
+		m.size = hdr.Size
+	case tar.TypeSymlink:
+		m.link = hdr.Linkname
+	}
+	c.meta[id] = m
+	return m, nil
+}
+
+// sum returns the sha256 of the data of file id.
+func (c *changer) sum(id ident) ([sha256.Size]byte, error) {
+	var out [sha256.Size]byte
+	hdr, tr, err := c.f.readHeader(id)
+	if err != nil {
+		return out, err
+	}
+	h := sha256.New()
+	if _, err := io.Copy(h, tr); err != nil {
+		return out, c.f.errorf(int(id.layer), hdr.Name, fmt.Errorf("reading data: %w", err))
+	}
+	copy(out[:], h.Sum(nil))
+	return out, nil
+}
+
+// readHeader re-reads the header of file id, and returns a reader of its
+// data.
+func (f *flattener) readHeader(id ident) (*tar.Header, *tar.Reader, error) {
+	li := int(id.layer)
+	l := f.layers[li]
+	tr := tar.NewReader(io.NewSectionReader(l.R, id.off, l.Size-id.off))
+	hdr, err := nextHeader(tr)
+	if err != nil {
+		return nil, nil, f.errorf(li, "", fmt.Errorf("re-reading header at offset %d: %w", id.off, err))
+	}
+	if _, ok := normType(hdr.Typeflag); !ok {
+		return nil, nil, f.errorf(li, hdr.Name, fmt.Errorf("re-reading header at offset %d: type changed", id.off))
+	}
+	return hdr, tr, nil
+}

@@ -1,0 +1,139 @@
+package flatten
+
+import (
+	"archive/tar"
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"strings"
+	"testing"
+)
+
+func TestOpen(t *testing.T) {
+	layers := [][]tf{
+		{dir("etc"), reg("etc/passwd", "root:x:0:0"), dir("usr"), dir("usr/lib"), reg("usr/lib/os-release", "ID=test"),
+			sym("etc/os-release", "../usr/lib/os-release"), sym("abs", "/etc/passwd"), sym("loop1", "loop2"), sym("loop2", "loop1"),
+			sym("up", "../../../../etc/passwd"), sym("lib", "usr/lib"), dir("old"), reg("old/x", "x"), reg("gone", "g"), hl("hard", "etc/passwd"),
+			{h: fifo("pipe")}, hl("pipelink", "pipe")},
+		{wh("old"), wh("gone"), reg("etc/passwd", "root:x:0:0:changed")},
+		{reg("gone", "back")},
+	}
+	var tars [][]byte
+	for _, l := range layers {
+		tars = append(tars, mkTar(t, l...))
+	}
+	for _, tc := range []struct {
+		name     string
+		upto     int // layers[:upto]
+		want     string
+		wantPath string
+		err      error
+		errHas   string
+	}{
+		{name: "/etc/passwd", upto: 3, want: "root:x:0:0:changed", wantPath: "etc/passwd"},
+		{name: "etc/passwd", upto: 1, want: "root:x:0:0"},
+		{name: "etc/os-release", upto: 3, want: "ID=test", wantPath: "usr/lib/os-release"},
+		{name: "abs", upto: 3, want: "root:x:0:0:changed"},
+		{name: "up", upto: 1, want: "root:x:0:0", wantPath: "etc/passwd"},
+		{name: "/lib/os-release", upto: 1, want: "ID=test", wantPath: "usr/lib/os-release"},
+		{name: "lib/../etc/passwd", upto: 1, err: ErrNotFound}, // lib/.. is usr: no usr/etc
+		{name: "hard", upto: 3, want: "root:x:0:0", wantPath: "hard"},
+		{name: "gone", upto: 3, want: "back"},
+		{name: "gone", upto: 2, err: ErrNotFound, errHas: "gone: deleted by layer sha256:l1"},
+		{name: "old/x", upto: 2, err: ErrNotFound, errHas: "old/x: deleted by layer sha256:l1"},
+		{name: "old/x", upto: 1, want: "x"},
+		{name: "nothing", upto: 3, err: ErrNotFound, errHas: "nothing: no such file or directory"},
+		{name: "usr", upto: 3, err: ErrIsDir},
+		{name: "/", upto: 3, err: ErrIsDir},
+		{name: "lib", upto: 3, err: ErrIsDir},
+		{name: "pipe", upto: 3, err: ErrNotRegular},
+		{name: "pipelink", upto: 3, err: ErrNotRegular},
+		{name: "loop1", upto: 3, err: ErrSymlinkLoop},
+		{name: "etc/passwd/x", upto: 3, err: ErrNotDir},
+	} {
+		t.Run(fmt.Sprintf("%s@%d", tc.name, tc.upto), func(t *testing.T) {
+			f, err := Open(t0ctx, mkLayers(tars[:tc.upto]...), tc.name)
+			if tc.err != nil {
+				if !errors.Is(err, tc.err) || !strings.Contains(fmt.Sprint(err), tc.errHas) {
+					t.Fatalf("got error %v, want %v containing %q", err, tc.err, tc.errHas)
+				}
+				var de *DeletedError
+				if strings.Contains(tc.errHas, "deleted") && (!errors.As(err, &de) || de.Layer != 1) {
+					t.Errorf("want a *DeletedError of layer 1, got %#v", err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, err := io.ReadAll(f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if string(b) != tc.want || int64(len(b)) != f.Header.Size {
+				t.Errorf("got %q (header size %d), want %q", b, f.Header.Size, tc.want)
+			}
+			if tc.wantPath != "" && f.Path != tc.wantPath {
+				t.Errorf("path %q, want %q", f.Path, tc.wantPath)
+			}
+		})
+	}
+}
+
+func fifo(name string) *tar.Header {
+	return &tar.Header{Typeflag: tar.TypeFifo, Name: name, Mode: 0o644, ModTime: testTime}
+}
+
+// TestOpenAgainstFlatten checks on random stacks that Open finds every
+// file of the Flatten output with its bytes, and refuses its directories.
+func TestOpenAgainstFlatten(t *testing.T) {
+	r := rand.New(rand.NewPCG(*seed, 4))
+	checked := 0
+	for i := range *nStacks / 4 {
+		tars := genStack(t, r, 1+r.IntN(3))
+		out, err := flattenBytes(tars, false)
+		if err != nil {
+			continue
+		}
+		data := map[string]string{}
+		tr := tar.NewReader(bytes.NewReader(out))
+		for {
+			h, err := tr.Next()
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, _ := io.ReadAll(tr)
+			name := strings.TrimSuffix(h.Name, "/")
+			switch h.Typeflag {
+			case tar.TypeLink: // of a file, or of a device or FIFO
+				if v, ok := data[h.Linkname]; ok {
+					data[name] = v
+				}
+			case tar.TypeReg:
+				data[name] = string(b)
+			case tar.TypeDir:
+				data[name] = "<dir>"
+			}
+		}
+		for name, want := range data {
+			f, err := Open(t0ctx, mkLayers(tars...), "/"+name)
+			got := "<dir>"
+			if err == nil {
+				b, _ := io.ReadAll(f)
+				got = string(b)
+			} else if !errors.Is(err, ErrIsDir) {
+				t.Fatalf("stack %d: Open(%s): %v\n%s", i, name, err, dumpStack(t, tars))
+			}
+			if got != want {
+				t.Fatalf("stack %d: Open(%s) = %q, want %q\n%s", i, name, got, want, dumpStack(t, tars))
+			}
+			checked++
+		}
+	}
+	t.Logf("%d paths checked", checked)
+}
