@@ -23,7 +23,8 @@
 #   BENCH_KINDS        daemons, space- or comma-separated (default: legacy oci containerd)
 #   BENCH_PAIRS        measured rounds (pairs) per group after the warm-up (default 5)
 #   BENCH_SHORT_PAIRS  measured rounds for (g), whose runs are short (default 20)
-#   BENCH_ONLY         measurements to run, letters a-i (default: a,b,c,d,e,f,g,h,i)
+#   BENCH_ONLY         measurements to run, letters a-i and m, the libraries'
+#                      go test micro-benchmarks (default: a,b,c,d,e,f,g,h,i,m)
 #   BENCH_BIG_KIND     daemon for the 2x image of (h) (default: oci)
 #   BENCH_OUT          report to write (default: BENCHMARKS.md at the repository root)
 #   BENCH_REBUILD=1    rebuild the benchmark images even if they exist
@@ -52,7 +53,7 @@ kinds="${BENCH_KINDS:-legacy oci containerd}"
 read -r -a KINDS <<<"${kinds//,/ }"
 PAIRS="${BENCH_PAIRS:-5}"
 SHORT_PAIRS="${BENCH_SHORT_PAIRS:-20}"
-ONLY=",${BENCH_ONLY:-a,b,c,d,e,f,g,h,i},"
+ONLY=",${BENCH_ONLY:-a,b,c,d,e,f,g,h,i,m},"
 ONLY="${ONLY// /,}"
 BIG_KIND="${BENCH_BIG_KIND:-oci}"
 OUT="${BENCH_OUT:-$ROOT/BENCHMARKS.md}"
@@ -351,6 +352,13 @@ for KIND in "${KINDS[@]}"; do
 	fi
 	rm -f "$saved"
 done
+
+# (m) the libraries' micro-benchmarks, no daemon.
+if want m; then
+	log "[m] go test -bench ./flatten ./extract"
+	(cd "$ROOT" && go test -run '^$' -bench . -benchmem -count 3 ./flatten ./extract) >"$RUN/micro.txt" 2>&1 ||
+		die "go test -bench failed: $(tail -n 5 "$RUN/micro.txt")"
+fi
 
 # ---------------------------------------------------------------- REPORT
 meta load_after "$(cut -d' ' -f1-3 /proc/loadavg)"

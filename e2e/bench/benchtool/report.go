@@ -94,6 +94,7 @@ type report struct {
 	samples  []sample
 	commands map[[3]string]string // kind, group, variant -> command
 	kinds    []string
+	micro    string // go test -bench output (m), if run
 	w        *bufio.Writer
 }
 
@@ -110,6 +111,9 @@ func runReport(args []string) error {
 	r := &report{meta: map[string]string{}, commands: map[[3]string]string{}}
 	if err := r.load(*dir); err != nil {
 		return err
+	}
+	if b, err := os.ReadFile(filepath.Join(*dir, "micro.txt")); err == nil {
+		r.micro = string(b)
 	}
 	tmp := *out + ".tmp"
 	f, err := os.Create(tmp)
@@ -378,7 +382,19 @@ func (r *report) write() {
 	for _, k := range r.kinds {
 		r.writeKind(k)
 	}
+	r.writeMicro()
 	r.writeRaw()
+}
+
+// writeMicro writes the library micro-benchmarks (m) as go test printed
+// them.
+func (r *report) writeMicro() {
+	if r.micro == "" {
+		return
+	}
+	r.p("## (m) Micro-benchmarks of the libraries\n\n")
+	r.p("`go test -run '^$' -bench . -benchmem -count 3 ./flatten ./extract`, in the same run: flatten on synthetic layers (100,000 tiny files; a few huge files; deep whiteout churn) and extract reading a save stream and an archive, all in memory or page cache, no daemon.\n\n")
+	r.p("```\n%s```\n\n", r.micro)
 }
 
 func (r *report) writeTargets() {
