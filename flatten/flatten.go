@@ -109,7 +109,7 @@ type writer struct {
 	tw     *tar.Writer
 	bw     *bufio.Writer
 	sink   *sink
-	layerR []*posReader // per layer, created when first read
+	layerR []*layerReader // per layer, created when first read
 	zc     *os.File     // the output, when file data may bypass user space
 	hdr    tar.Header
 	buf    []byte
@@ -281,6 +281,63 @@ func (w *writer) writeHeader() error {
 	return nil
 }
 
+// layerReader re-reads the entries of one layer in pass 2. The output's
+// order is close to the layer's own (both walk directories in name order),
+// so the next entry asked for is usually the one after the last: then the
+// same tar reader goes on, and the header and small files are mostly in
+// posReader's window already. No allocation per entry but the header's.
+type layerReader struct {
+	pr   *posReader
+	tr   *tar.Reader
+	next int64 // offset of the header after the last entry read; -1 unknown
+}
+
+func (w *writer) layerReader(li int) *layerReader {
+	if w.layerR == nil {
+		w.layerR = make([]*layerReader, len(w.f.layers))
+	}
+	lr := w.layerR[li]
+	if lr == nil {
+		l := w.f.layers[li]
+		lr = &layerReader{pr: newPosReader(l.R, l.Size), next: -1}
+		w.layerR[li] = lr
+	}
+	return lr
+}
+
+// header reads the header of the entry at off, leaving lr.tr at its data.
+func (lr *layerReader) header(off int64) (*tar.Header, error) {
+	if lr.tr != nil && lr.next == off {
+		lr.pr.armed = true
+		hdr, err := nextHeader(lr.tr)
+		if err == nil && lr.pr.mark == off {
+			lr.setNext(hdr)
+			return hdr, nil
+		}
+	}
+	lr.pr.pos = off
+	lr.pr.armed = false
+	lr.tr = tar.NewReader(lr.pr)
+	hdr, err := nextHeader(lr.tr)
+	if err != nil {
+		lr.tr, lr.next = nil, -1
+		return nil, err
+	}
+	lr.setNext(hdr)
+	return hdr, nil
+}
+
+// setNext records where the header after hdr starts: after its data (none
+// for the types archive/tar reads as header only) and the padding.
+func (lr *layerReader) setNext(hdr *tar.Header) {
+	n := hdr.Size
+	switch hdr.Typeflag {
+	case tar.TypeLink, tar.TypeSymlink, tar.TypeChar, tar.TypeBlock, tar.TypeDir, tar.TypeFifo:
+		n = 0
+	}
+	lr.next = lr.pr.pos + (n+blockSize-1)/blockSize*blockSize
+}
+
 // kernelCopy has the kernel copy the data of the entry whose header was
 // just written, n bytes of src from offset off, straight to the output; the
 // tar writer is then fed as many zeros, which the sink drops, so that it
@@ -322,23 +379,12 @@ func (w *writer) copyEntry(id ident, name, linkTo string) error {
 	f := w.f
 	li := int(id.layer)
 	l := f.layers[li]
-	// One windowed reader per layer: the output's order is close to the
-	// layers' own (both walk directories in name order), so the next
-	// header and small files are mostly in the window already.
-	if w.layerR == nil {
-		w.layerR = make([]*posReader, len(f.layers))
-	}
-	pr := w.layerR[li]
-	if pr == nil {
-		pr = newPosReader(l.R, l.Size)
-		w.layerR[li] = pr
-	}
-	pr.pos = id.off
-	tr := tar.NewReader(pr)
-	hdr, err := nextHeader(tr)
+	lr := w.layerReader(li)
+	hdr, err := lr.header(id.off)
 	if err != nil {
 		return f.errorf(li, "", fmt.Errorf("re-reading header at offset %d: %w", id.off, err))
 	}
+	tr, pr := lr.tr, lr.pr
 	typ, ok := normType(hdr.Typeflag)
 	if !ok {
 		return f.errorf(li, hdr.Name, fmt.Errorf("re-reading header at offset %d: type changed", id.off))
