@@ -68,7 +68,7 @@ for k in "${KINDS[@]}"; do
 done
 [[ "$PAIRS" =~ ^[1-9][0-9]*$ ]] || die "BENCH_PAIRS must be a positive number"
 [[ "$SHORT_PAIRS" =~ ^[1-9][0-9]*$ ]] || die "BENCH_SHORT_PAIRS must be a positive number"
-[[ "$ONLY" =~ ^,([a-i],)+$ ]] || die "BENCH_ONLY must be letters a-i separated by commas, got '${BENCH_ONLY:-}'"
+[[ "$ONLY" =~ ^,([a-im],)+$ ]] || die "BENCH_ONLY must be letters a-i or m separated by commas, got '${BENCH_ONLY:-}'"
 [ "$(id -u)" = 0 ] || die "must run as root (the daemons and apt-get need it)"
 [ -x "$DL" ] || die "$DL not found; run 'make build' (make bench does)"
 
