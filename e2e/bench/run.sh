@@ -221,6 +221,10 @@ measure() {
 	cmd=${CMD[$v]}
 	if [ -n "${NOPIPEFAIL[$v]:-}" ]; then pf=+o; fi
 	if [ -n "${PRE[$v]:-}" ]; then bash -c "${PRE[$v]}" || die "$KIND $v: '${PRE[$v]}' failed"; fi
+	# Not timed: write back what earlier runs left dirty (the variants
+	# that write GBs: docker save -o, crane's temp file, extract's spool
+	# and output), so that no run pays for another's writeback.
+	sync
 	load=$(cut -d' ' -f1 /proc/loadavg)
 	t0=$EPOCHREALTIME
 	/usr/bin/time -v -o "$RUN/time.out" bash "$pf" pipefail -c "$cmd" 2>"$RUN/stderr" || rc=$?
