@@ -65,7 +65,7 @@ bench: build ## Measure extract against docker save, docker export and crane; wr
 	e2e/bench/run.sh
 
 .PHONY: demo
-demo: build ## Build a sample image offline, install the plugin and inspect it
+demo: build ## Install the plugin; inspect, diff, cat and extract a sample image (no daemon, then offline-built on Docker)
 	e2e/demo.sh
 
 .PHONY: clean
