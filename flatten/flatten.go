@@ -110,7 +110,7 @@ type writer struct {
 	bw     *bufio.Writer
 	sink   *sink
 	layerR []*layerReader // per layer, created when first read
-	zc     *os.File     // the output, when file data may bypass user space
+	zc     *os.File       // the output, when file data may bypass user space
 	hdr    tar.Header
 	buf    []byte
 	pax    map[string]string
