@@ -83,8 +83,11 @@ func newCompressor(w io.Writer, c compression, level int) (io.WriteCloser, error
 		if err != nil {
 			return nil, err
 		}
-		// One block per core in flight, and as many again queued.
-		if err := zw.SetConcurrency(1<<20, 2*runtime.GOMAXPROCS(0)); err != nil {
+		// One block per core in flight, and as many again queued. 256 KiB
+		// blocks keep peak RSS near plain extract's (1 MiB blocks added
+		// about 35 MiB) for 0.05% more output: each block still starts
+		// with its predecessor's 32 KiB window.
+		if err := zw.SetConcurrency(256<<10, 2*runtime.GOMAXPROCS(0)); err != nil {
 			return nil, err
 		}
 		return zw, nil
