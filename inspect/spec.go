@@ -98,8 +98,9 @@ func (r resolver) spec(s string) (lo, hi int, err error) {
 		return i, i, err
 	}
 	// The whole spec as one element: a "name:tag".
-	if i, what, err := r.element(s); err == nil || !errors.Is(err, ErrInvalidSpec) {
-		readings = append(readings, reading{what: what, lo: i, hi: i, err: err})
+	i, what, wholeErr := r.element(s)
+	if wholeErr == nil || !errors.Is(wholeErr, ErrInvalidSpec) {
+		readings = append(readings, reading{what: what, lo: i, hi: i, err: wholeErr})
 	}
 	// Every colon as the range separator.
 	for p := strings.IndexByte(s, ':'); p >= 0; {
@@ -123,6 +124,10 @@ func (r resolver) spec(s string) (lo, hi int, err error) {
 	case 1:
 		return ok[0].lo, ok[0].hi, nil
 	case 0:
+		if len(readings) == 0 {
+			// Not a name:tag, and every colon is part of "sha256:".
+			return 0, 0, wholeErr
+		}
 		return 0, 0, bestError(readings)
 	}
 	amb := &AmbiguousReadingError{Hint: `write an image tag with an explicit ":tag" and use indexes or "sha256:" IDs for range ends`}

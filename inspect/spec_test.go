@@ -82,6 +82,8 @@ func TestResolve(t *testing.T) {
 		{specs: []string{"1:zz"}, wantErr: `layer spec "1:zz": no such layer: 1:zz: No such image: 1:zz`, is: ErrNotExist},
 		{specs: []string{"Bad!"}, wantErr: `layer spec "Bad!": invalid layer spec: "Bad!" is not an index, an ID prefix or an image reference`, is: ErrInvalidSpec},
 		{specs: []string{""}, wantErr: `layer spec "": invalid layer spec: empty`, is: ErrInvalidSpec},
+		// Found by FuzzResolve: no reading at all (every colon is a "sha256:").
+		{specs: []string{"sha256:sha256:"}, wantErr: `layer spec "sha256:sha256:": invalid layer spec: "sha256:sha256:" is not an index, an ID prefix or an image tag`, is: ErrInvalidSpec},
 	}
 	for _, tc := range tests {
 		t.Run(fmt.Sprint(tc.specs), func(t *testing.T) {
