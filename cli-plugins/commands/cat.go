@@ -5,8 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os/signal"
-	"syscall"
 
 	"github.com/docker-layers/docker-layers/extract"
 	"github.com/docker-layers/docker-layers/flatten"
@@ -97,10 +95,6 @@ func catArgs(input *string) cobra.PositionalArgs {
 }
 
 func runCat(ctx context.Context, dockerCLI command.Cli, opts catOptions) (retErr error) {
-	if opts.output == "" || opts.output == "-" {
-		// A reader that goes away (| head) makes writes fail with EPIPE.
-		signal.Ignore(syscall.SIGPIPE)
-	}
 	xopts := extract.Options{TmpDir: opts.tmpdir, Platform: opts.platform}
 	sel, err := selectLayers(ctx, dockerCLI, opts.input, opts.image, opts.layers, xopts)
 	defer sel.close(&retErr)

@@ -4,8 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"os/signal"
-	"syscall"
 
 	"github.com/docker-layers/docker-layers/extract"
 	"github.com/docker-layers/docker-layers/flatten"
@@ -168,12 +166,6 @@ func allSame(cs []compression) bool {
 }
 
 func runExtract(ctx context.Context, dockerCLI command.Cli, opts extractOptions) (retErr error) {
-	toStdout := opts.output == "" || opts.output == "-"
-	if toStdout {
-		// A reader that goes away (| head) makes writes fail with EPIPE
-		// instead of killing the process, so that temp files are removed.
-		signal.Ignore(syscall.SIGPIPE)
-	}
 	xopts := extract.Options{TmpDir: opts.tmpdir, Platform: opts.platform}
 	progress := newProgress(dockerCLI, opts)
 	xopts.Progress = progress.update

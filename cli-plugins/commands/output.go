@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/signal"
 	"path/filepath"
+	"syscall"
 )
 
 // output is where extract writes: a regular file written atomically (a temp
@@ -21,8 +23,13 @@ type output struct {
 
 // createOutput opens path for writing ("-" or "" is stdout). An existing
 // regular file is an error unless force.
+//
+// For stdout it ignores SIGPIPE: a reader that goes away (| head) then makes
+// writes fail with EPIPE instead of killing the process, so that temp files
+// are removed and the command exits 141 quietly.
 func createOutput(path string, force bool, stdout io.Writer) (*output, error) {
 	if path == "" || path == "-" {
+		signal.Ignore(syscall.SIGPIPE)
 		return &output{w: stdoutFile(stdout)}, nil
 	}
 	if fi, err := os.Stat(path); err == nil {

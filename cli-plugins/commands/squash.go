@@ -3,8 +3,6 @@ package commands
 import (
 	"context"
 	"fmt"
-	"os/signal"
-	"syscall"
 
 	"github.com/distribution/reference"
 	"github.com/docker-layers/docker-layers/extract"
@@ -112,9 +110,6 @@ func validateSquashFlags(cmd *cobra.Command, dockerCLI command.Cli, opts *squash
 }
 
 func runSquash(ctx context.Context, dockerCLI command.Cli, opts squashOptions) (retErr error) {
-	if opts.output == "-" {
-		signal.Ignore(syscall.SIGPIPE)
-	}
 	progress := newProgress(dockerCLI, extractOptions{progress: opts.progress, quiet: opts.quiet})
 	defer progress.done()
 
