@@ -111,6 +111,7 @@ type writer struct {
 	sink   *sink
 	layerR []*layerReader // per layer, created when first read
 	zc     *os.File       // the output, when file data may bypass user space
+	zcReg  bool           // zc is a regular file
 	hdr    tar.Header
 	buf    []byte
 	pax    map[string]string
@@ -133,10 +134,10 @@ func (f *flattener) write(out io.Writer) error {
 		tw:   tar.NewWriter(sk),
 		bw:   bw,
 		sink: sk,
-		zc:   zeroCopyOutput(out),
 		buf:  make([]byte, copyBufSize),
 		pax:  make(map[string]string),
 	}
+	w.zc, w.zcReg = zeroCopyOutput(out)
 	if f.nlinks > 0 {
 		w.groups = f.linkGroups()
 	}
@@ -346,7 +347,7 @@ func (w *writer) kernelCopy(src *os.File, off, n int64) error {
 	if err := w.bw.Flush(); err != nil {
 		return err
 	}
-	if err := kernelCopy(w.f.ctx, w.zc, src, off, n); err != nil {
+	if err := kernelCopy(w.f.ctx, w.zc, w.zcReg, src, off, n); err != nil {
 		return err
 	}
 	kernelCopied.Add(n)

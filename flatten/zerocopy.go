@@ -61,13 +61,17 @@ func fileSection(r io.ReaderAt) (*os.File, int64, bool) {
 }
 
 // zeroCopyOutput returns the output file when file data may be moved to it
-// by the kernel: copy_file_range to a regular file, sendfile to anything
-// else (a pipe, /dev/null). It returns nil when out is not an *os.File or
-// the platform has neither call.
-func zeroCopyOutput(out io.Writer) *os.File {
+// by the kernel, and whether it is a regular file (copy_file_range) or
+// something else (sendfile: a pipe, /dev/null). It returns nil when out is
+// not an *os.File or the platform has neither call.
+func zeroCopyOutput(out io.Writer) (*os.File, bool) {
 	f, ok := out.(*os.File)
 	if !ok || !zeroCopySupported {
-		return nil
+		return nil, false
 	}
-	return f
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, false
+	}
+	return f, fi.Mode().IsRegular()
 }

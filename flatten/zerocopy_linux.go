@@ -13,18 +13,13 @@ import (
 const zeroCopySupported = true
 
 // kernelCopy copies n bytes of src, from offset off, to dst at its current
-// offset: with copy_file_range when dst is a regular file (the data never
+// offset: with copy_file_range when dst is a regular file (regular) (the data never
 // enters user space; some file systems share the blocks), and with sendfile
 // otherwise (a pipe, a socket, /dev/null). It checks ctx between chunks.
 //
 // It returns errZeroCopyUnsupported, having copied nothing, when neither
 // call works for this pair of files; then the caller copies by hand.
-func kernelCopy(ctx context.Context, dst, src *os.File, off, n int64) error {
-	fi, err := dst.Stat()
-	if err != nil {
-		return err
-	}
-	regular := fi.Mode().IsRegular()
+func kernelCopy(ctx context.Context, dst *os.File, regular bool, src *os.File, off, n int64) error {
 	srcConn, err := src.SyscallConn()
 	if err != nil {
 		return errZeroCopyUnsupported

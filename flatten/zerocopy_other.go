@@ -9,6 +9,6 @@ import (
 
 const zeroCopySupported = false
 
-func kernelCopy(context.Context, *os.File, *os.File, int64, int64) error {
+func kernelCopy(context.Context, *os.File, bool, *os.File, int64, int64) error {
 	return errZeroCopyUnsupported
 }
