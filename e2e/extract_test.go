@@ -462,3 +462,42 @@ func TestExtractInputBeyondDockerLoad(t *testing.T) {
 		})
 	}
 }
+
+// TestExtractInputTampered: a layer whose bytes do not hash to its diff ID
+// is refused with exit 2 and nothing written, even though extract indexes
+// an archive's layers while it verifies them. When the tampering also
+// breaks the layer's tar, the digest mismatch is still the error shown.
+func TestExtractInputTampered(t *testing.T) {
+	layers := [][]byte{
+		layerTar(t, []entry{dir("d"), file("d/base", "bottom layer")}),
+		layerTar(t, []entry{file("d/upper-file", "ORIGINAL-BYTES"), file("d/other", "more")}),
+	}
+	clean := loadArchive(t, "docker-layers-crafted:tampered", layers)
+	for _, tc := range []struct{ name, from, to string }{
+		{"file data", "ORIGINAL-BYTES", "TAMPERED-BYTES"},
+		{"tar header", "d/upper-file", "d/upper-filX"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if bytes.Count(clean, []byte(tc.from)) != 1 {
+				t.Fatalf("%q is not once in the archive", tc.from)
+			}
+			dir := t.TempDir()
+			archive := filepath.Join(dir, "a.tar")
+			if err := os.WriteFile(archive, bytes.Replace(clean, []byte(tc.from), []byte(tc.to), 1), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			r := runCmd(t, nil, nil, binary, "extract", "--input", archive, "-o", "-")
+			if r.code != 2 || r.stdout != "" || !strings.Contains(r.stderr, "content has digest") || strings.Count(r.stderr, "\n") != 1 {
+				t.Errorf("extract --input -o - of a tampered archive: %s", r)
+			}
+			out := filepath.Join(dir, "out.tar")
+			r = runCmd(t, nil, nil, binary, "extract", "--input", archive, "-o", out)
+			if r.code != 2 || !strings.Contains(r.stderr, "content has digest") {
+				t.Errorf("extract --input -o FILE of a tampered archive: %s", r)
+			}
+			if left, _ := os.ReadDir(dir); len(left) != 1 {
+				t.Errorf("left beside the archive: %v", left)
+			}
+		})
+	}
+}

@@ -636,6 +636,18 @@ func (a *Archive) holds() string {
 // are hashed once, the first time they are requested). The layers stay
 // valid until the Archive is closed.
 func (a *Archive) Layers(ctx context.Context, img *Image, want []digest.Digest) ([]Layer, error) {
+	return a.LayersReady(ctx, img, want, nil)
+}
+
+// LayersReady is Layers that also calls ready, when not nil, with each
+// layer as soon as its content can be read, before LayersReady returns: k
+// is the layer's index in want. An uncompressed layer is a section of the
+// archive and is handed over at once, before it is verified; a compressed
+// one once it is decompressed and verified. So a caller can read layers
+// while the others are verified, but must not trust or write anything it
+// read from them unless LayersReady then succeeds. ready may be called
+// from several goroutines at once.
+func (a *Archive) LayersReady(ctx context.Context, img *Image, want []digest.Digest, ready func(k int, l Layer)) ([]Layer, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if img == nil || img.archive != a {
@@ -646,6 +658,9 @@ func (a *Archive) Layers(ctx context.Context, img *Image, want []digest.Digest) 
 	}
 	if err := validateWant(want); err != nil {
 		return nil, err
+	}
+	if ready == nil {
+		ready = func(int, Layer) {}
 	}
 	// Verify (and decompress) the layers in parallel, one per core: each
 	// is a hash over a section of the archive, or a decompression into the
@@ -662,7 +677,15 @@ func (a *Archive) Layers(ctx context.Context, img *Image, want []digest.Digest) 
 		src := img.layers[i]
 		if l, ok := a.layers[src.path+"@"+string(w)]; ok {
 			out[k] = l
+			ready(k, l)
 			continue
+		}
+		loc, err := a.locate(src, w)
+		if err != nil {
+			return nil, err
+		}
+		if loc.c == uncompressed {
+			ready(k, loc.section(a.ra, w))
 		}
 		wg.Add(1)
 		go func() {
@@ -670,7 +693,10 @@ func (a *Archive) Layers(ctx context.Context, img *Image, want []digest.Digest) 
 			sem <- struct{}{}
 			defer func() { <-sem }()
 			if errs[k] = ctx.Err(); errs[k] == nil {
-				out[k], errs[k] = a.layer(ctx, src, w, Progress{Layers: k, Wanted: len(want)})
+				out[k], errs[k] = a.layer(ctx, loc, w, Progress{Layers: k, Wanted: len(want)})
+			}
+			if errs[k] == nil && loc.c != uncompressed {
+				ready(k, out[k])
 			}
 		}()
 	}
@@ -684,24 +710,41 @@ func (a *Archive) Layers(ctx context.Context, img *Image, want []digest.Digest) 
 	return out, nil
 }
 
-// layer verifies one layer and returns it: a section of the archive when
-// it is stored uncompressed, a spool file otherwise. It runs concurrently
-// for different layers: it only reads the archive's index.
-func (a *Archive) layer(ctx context.Context, src layerSource, w digest.Digest, p Progress) (Layer, error) {
+// located is a layer's entry in the archive and how it is stored.
+type located struct {
+	e         *entry
+	c         compression
+	expectRaw digest.Digest // the digest the stored blob must have, when known
+}
+
+// section is the layer's content when it is stored uncompressed.
+func (loc located) section(ra io.ReaderAt, w digest.Digest) Layer {
+	return Layer{DiffID: w, R: io.NewSectionReader(ra, loc.e.offset, loc.e.size), Size: loc.e.size}
+}
+
+// locate finds the entry of layer w and its compression.
+func (a *Archive) locate(src layerSource, w digest.Digest) (located, error) {
 	e, err := resolve(a.entries, src.path)
 	if err != nil {
-		return Layer{}, fmt.Errorf("layer %s: %w", w, err)
+		return located{}, fmt.Errorf("layer %s: %w", w, err)
 	}
 	expectRaw := digestFromBlobPath(e.name)
 	if src.desc != nil {
 		expectRaw = src.desc.Digest
 		if src.desc.Size != e.size {
-			return Layer{}, errorf(ErrInvalid, "layer %s (entry %q) is %d bytes, its manifest says %d", w, e.name, e.size, src.desc.Size)
+			return located{}, errorf(ErrInvalid, "layer %s (entry %q) is %d bytes, its manifest says %d", w, e.name, e.size, src.desc.Size)
 		}
 	}
 	head := make([]byte, magicLen)
 	n, _ := io.NewSectionReader(a.ra, e.offset, e.size).ReadAt(head, 0)
-	c := detectLayerCompression(head[:n])
+	return located{e: e, c: detectLayerCompression(head[:n]), expectRaw: expectRaw}, nil
+}
+
+// layer verifies one layer and returns it: a section of the archive when
+// it is stored uncompressed, a spool file otherwise. It runs concurrently
+// for different layers: it only reads the archive's index.
+func (a *Archive) layer(ctx context.Context, loc located, w digest.Digest, p Progress) (Layer, error) {
+	e, c, expectRaw := loc.e, loc.c, loc.expectRaw
 	p.Entry, p.DiffID, p.Size = e.name, w, e.size
 	m := newMeter(ctx, a.opts.Progress, p)
 	raw := sha256.New()
@@ -714,7 +757,7 @@ func (a *Archive) layer(ctx context.Context, src layerSource, w digest.Digest, p
 		if got := digest.NewDigest(digest.SHA256, raw); got != w {
 			return Layer{}, errorf(ErrDigestMismatch, "layer %s (entry %q): content has digest %s", w, e.name, got)
 		}
-		l = Layer{DiffID: w, R: io.NewSectionReader(a.ra, e.offset, e.size), Size: e.size}
+		l = loc.section(a.ra, w)
 	} else {
 		dr, err := decompress(c, src0)
 		if err != nil {

@@ -43,6 +43,15 @@ type Options struct {
 	// decompresses at once, which overlaps decompression with the
 	// daemon's sending when most layers are wanted.
 	ImageLayers int
+	// Ready, if set, is called by FromDaemon and FromSaveStream with each
+	// wanted layer as soon as it is spooled and verified, in the order the
+	// stream holds them, before the call returns: k is the layer's index
+	// in want (a diff ID wanted twice is reported for each index). So a
+	// caller can start reading a layer while the next ones are still being
+	// read. The layer is valid until the Layers is closed, or, when the
+	// call fails, until it returns. It runs on the reading goroutine: keep
+	// it cheap. For an Archive, see [Archive.LayersReady].
+	Ready func(k int, l Layer)
 
 	// spoolLimit, when > 0, makes spool writes fail with ENOSPC past that
 	// many bytes in total. Tests and the fuzzer use it.

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/opencontainers/go-digest"
@@ -35,12 +36,15 @@ var allModes = []mode{modeStream, modeOpen, modeRead, modeReadFile}
 func extractWith(t *testing.T, m mode, data []byte, ref string, want []digest.Digest, opts Options) ([][]byte, error) {
 	t.Helper()
 	ctx := context.Background()
+	rec := &readyRecorder{}
 	if m == modeStream {
+		opts.Ready = rec.ready
 		ls, err := FromSaveStream(ctx, bytes.NewReader(data), want, opts)
 		if err != nil {
 			return nil, err
 		}
 		defer func() { assert.NilError(t, ls.Close()) }()
+		rec.check(t, ls.List())
 		return readLayers(t, ls.List(), want), nil
 	}
 	var a *Archive
@@ -68,11 +72,45 @@ func extractWith(t *testing.T, m mode, data []byte, ref string, want []digest.Di
 	if err != nil {
 		return nil, err
 	}
-	ls, err := a.Layers(ctx, img, want)
+	ls, err := a.LayersReady(ctx, img, want, rec.ready)
 	if err != nil {
 		return nil, err
 	}
+	rec.check(t, ls)
 	return readLayers(t, ls, want), nil
+}
+
+// readyRecorder records the calls of a Ready callback.
+type readyRecorder struct {
+	mu  sync.Mutex
+	got map[int][]Layer
+}
+
+func (r *readyRecorder) ready(k int, l Layer) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.got == nil {
+		r.got = map[int][]Layer{}
+	}
+	r.got[k] = append(r.got[k], l)
+}
+
+// check verifies that Ready was called once for each of the layers
+// returned, with the same content.
+func (r *readyRecorder) check(t *testing.T, ls []Layer) {
+	t.Helper()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	assert.Equal(t, len(r.got), len(ls), "Ready calls: %v", r.got)
+	for k, l := range ls {
+		calls := r.got[k]
+		assert.Assert(t, is.Len(calls, 1), "Ready calls for layer %d", k)
+		assert.Equal(t, calls[0].DiffID, l.DiffID)
+		assert.Equal(t, calls[0].Size, l.Size)
+		b, err := io.ReadAll(io.NewSectionReader(calls[0].R, 0, calls[0].Size))
+		assert.NilError(t, err)
+		assert.Equal(t, digest.FromBytes(b), l.DiffID, "layer %d given to Ready", k)
+	}
 }
 
 func readLayers(t *testing.T, ls []Layer, want []digest.Digest) [][]byte {

@@ -484,6 +484,13 @@ func (s *streamReader) layerFrom(name string, hdr *tar.Header, r io.Reader, expe
 func (s *streamReader) keep(d digest.Digest, f *os.File, n int64) {
 	s.sp.keep(f)
 	s.got[d] = spooled{f: f, size: n}
+	if s.opts.Ready != nil {
+		for k, w := range s.wantList {
+			if w == d {
+				s.opts.Ready(k, Layer{DiffID: d, R: io.NewSectionReader(f, 0, n), Size: n})
+			}
+		}
+	}
 	if s.opts.Progress != nil {
 		s.opts.Progress(Progress{Entry: s.last, DiffID: d, Done: n, Size: n, Layers: len(s.got), Wanted: len(s.want)})
 	}

@@ -45,7 +45,7 @@ func indexHeap(b *testing.B, layers []Layer) {
 	runtime.ReadMemStats(&before)
 	f := &flattener{ctx: context.Background(), layers: layers, root: &node{layer: -1, typ: tar.TypeDir}}
 	for i := range layers {
-		if err := f.scanLayer(i); err != nil {
+		if err := f.scanLayer(i, &f.scan); err != nil {
 			b.Fatal(err)
 		}
 		if err := f.applyLayer(i); err != nil {

@@ -29,8 +29,8 @@ type Options struct {
 	// equals applying the input layers in order.
 	KeepWhiteouts bool
 	// Warn receives non-fatal problems, such as the same path twice in one
-	// layer. nil ignores them. With Reader it is called from Reader's
-	// goroutine.
+	// layer. nil ignores them. It may be called from a goroutine of the
+	// package's own (the Indexer's), one call at a time.
 	Warn func(msg string)
 	// Include and Exclude select the paths written, with the globs of
 	// PathFilter: a glob that matches a directory selects its subtree, an
@@ -57,23 +57,9 @@ var synthTime = time.Unix(0, 0)
 // Memory holds per-entry metadata only (name, layer, offset, type), never
 // file contents.
 func Flatten(ctx context.Context, w io.Writer, layers []Layer, opts Options) error {
-	f := &flattener{
-		ctx:    ctx,
-		layers: layers,
-		opts:   opts,
-		keep:   opts.KeepWhiteouts,
-		root:   &node{layer: -1, typ: tar.TypeDir},
-	}
-	for i := range layers {
-		if err := f.scanLayer(i); err != nil {
-			return err
-		}
-		if err := f.applyLayer(i); err != nil {
-			return err
-		}
-	}
-	f.scan = layerScan{}
-	return f.write(w)
+	x := NewIndexer(ctx, len(layers), opts)
+	defer x.Close()
+	return x.Flatten(w, layers)
 }
 
 // Reader runs Flatten into an io.Pipe and returns its read side. The caller

@@ -151,13 +151,13 @@ func nextHeader(tr *tar.Reader) (*tar.Header, error) {
 	return hdr, err
 }
 
-// scanLayer reads the headers of layer li into f.scan.
-func (f *flattener) scanLayer(li int) error {
+// scanLayer reads the headers of layer li into s (f.scan, or a scan kept
+// until the layers below li are applied).
+func (f *flattener) scanLayer(li int, s *layerScan) error {
 	l := f.layers[li]
 	if l.R == nil || l.Size < 0 {
 		return f.errorf(li, "", errors.New("no reader or negative size"))
 	}
-	s := &f.scan
 	s.entries, s.links = s.entries[:0], s.links[:0]
 	clear(s.plnk)
 	s.defined = nil
@@ -187,14 +187,13 @@ func (f *flattener) scanLayer(li int) error {
 		if hdr.Typeflag == tar.TypeXGlobalHeader {
 			continue // PAX global headers are not copied
 		}
-		if err := f.scanEntry(li, hdr, pr.mark); err != nil {
+		if err := f.scanEntry(li, hdr, pr.mark, s); err != nil {
 			return err
 		}
 	}
 }
 
-func (f *flattener) scanEntry(li int, hdr *tar.Header, off int64) error {
-	s := &f.scan
+func (f *flattener) scanEntry(li int, hdr *tar.Header, off int64, s *layerScan) error {
 	name, err := cleanName(hdr.Name)
 	if errors.Is(err, errRootName) && hdr.Typeflag == tar.TypeDir {
 		// "./" or "/": the root directory itself, as `tar -C dir .` writes

@@ -186,7 +186,19 @@ func runExtract(ctx context.Context, dockerCLI command.Cli, opts extractOptions)
 			out.abort()
 		}
 	}()
-	layers, err := sel.src.layers(ctx, sel.diffIDs(), xopts)
+	// Each layer is indexed (flatten's first pass) as soon as it is in
+	// hand, while the next ones are still being read and verified;
+	// nothing is written before every layer is verified.
+	want := sel.diffIDs()
+	ix := flatten.NewIndexer(ctx, len(want), flatten.Options{
+		KeepWhiteouts: opts.keepWhiteouts,
+		Include:       opts.include,
+		Exclude:       opts.exclude,
+		Warn:          progress.warn,
+	})
+	defer ix.Close()
+	xopts.Ready = func(k int, l extract.Layer) { ix.Add(k, flattenLayer(l)) }
+	layers, err := sel.src.layers(ctx, want, xopts)
 	if err != nil {
 		return err
 	}
@@ -201,13 +213,7 @@ func runExtract(ctx context.Context, dockerCLI command.Cli, opts extractOptions)
 		// copy file data to it (copy_file_range, sendfile).
 		dst = out.w
 	}
-	err = flatten.Flatten(ctx, dst, layers, flatten.Options{
-		KeepWhiteouts: opts.keepWhiteouts,
-		Include:       opts.include,
-		Exclude:       opts.exclude,
-		Warn:          func(msg string) { _, _ = fmt.Fprintln(dockerCLI.Err(), "warning: "+msg) },
-	})
-	if err != nil {
+	if err := ix.Flatten(dst, layers); err != nil {
 		return err
 	}
 	if err := cw.Close(); err != nil {

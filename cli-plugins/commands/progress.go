@@ -28,6 +28,7 @@ type progress struct {
 	display sync.WaitGroup
 	last    map[string]time.Time // when each entry's line was last drawn
 	started map[string]bool
+	warns   []string // held back until the terminal display ends
 }
 
 func newProgress(dockerCLI command.Cli, opts extractOptions) *progress {
@@ -132,10 +133,28 @@ func (p *progress) flattening(n int) {
 	}
 }
 
+// warn prints a warning on stderr; on a terminal, once the display has
+// ended, so that it does not break the display's lines.
+func (p *progress) warn(msg string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.mode == "tty" {
+		p.warns = append(p.warns, msg)
+		return
+	}
+	_, _ = fmt.Fprintln(p.w, "warning: "+msg)
+}
+
 // done ends the display.
 func (p *progress) done() {
 	if p.mode == "tty" {
 		_ = p.pw.Close()
 		p.display.Wait()
 	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, msg := range p.warns {
+		_, _ = fmt.Fprintln(p.w, "warning: "+msg)
+	}
+	p.warns = nil
 }

@@ -22,7 +22,9 @@ type source interface {
 	// image's own history can.
 	tagLookup() inspect.TagLookup
 	// layers returns the wanted layers, verified against their diff IDs, in
-	// the order of want. They stay valid until close.
+	// the order of want. They stay valid until close. opts.Ready, when set,
+	// gets each layer as soon as it can be read, maybe before it is
+	// verified (see extract.Archive.LayersReady).
 	layers(ctx context.Context, want []digest.Digest, opts extract.Options) ([]flatten.Layer, error)
 	close() error
 }
@@ -158,8 +160,8 @@ func (s *archiveSource) ancestry(context.Context) (*inspect.Ancestry, error) {
 
 func (s *archiveSource) tagLookup() inspect.TagLookup { return nil }
 
-func (s *archiveSource) layers(ctx context.Context, want []digest.Digest, _ extract.Options) ([]flatten.Layer, error) {
-	ls, err := s.archive.Layers(ctx, s.img, want)
+func (s *archiveSource) layers(ctx context.Context, want []digest.Digest, opts extract.Options) ([]flatten.Layer, error) {
+	ls, err := s.archive.LayersReady(ctx, s.img, want, opts.Ready)
 	if err != nil {
 		return nil, err
 	}
@@ -171,7 +173,11 @@ func (s *archiveSource) close() error { return s.archive.Close() }
 func flattenLayers(ls []extract.Layer) []flatten.Layer {
 	out := make([]flatten.Layer, len(ls))
 	for i, l := range ls {
-		out[i] = flatten.Layer{ID: l.DiffID.String(), R: l.R, Size: l.Size}
+		out[i] = flattenLayer(l)
 	}
 	return out
+}
+
+func flattenLayer(l extract.Layer) flatten.Layer {
+	return flatten.Layer{ID: l.DiffID.String(), R: l.R, Size: l.Size}
 }

@@ -1,0 +1,148 @@
+package flatten
+
+import (
+	"archive/tar"
+	"context"
+	"fmt"
+	"io"
+	"sync"
+)
+
+// Indexer runs the first pass of Flatten ahead of time: it reads the
+// headers of each layer as soon as the layer is added, on a goroutine of
+// its own and in any order, and merges the layers into the index bottom
+// first as soon as every lower one is in. A caller that receives layers one
+// by one (from a save stream, or while it verifies them) adds each as it
+// comes, so that indexing overlaps the wait for the others; Flatten then
+// only has the writing left.
+//
+// The output is the same as the package's Flatten, errors included: a
+// layer's scan error is reported when the merge reaches that layer, as
+// Flatten would report it.
+type Indexer struct {
+	f      *flattener
+	adds   chan added
+	cancel context.CancelFunc
+	done   chan struct{}
+	err    error // the goroutine's result, set before done is closed
+
+	mu    sync.Mutex
+	added []bool
+}
+
+type added struct {
+	i int
+	l Layer
+}
+
+// scanned is a layer read ahead of the merge: its headers, or why they
+// could not be read.
+type scanned struct {
+	s   *layerScan
+	err error
+}
+
+// NewIndexer starts indexing n layers (layer 0 is the bottom) with opts.
+// The caller must Close it. opts.Warn is called from the indexer's
+// goroutine.
+func NewIndexer(ctx context.Context, n int, opts Options) *Indexer {
+	ctx, cancel := context.WithCancel(ctx)
+	x := &Indexer{
+		f: &flattener{
+			ctx:    ctx,
+			layers: make([]Layer, n),
+			opts:   opts,
+			keep:   opts.KeepWhiteouts,
+			root:   &node{layer: -1, typ: tar.TypeDir},
+		},
+		adds:   make(chan added, n),
+		cancel: cancel,
+		done:   make(chan struct{}),
+		added:  make([]bool, n),
+	}
+	go x.run(n)
+	return x
+}
+
+// Add hands layer i to the indexer. It never blocks. Adding a layer again
+// keeps the first one; an index out of range is ignored (Flatten reports
+// the missing layer).
+func (x *Indexer) Add(i int, l Layer) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	if i < 0 || i >= len(x.added) || x.added[i] {
+		return
+	}
+	x.added[i] = true
+	x.adds <- added{i, l}
+}
+
+func (x *Indexer) run(n int) {
+	defer close(x.done)
+	f := x.f
+	ahead := make(map[int]scanned)
+	next := 0
+	for next < n {
+		var a added
+		select {
+		case a = <-x.adds:
+		case <-f.ctx.Done():
+			x.err = f.ctx.Err()
+			return
+		}
+		f.layers[a.i] = a.l
+		if a.i != next {
+			s := new(layerScan)
+			ahead[a.i] = scanned{s, f.scanLayer(a.i, s)}
+			continue
+		}
+		if x.err = f.scanLayer(next, &f.scan); x.err != nil {
+			return
+		}
+		for {
+			if x.err = f.applyLayer(next); x.err != nil {
+				return
+			}
+			next++
+			sc, ok := ahead[next]
+			if !ok {
+				break
+			}
+			delete(ahead, next)
+			if x.err = sc.err; x.err != nil {
+				return
+			}
+			f.scan = *sc.s
+		}
+	}
+	f.scan = layerScan{}
+}
+
+// Flatten writes the merge of layers to w, as the package's Flatten does.
+// layers are the layers the indexer was started for: those not added yet
+// are added now, and the ones added must have the same sizes.
+func (x *Indexer) Flatten(w io.Writer, layers []Layer) error {
+	if len(layers) != len(x.added) {
+		return fmt.Errorf("flatten: %d layers given to an indexer of %d", len(layers), len(x.added))
+	}
+	for i, l := range layers {
+		x.Add(i, l)
+	}
+	<-x.done
+	if x.err != nil {
+		return x.err
+	}
+	for i, l := range layers {
+		if got := x.f.layers[i].Size; got != l.Size {
+			return fmt.Errorf("flatten: layer %d was added with %d bytes, not %d", i, got, l.Size)
+		}
+	}
+	return x.f.write(w)
+}
+
+// Close stops indexing and waits for the indexer's goroutine to return,
+// so that no layer is read after Close.
+func (x *Indexer) Close() {
+	x.cancel()
+	<-x.done
+}
