@@ -77,42 +77,55 @@ func (x *Indexer) Add(i int, l Layer) {
 	x.adds <- added{i, l}
 }
 
+// maxAhead bounds the entries held in scans of layers that arrived before
+// a layer below them (about 64 bytes each), so that reading ahead costs a
+// few MiB at most whatever the image. A layer past the bound waits,
+// unscanned, until the merge reaches it. A variable for the tests.
+var maxAhead = 64 << 10
+
 func (x *Indexer) run(n int) {
 	defer close(x.done)
 	f := x.f
-	ahead := make(map[int]scanned)
-	next := 0
+	arrived := make([]bool, n)
+	ahead := make(map[int]scanned) // scanned, not merged yet
+	held := 0                      // entries in ahead
+	next := 0                      // the layer to merge next
 	for next < n {
-		var a added
 		select {
-		case a = <-x.adds:
+		case a := <-x.adds:
+			f.layers[a.i] = a.l
+			arrived[a.i] = true
 		case <-f.ctx.Done():
 			x.err = f.ctx.Err()
 			return
 		}
-		f.layers[a.i] = a.l
-		if a.i != next {
-			s := new(layerScan)
-			ahead[a.i] = scanned{s, f.scanLayer(a.i, s)}
-			continue
-		}
-		if x.err = f.scanLayer(next, &f.scan); x.err != nil {
-			return
-		}
-		for {
+		// Merge every layer whose lower layers are all merged.
+		for next < n && arrived[next] {
+			if sc, ok := ahead[next]; ok {
+				delete(ahead, next)
+				held -= len(sc.s.entries)
+				if x.err = sc.err; x.err != nil {
+					return
+				}
+				f.scan = *sc.s
+			} else if x.err = f.scanLayer(next, &f.scan); x.err != nil {
+				return
+			}
 			if x.err = f.applyLayer(next); x.err != nil {
 				return
 			}
 			next++
-			sc, ok := ahead[next]
-			if !ok {
-				break
+		}
+		// Scan ahead the layers that came early, lowest first, within
+		// the bound. A scan error waits for its turn, so that errors come
+		// in layer order as from Flatten.
+		for i := next + 1; i < n && held < maxAhead; i++ {
+			if _, ok := ahead[i]; ok || !arrived[i] {
+				continue
 			}
-			delete(ahead, next)
-			if x.err = sc.err; x.err != nil {
-				return
-			}
-			f.scan = *sc.s
+			s := new(layerScan)
+			ahead[i] = scanned{s, f.scanLayer(i, s)}
+			held += len(s.entries)
 		}
 	}
 	f.scan = layerScan{}

@@ -15,6 +15,15 @@ import (
 // some from other goroutines and some left for Flatten, and checks that
 // the output, or the error, is exactly Flatten's.
 func TestIndexerAnyOrder(t *testing.T) {
+	t.Run("unbounded", testIndexerAnyOrder)
+	t.Run("bound of 3 entries ahead", func(t *testing.T) {
+		defer func(m int) { maxAhead = m }(maxAhead)
+		maxAhead = 3
+		testIndexerAnyOrder(t)
+	})
+}
+
+func testIndexerAnyOrder(t *testing.T) {
 	r := rand.New(rand.NewPCG(7, 11))
 	stacks := 300
 	if testing.Short() {
