@@ -78,10 +78,11 @@ func (x *Indexer) Add(i int, l Layer) {
 }
 
 // maxAhead bounds the entries held in scans of layers that arrived before
-// a layer below them (about 64 bytes each), so that reading ahead costs a
-// few MiB at most whatever the image. A layer past the bound waits,
-// unscanned, until the merge reaches it. A variable for the tests.
-var maxAhead = 64 << 10
+// a layer below them (about 70 bytes each with their names), so that
+// reading ahead costs about a MiB at most whatever the image. A layer past
+// the bound waits, unscanned, until the merge reaches it. A variable for
+// the tests.
+var maxAhead = 16 << 10
 
 func (x *Indexer) run(n int) {
 	defer close(x.done)
