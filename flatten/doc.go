@@ -26,7 +26,9 @@
 // (archive/tar skips file data by seeking), and records the offset of each
 // header. For each layer it applies, in this order: opaque markers, whiteout
 // files, then the layer's own entries in tar order. The result is a tree of
-// the merged file system. Pass 2 walks that tree depth first, children in
+// the merged file system. An Indexer runs pass 1 while the caller is still
+// receiving layers: it reads each layer's headers as soon as the layer is
+// added, in any order, and merges the layers bottom first (indexer.go). Pass 2 walks that tree depth first, children in
 // byte order of their names, so every directory comes before its contents
 // and the output is the same for the same input. It re-reads each surviving
 // header at its recorded offset and copies the file data with io.Copy.
