@@ -68,20 +68,24 @@ type ratio struct {
 	op                  string
 	target              float64
 	what                string
+	note                string // info rows: what the figure bounds
 }
 
 var ratios = []ratio{
-	{"b/a", "stream", "b", "a", false, "<=", 1.10, "(b) extract -o /dev/null ÷ (a) docker save"},
-	{"bfile/a", "stream", "bfile", "a", false, "<=", 1.10, "(b) extract -o FILE.tar ÷ (a) docker save"},
-	{"bfile/asave", "stream", "bfile", "asave", false, "info", 0, "(b) extract -o FILE.tar ÷ (a') docker save -o FILE"},
-	{"b/asave", "stream", "b", "asave", false, "info", 0, "(b) extract -o /dev/null ÷ (a') docker save -o FILE"},
-	{"d/b", "stream", "d", "b", false, ">=", 1.30, "(d) save \\| crane ÷ (b) extract: (b) ≥ 1.3× faster"},
-	{"c/b", "stream", "c", "b", false, ">", 1.00, "(c) docker export ÷ (b) extract: (b) faster"},
-	{"e/headc", "top", "e", "headc", false, "<=", 1.10, "(e) extract -l -1 ÷ save \\| head -c"},
-	{"f/savegz", "gzip", "f", "savegz", false, "<=", 0.60, "(f) extract .tar.gz ÷ save \\| gzip -6"},
-	{"inspect/history", "inspect", "inspect", "history", false, "<=", 1.50, "(g) inspect ÷ docker history"},
-	{"crane/input", "input", "crane", "input", false, ">=", 2.00, "(i) crane ÷ extract --input: extract ≥ 2× faster"},
-	{"rss b2x/b", "stream", "b2x", "b", true, "<", 1.10, "(h) peak RSS, 2x image ÷ 1x image"},
+	{"b/a", "stream", "b", "a", false, "<=", 1.10, "(b) extract -o /dev/null ÷ (a) docker save", ""},
+	{"bfile/a", "stream", "bfile", "a", false, "<=", 1.10, "(b) extract -o FILE.tar ÷ (a) docker save", ""},
+	{"bfile/asave", "stream", "bfile", "asave", false, "info", 0, "(b) extract -o FILE.tar ÷ (a') docker save -o FILE", "how far above storing the stream"},
+	{"b/asave", "stream", "b", "asave", false, "info", 0, "(b) extract -o /dev/null ÷ (a') docker save -o FILE", "how far above storing the stream"},
+	{"asave/a", "stream", "asave", "a", false, "info", 0, "(a') docker save -o FILE ÷ (a) docker save", "the floor of (b) ÷ (a) for a tool that stores the stream, as every flattener must"},
+	{"d/asave", "stream", "d", "asave", false, "info", 0, "(d) save \\| crane ÷ (a') docker save -o FILE", "the most (d) ÷ (b) can be for a tool that stores the stream"},
+	{"a/c", "stream", "a", "c", false, "info", 0, "(a) docker save ÷ (c) docker export", "above 1.00, no reader of docker save's stream can beat (c)"},
+	{"d/b", "stream", "d", "b", false, ">=", 1.30, "(d) save \\| crane ÷ (b) extract: (b) ≥ 1.3× faster", ""},
+	{"c/b", "stream", "c", "b", false, ">", 1.00, "(c) docker export ÷ (b) extract: (b) faster", ""},
+	{"e/headc", "top", "e", "headc", false, "<=", 1.10, "(e) extract -l -1 ÷ save \\| head -c", ""},
+	{"f/savegz", "gzip", "f", "savegz", false, "<=", 0.60, "(f) extract .tar.gz ÷ save \\| gzip -6", ""},
+	{"inspect/history", "inspect", "inspect", "history", false, "<=", 1.50, "(g) inspect ÷ docker history", ""},
+	{"crane/input", "input", "crane", "input", false, ">=", 2.00, "(i) crane ÷ extract --input: extract ≥ 2× faster", ""},
+	{"rss b2x/b", "stream", "b2x", "b", true, "<", 1.10, "(h) peak RSS, 2x image ÷ 1x image", ""},
 }
 
 const (
@@ -416,7 +420,7 @@ func (r *report) writeTargets() {
 			}
 			st := summarize(rs)
 			if q.op == "info" {
-				r.p("| %s | %s | **%.2f** (%.2f–%.2f, %d pairs) | – (how far above storing the stream) | info |\n", q.what, k, st.median, st.min, st.max, st.n)
+				r.p("| %s | %s | **%.2f** (%.2f–%.2f, %d pairs) | – (%s) | info |\n", q.what, k, st.median, st.min, st.max, st.n, q.note)
 				continue
 			}
 			row(q.what, k, fmt.Sprintf("**%.2f** (%.2f–%.2f, %d pairs)", st.median, st.min, st.max, st.n),
@@ -511,7 +515,7 @@ func (r *report) writeKind(kind string) {
 			if rs := r.pairRatios(kind, q); len(rs) > 0 {
 				st := summarize(rs)
 				if q.op == "info" {
-					r.p("\n%s: **%.2f** (pairs %.2f–%.2f), no target", q.what, st.median, st.min, st.max)
+					r.p("\n%s: **%.2f** (pairs %.2f–%.2f), no target (%s)", q.what, st.median, st.min, st.max, q.note)
 					continue
 				}
 				r.p("\n%s: **%.2f** (pairs %.2f–%.2f), target %s %.2f: %s", q.what, st.median, st.min, st.max,
