@@ -2,6 +2,7 @@ package extract
 
 import (
 	"archive/tar"
+	"bufio"
 	"context"
 	"crypto/sha256"
 	"encoding/json"
@@ -748,10 +749,12 @@ func (a *Archive) layer(ctx context.Context, loc located, w digest.Digest, p Pro
 	p.Entry, p.DiffID, p.Size = e.name, w, e.size
 	m := newMeter(ctx, a.opts.Progress, p)
 	raw := sha256.New()
-	src0 := io.TeeReader(m.reader(io.NewSectionReader(a.ra, e.offset, e.size)), raw)
+	src := m.reader(io.NewSectionReader(a.ra, e.offset, e.size))
 	var l Layer
 	if c == uncompressed {
-		if _, err := copyBuffered(io.Discard, src0); err != nil {
+		// Straight into the hash, in copyBuffered's 1 MiB reads (io.Discard
+		// as the destination would read in 8 KiB ones).
+		if _, err := copyBuffered(raw, src); err != nil {
 			return Layer{}, fmt.Errorf("reading layer %s (entry %q): %w", w, e.name, err)
 		}
 		if got := digest.NewDigest(digest.SHA256, raw); got != w {
@@ -759,7 +762,11 @@ func (a *Archive) layer(ctx context.Context, loc located, w digest.Digest, p Pro
 		}
 		l = loc.section(a.ra, w)
 	} else {
-		dr, err := decompress(c, src0)
+		// The decompressor reads through a large buffer, so that the
+		// archive is read in few system calls; what follows the
+		// compressed stream is drained through it too.
+		br := bufio.NewReaderSize(io.TeeReader(src, raw), copyBufSize/4)
+		dr, err := decompress(c, br)
 		if err != nil {
 			return Layer{}, fmt.Errorf("decompressing layer %s (entry %q): %w", w, e.name, err)
 		}
@@ -768,7 +775,7 @@ func (a *Archive) layer(ctx context.Context, loc located, w digest.Digest, p Pro
 		if err != nil {
 			return Layer{}, fmt.Errorf("decompressing %s layer %s (entry %q): %w", c, w, e.name, err)
 		}
-		if _, err := copyBuffered(io.Discard, src0); err != nil {
+		if _, err := io.Copy(io.Discard, br); err != nil {
 			a.spool.discard(f)
 			return Layer{}, fmt.Errorf("reading layer %s (entry %q): %w", w, e.name, err)
 		}
