@@ -663,30 +663,46 @@ func (a *Archive) LayersReady(ctx context.Context, img *Image, want []digest.Dig
 	if ready == nil {
 		ready = func(int, Layer) {}
 	}
-	// Verify (and decompress) the layers in parallel, one per core: each
-	// is a hash over a section of the archive, or a decompression into the
-	// spool.
+	// Find every layer first, so that a layer that is missing or badly
+	// stored fails before any work starts (and no goroutine outlives a
+	// failed call).
 	out := make([]Layer, len(want))
-	errs := make([]error, len(want))
-	sem := make(chan struct{}, runtime.GOMAXPROCS(0))
-	var wg sync.WaitGroup
+	keys := make([]string, len(want))   // cache keys, path@diffID
+	locs := make([]*located, len(want)) // nil: cached already
 	for k, w := range want {
 		i := slices.Index(img.Config.RootFS.DiffIDs, w)
 		if i < 0 {
 			return nil, errorf(ErrLayerNotFound, "layer %s is not in image %s", w, shortID(img.ID))
 		}
 		src := img.layers[i]
-		if l, ok := a.layers[src.path+"@"+string(w)]; ok {
+		keys[k] = src.path + "@" + string(w)
+		if l, ok := a.layers[keys[k]]; ok {
 			out[k] = l
-			ready(k, l)
 			continue
 		}
 		loc, err := a.locate(src, w)
 		if err != nil {
 			return nil, err
 		}
-		if loc.c == uncompressed {
-			ready(k, loc.section(a.ra, w))
+		locs[k] = &loc
+	}
+	for k, loc := range locs {
+		switch {
+		case loc == nil:
+			ready(k, out[k])
+		case loc.c == uncompressed:
+			ready(k, loc.section(a.ra, want[k]))
+		}
+	}
+	// Verify (and decompress) the layers in parallel, one per core: each
+	// is a hash over a section of the archive, or a decompression into the
+	// spool.
+	errs := make([]error, len(want))
+	sem := make(chan struct{}, runtime.GOMAXPROCS(0))
+	var wg sync.WaitGroup
+	for k, loc := range locs {
+		if loc == nil {
+			continue
 		}
 		wg.Add(1)
 		go func() {
@@ -694,7 +710,7 @@ func (a *Archive) LayersReady(ctx context.Context, img *Image, want []digest.Dig
 			sem <- struct{}{}
 			defer func() { <-sem }()
 			if errs[k] = ctx.Err(); errs[k] == nil {
-				out[k], errs[k] = a.layer(ctx, loc, w, Progress{Layers: k, Wanted: len(want)})
+				out[k], errs[k] = a.layer(ctx, *loc, want[k], Progress{Layers: k, Wanted: len(want)})
 			}
 			if errs[k] == nil && loc.c != uncompressed {
 				ready(k, out[k])
@@ -702,11 +718,11 @@ func (a *Archive) LayersReady(ctx context.Context, img *Image, want []digest.Dig
 		}()
 	}
 	wg.Wait()
-	for k, w := range want {
+	for k := range want {
 		if errs[k] != nil {
 			return nil, errs[k]
 		}
-		a.layers[img.layers[slices.Index(img.Config.RootFS.DiffIDs, w)].path+"@"+string(w)] = out[k]
+		a.layers[keys[k]] = out[k]
 	}
 	return out, nil
 }

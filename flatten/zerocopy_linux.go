@@ -13,9 +13,9 @@ import (
 const zeroCopySupported = true
 
 // kernelCopy copies n bytes of src, from offset off, to dst at its current
-// offset: with copy_file_range when dst is a regular file (regular) (the data never
-// enters user space; some file systems share the blocks), and with sendfile
-// otherwise (a pipe, a socket, /dev/null). It checks ctx between chunks.
+// offset: with copy_file_range when dst is a regular file, as regular says
+// (the data never enters user space; some file systems share the blocks),
+// and with sendfile otherwise (a pipe, a socket, /dev/null). It checks ctx between chunks.
 //
 // It returns errZeroCopyUnsupported, having copied nothing, when neither
 // call works for this pair of files; then the caller copies by hand.
