@@ -1,6 +1,7 @@
 package extract
 
 import (
+	"bufio"
 	"bytes"
 	"compress/bzip2"
 	"errors"
@@ -86,12 +87,18 @@ const (
 	zstdMaxWindow = 256 << 20
 )
 
+// inflateBufSize is the size of the buffer a gzip layer is read through.
+const inflateBufSize = 256 << 10
+
 // decompress returns a reader of r decompressed with c. Close releases the
 // decoder; it does not close r.
 func decompress(c compression, r io.Reader) (io.ReadCloser, error) {
 	switch c {
 	case gzipCompression:
-		zr, err := gzip.NewReader(r)
+		// Given a *bufio.Reader, the inflater reads through it directly
+		// (its fastest path); a large one makes few reads of r, which is
+		// a chain of readers down to the daemon's socket.
+		zr, err := gzip.NewReader(bufio.NewReaderSize(r, inflateBufSize))
 		if err != nil {
 			return nil, fmt.Errorf("gzip: %w", err)
 		}
