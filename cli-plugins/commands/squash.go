@@ -143,7 +143,7 @@ func runSquash(ctx context.Context, dockerCLI command.Cli, opts squashOptions) (
 		TmpDir:     opts.tmpdir,
 		Progress:   progress.update,
 		Copying:    progress.copying,
-		Warn:       func(msg string) { _, _ = fmt.Fprintln(dockerCLI.Err(), "warning: "+msg) },
+		Warn:       progress.warn,
 	}
 
 	var res *squash.Result

@@ -236,7 +236,7 @@ func (s *squasher) squashLayer(rng *extract.Layers, docker bool) (_ *spooledLaye
 		zw = pgzip.NewWriter(w)
 		w = zw
 	}
-	err = flatten.Flatten(s.ctx, io.MultiWriter(w, diffH), layers, flatten.Options{KeepWhiteouts: true, Warn: s.opts.Warn})
+	err = s.ix.Flatten(io.MultiWriter(w, diffH), layers)
 	if err != nil {
 		return nil, fmt.Errorf("squashing layers %d..%d: %w", s.opts.From, s.opts.To, err)
 	}

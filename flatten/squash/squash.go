@@ -69,7 +69,9 @@ type Options struct {
 	// not known before they are read) into the output: Entry, DiffID when
 	// known, Done and Size. It runs on the reading goroutine.
 	Copying func(extract.Progress)
-	// Warn, if set, receives warnings from flattening.
+	// Warn, if set, receives warnings from flattening. It is called from
+	// a goroutine of the flatten package's own, one call at a time, while
+	// the save stream is still being read.
 	Warn func(msg string)
 }
 

@@ -14,6 +14,7 @@ import (
 	"strings"
 
 	"github.com/docker-layers/docker-layers/extract"
+	"github.com/docker-layers/docker-layers/flatten"
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
@@ -68,6 +69,7 @@ type squasher struct {
 	xtw   *tar.Writer // nil once extract has every layer it wants
 	xdone chan rangeResult
 	xres  *rangeResult
+	ix    *flatten.Indexer // indexes the range's layers as extract verifies them
 
 	written   map[digest.Digest]blobInfo // raw digest → entry in out
 	configs   map[digest.Digest][]byte
@@ -121,6 +123,7 @@ func Write(ctx context.Context, w io.Writer, save io.Reader, img Image, opts Opt
 	s.startExtract()
 	defer func() {
 		r := s.finishExtract(retErr)
+		s.ix.Close() // before the layers it reads are closed
 		if r.layers != nil {
 			if err := r.layers.Close(); err != nil && retErr == nil {
 				retErr, res = err, nil
@@ -164,7 +167,16 @@ func (s *squasher) startExtract() {
 	pr, pw := io.Pipe()
 	s.xpw, s.xtw = pw, tar.NewWriter(pw)
 	s.xdone = make(chan rangeResult, 1)
-	xopts := extract.Options{TmpDir: s.opts.TmpDir, Progress: s.opts.Progress}
+	// Each layer of the range is indexed (flatten's first pass) as soon
+	// as extract has verified it, while the stream goes on.
+	s.ix = flatten.NewIndexer(s.ctx, len(want), flatten.Options{KeepWhiteouts: true, Warn: s.opts.Warn})
+	xopts := extract.Options{
+		TmpDir:   s.opts.TmpDir,
+		Progress: s.opts.Progress,
+		Ready: func(k int, l extract.Layer) {
+			s.ix.Add(k, flatten.Layer{ID: l.DiffID.String(), R: l.R, Size: l.Size})
+		},
+	}
 	go func() {
 		ls, err := extract.FromSaveStream(s.ctx, pr, want, xopts)
 		if err != nil {
