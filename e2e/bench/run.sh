@@ -9,8 +9,10 @@
 #            offline (reused while their tag exists with the same Dockerfile).
 #   METHOD   runs are interleaved in rounds (A B … A B …); round 0 is a
 #            warm-up; every ratio is the median of per-round (per-pair)
-#            ratios. Wall time from EPOCHREALTIME, peak RSS and bytes
-#            written from /usr/bin/time -v. Progress on stderr.
+#            ratios. Wall time from EPOCHREALTIME, peak RSS, bytes
+#            written and CPU seconds from /usr/bin/time -v, and the CPU
+#            seconds of the daemon (dockerd and its children, from
+#            /proc/PID/stat) during each run. Progress on stderr.
 #   MEASURE  for each daemon: (a) docker save, (b) extract to /dev/null and
 #            to FILE.tar, (c) docker export, (d) docker save | crane export,
 #            (e) top layer vs docker save | head -c OFFSET, (f) extract to
@@ -98,7 +100,7 @@ trap 'exit 143' TERM
 START=$SECONDS
 printf 'key\tvalue\n' >"$RUN/meta.tsv"
 printf 'kind\tgroup\tvariant\tcommand\n' >"$RUN/commands.tsv"
-printf 'kind\tgroup\tvariant\tround\tseconds\trss_kib\tfs_in\tfs_out\tbytes\trc\tload1\n' >"$RUN/samples.tsv"
+printf 'kind\tgroup\tvariant\tround\tseconds\trss_kib\tfs_in\tfs_out\tbytes\trc\tload1\tcpu_s\tdaemon_cpu_s\n' >"$RUN/samples.tsv"
 meta() { printf '%s\t%s\n' "$1" "$2" >>"$RUN/meta.tsv"; }
 note() { log "note: $*"; meta note "$*"; }
 
@@ -212,12 +214,35 @@ meta load_before "$(cut -d' ' -f1-3 /proc/loadavg)"
 declare -A CMD PRE POST OUTFILE NOPIPEFAIL
 KIND=""
 
+# daemon_pids — the dockerd that serves $DOCKER_HOST and its children (the
+# containerd it started), whose CPU time each run records; none when the
+# daemon is not a local process found by its --host argument.
+daemon_pids() {
+	local d
+	d=$(pgrep -f -- "--host ${DOCKER_HOST}( |\$)" | head -n 1) || true
+	[ -n "$d" ] || return 0
+	echo "$d" $(pgrep -P "$d")
+}
+
+# cpu_ticks PID... — user + system clock ticks these processes used so far.
+cpu_ticks() {
+	local p t=0 c
+	for p in "$@"; do
+		c=$(awk '{print $14 + $15}' "/proc/$p/stat" 2>/dev/null) || c=0
+		t=$((t + ${c:-0}))
+	done
+	echo "$t"
+}
+CLK_TCK=$(getconf CLK_TCK)
+DPIDS=""
+
 # us EPOCHREALTIME — microseconds.
 us() { local t=${1/./}; echo $((10#$t)); }
 
 # measure GROUP VARIANT ROUND — one run.
 measure() {
 	local group=$1 v=$2 round=$3 cmd t0 t1 d rc=0 load bytes=-1 rss fin fout pf=-o
+	local c0 c1 cpu dcpu=-1
 	cmd=${CMD[$v]}
 	if [ -n "${NOPIPEFAIL[$v]:-}" ]; then pf=+o; fi
 	if [ -n "${PRE[$v]:-}" ]; then bash -c "${PRE[$v]}" || die "$KIND $v: '${PRE[$v]}' failed"; fi
@@ -226,10 +251,15 @@ measure() {
 	# and output), so that no run pays for another's writeback.
 	sync
 	load=$(cut -d' ' -f1 /proc/loadavg)
+	# shellcheck disable=SC2086 # DPIDS is a list
+	c0=$(cpu_ticks $DPIDS)
 	t0=$EPOCHREALTIME
 	/usr/bin/time -v -o "$RUN/time.out" bash "$pf" pipefail -c "$cmd" 2>"$RUN/stderr" || rc=$?
 	t1=$EPOCHREALTIME
+	# shellcheck disable=SC2086
+	c1=$(cpu_ticks $DPIDS)
 	d=$(($(us "$t1") - $(us "$t0")))
+	if [ -n "$DPIDS" ]; then dcpu=$(awk -v t=$((c1 - c0)) -v hz="$CLK_TCK" 'BEGIN {printf "%.2f", t / hz}'); fi
 	if [ -n "${OUTFILE[$v]:-}" ]; then
 		[ -f "${OUTFILE[$v]}" ] && bytes=$(stat -c %s "${OUTFILE[$v]}")
 		rm -f "${OUTFILE[$v]}"
@@ -238,8 +268,9 @@ measure() {
 	rss=$(sed -n 's/.*Maximum resident set size (kbytes): //p' "$RUN/time.out")
 	fin=$(sed -n 's/.*File system inputs: //p' "$RUN/time.out")
 	fout=$(sed -n 's/.*File system outputs: //p' "$RUN/time.out")
-	printf '%s\t%s\t%s\t%d\t%d.%06d\t%s\t%s\t%s\t%s\t%d\t%s\n' "$KIND" "$group" "$v" "$round" \
-		$((d / 1000000)) $((d % 1000000)) "${rss:-0}" "${fin:-0}" "${fout:-0}" "$bytes" "$rc" "$load" >>"$RUN/samples.tsv"
+	cpu=$(awk -F': ' '/User time \(seconds\)|System time \(seconds\)/ {t += $2} END {printf "%.2f", t}' "$RUN/time.out")
+	printf '%s\t%s\t%s\t%d\t%d.%06d\t%s\t%s\t%s\t%s\t%d\t%s\t%s\t%s\n' "$KIND" "$group" "$v" "$round" \
+		$((d / 1000000)) $((d % 1000000)) "${rss:-0}" "${fin:-0}" "${fout:-0}" "$bytes" "$rc" "$load" "$cpu" "$dcpu" >>"$RUN/samples.tsv"
 	local tag="round $round/$4"
 	[ "$round" = 0 ] && tag="warm-up"
 	log "$(printf '[%s %s %s] %-8s %7.3f s  rss %5.1f MiB  wrote %6.0f MB%s' "$KIND" "$group" "$tag" "$v" \
@@ -273,6 +304,8 @@ rounds() {
 dl="${DL#"$ROOT"/}"
 for KIND in "${KINDS[@]}"; do
 	export DOCKER_HOST="${HOST[$KIND]}"
+	DPIDS=$(daemon_pids)
+	[ -n "$DPIDS" ] || note "$KIND: dockerd for $DOCKER_HOST not found among local processes; its CPU time is not recorded"
 	log "==== $KIND: $(docker version --format '{{.Server.Version}}') at $DOCKER_HOST"
 	meta "server.$KIND" "$(docker version --format '{{.Server.Version}}')"
 	meta "layers.$KIND" "$(docker image inspect --format '{{len .RootFS.Layers}}' "$IMG")"

@@ -21,7 +21,9 @@ type sample struct {
 	inBlocks, outBlocks  int64 // "File system inputs/outputs", 512-byte blocks
 	bytes                int64 // size of the output file, -1 when there is none
 	rc                   int
-	load1                string // 1-minute load average just before the run
+	load1                string  // 1-minute load average just before the run
+	cpu                  float64 // user + system seconds of the run's processes, /usr/bin/time -v; -1 unknown
+	daemonCPU            float64 // user + system seconds of dockerd and its containerd during the run; -1 unknown
 }
 
 // variantInfo names a variant in the report.
@@ -66,28 +68,42 @@ var groupOrder = []string{"stream", "big", "top", "gzip", "inspect", "input"}
 // judged on its median.
 type ratio struct {
 	id, group, num, den string
-	rss                 bool // compare peak RSS instead of time
+	metric              metric // of the numerator; the denominator's is its time unless metric is byRSS
 	op                  string
 	target              float64
 	what                string
 	note                string // info rows: what the figure bounds
 }
 
+// metric is what a ratio compares.
+type metric int
+
+const (
+	byTime metric = iota
+	byRSS
+	// byCPUFloor: the CPU time of the run and of the daemon during it,
+	// spread over every core: the least wall time any scheduling of that
+	// work could take. Divided by the denominator's wall time.
+	byCPUFloor
+)
+
 var ratios = []ratio{
-	{"b/a", "stream", "b", "a", false, "<=", 1.10, "(b) extract -o /dev/null ÷ (a) docker save", ""},
-	{"bfile/a", "stream", "bfile", "a", false, "<=", 1.10, "(b) extract -o FILE.tar ÷ (a) docker save", ""},
-	{"bfile/asave", "stream", "bfile", "asave", false, "info", 0, "(b) extract -o FILE.tar ÷ (a') docker save -o FILE", "how far above storing the stream"},
-	{"b/asave", "stream", "b", "asave", false, "info", 0, "(b) extract -o /dev/null ÷ (a') docker save -o FILE", "how far above storing the stream"},
-	{"asave/a", "stream", "asave", "a", false, "info", 0, "(a') docker save -o FILE ÷ (a) docker save", "the floor of (b) ÷ (a) for a tool that stores the stream, as every flattener must"},
-	{"d/asave", "stream", "d", "asave", false, "info", 0, "(d) save \\| crane ÷ (a') docker save -o FILE", "the most (d) ÷ (b) can be for a tool that stores the stream"},
-	{"a/c", "stream", "a", "c", false, "info", 0, "(a) docker save ÷ (c) docker export", "above 1.00, no reader of docker save's stream can beat (c)"},
-	{"d/b", "stream", "d", "b", false, ">=", 1.30, "(d) save \\| crane ÷ (b) extract: (b) ≥ 1.3× faster", ""},
-	{"c/b", "stream", "c", "b", false, ">", 1.00, "(c) docker export ÷ (b) extract: (b) faster", ""},
-	{"e/headc", "top", "e", "headc", false, "<=", 1.10, "(e) extract -l -1 ÷ save \\| head -c", ""},
-	{"f/savegz", "gzip", "f", "savegz", false, "<=", 0.60, "(f) extract .tar.gz ÷ save \\| gzip -6", ""},
-	{"inspect/history", "inspect", "inspect", "history", false, "<=", 1.50, "(g) inspect ÷ docker history", ""},
-	{"crane/input", "input", "crane", "input", false, ">=", 2.00, "(i) crane ÷ extract --input: extract ≥ 2× faster", ""},
-	{"rss b2x/b", "big", "b2x", "b", true, "<", 1.10, "(h) peak RSS, 2x image ÷ 1x image", ""},
+	{"b/a", "stream", "b", "a", byTime, "<=", 1.10, "(b) extract -o /dev/null ÷ (a) docker save", ""},
+	{"bfile/a", "stream", "bfile", "a", byTime, "<=", 1.10, "(b) extract -o FILE.tar ÷ (a) docker save", ""},
+	{"bfile/asave", "stream", "bfile", "asave", byTime, "info", 0, "(b) extract -o FILE.tar ÷ (a') docker save -o FILE", "how far above storing the stream"},
+	{"b/asave", "stream", "b", "asave", byTime, "info", 0, "(b) extract -o /dev/null ÷ (a') docker save -o FILE", "how far above storing the stream"},
+	{"asave/a", "stream", "asave", "a", byTime, "info", 0, "(a') docker save -o FILE ÷ (a) docker save", "the floor of (b) ÷ (a) for a tool that stores the stream, as every flattener must"},
+	{"d/asave", "stream", "d", "asave", byTime, "info", 0, "(d) save \\| crane ÷ (a') docker save -o FILE", "the most (d) ÷ (b) can be for a tool that stores the stream"},
+	{"bcpu/a", "stream", "b", "a", byCPUFloor, "info", 0, "(b)'s CPU floor ÷ (a) docker save: (CPU s of extract + of the daemon during it) ÷ cores, ÷ (a)'s time", "no scheduling of (b)'s work on this machine's cores can bring (b) ÷ (a) below it"},
+	{"a/c", "stream", "a", "c", byTime, "info", 0, "(a) docker save ÷ (c) docker export", "above 1.00, no reader of docker save's stream can beat (c)"},
+	{"d/b", "stream", "d", "b", byTime, ">=", 1.30, "(d) save \\| crane ÷ (b) extract: (b) ≥ 1.3× faster", ""},
+	{"c/b", "stream", "c", "b", byTime, ">", 1.00, "(c) docker export ÷ (b) extract: (b) faster", ""},
+	{"e/headc", "top", "e", "headc", byTime, "<=", 1.10, "(e) extract -l -1 ÷ save \\| head -c", ""},
+	{"f/savegz", "gzip", "f", "savegz", byTime, "<=", 0.60, "(f) extract .tar.gz ÷ save \\| gzip -6", ""},
+	{"fcpu/savegz", "gzip", "f", "savegz", byCPUFloor, "info", 0, "(f)'s CPU floor ÷ save \\| gzip -6: (CPU s of extract + of the daemon during it) ÷ cores, ÷ the pipeline's time", "no scheduling of (f)'s work on this machine's cores can bring (f) ÷ save \\| gzip below it"},
+	{"inspect/history", "inspect", "inspect", "history", byTime, "<=", 1.50, "(g) inspect ÷ docker history", ""},
+	{"crane/input", "input", "crane", "input", byTime, ">=", 2.00, "(i) crane ÷ extract --input: extract ≥ 2× faster", ""},
+	{"rss b2x/b", "big", "b2x", "b", byRSS, "<", 1.10, "(h) peak RSS, 2x image ÷ 1x image", ""},
 }
 
 const (
@@ -184,8 +200,8 @@ func (r *report) load(dir string) error {
 		return err
 	}
 	err = readTSV(filepath.Join(dir, "samples.tsv"), func(f []string) error {
-		if len(f) != 11 {
-			return fmt.Errorf("want 11 fields, got %d", len(f))
+		if len(f) != 11 && len(f) != 13 {
+			return fmt.Errorf("want 11 or 13 fields, got %d", len(f))
 		}
 		var s sample
 		var err error
@@ -206,6 +222,15 @@ func (r *report) load(dir string) error {
 			return err
 		}
 		s.load1 = f[10]
+		s.cpu, s.daemonCPU = -1, -1
+		if len(f) == 13 { // runs before CPU times were recorded have 11
+			if s.cpu, err = strconv.ParseFloat(f[11], 64); err != nil {
+				return err
+			}
+			if s.daemonCPU, err = strconv.ParseFloat(f[12], 64); err != nil {
+				return err
+			}
+		}
 		r.samples = append(r.samples, s)
 		return nil
 	})
@@ -306,18 +331,31 @@ func verdict(ok bool) string {
 
 // pairRatios returns num/den for every measured round that has both.
 func (r *report) pairRatios(kind string, q ratio) []float64 {
-	metric := seconds
-	if q.rss {
-		metric = func(s sample) float64 { return float64(s.rssKiB) }
+	num, den := seconds, seconds
+	switch q.metric {
+	case byRSS:
+		num = func(s sample) float64 { return float64(s.rssKiB) }
+		den = num
+	case byCPUFloor:
+		cores, _ := strconv.Atoi(r.meta["nproc"])
+		if cores < 1 {
+			return nil
+		}
+		num = func(s sample) float64 {
+			if s.cpu < 0 || s.daemonCPU < 0 {
+				return -1
+			}
+			return (s.cpu + s.daemonCPU) / float64(cores)
+		}
 	}
-	den := map[int]float64{}
+	dens := map[int]float64{}
 	for _, s := range r.measured(kind, q.group, q.den) {
-		den[s.round] = metric(s)
+		dens[s.round] = den(s)
 	}
 	var out []float64
 	for _, s := range r.measured(kind, q.group, q.num) {
-		if d, ok := den[s.round]; ok && d > 0 {
-			out = append(out, metric(s)/d)
+		if d, ok := dens[s.round]; ok && d > 0 && num(s) >= 0 {
+			out = append(out, num(s)/d)
 		}
 	}
 	return out
@@ -373,7 +411,7 @@ func (r *report) write() {
 	}
 	r.p(". Layer counts and sizes are under each daemon's results.\n")
 	r.p("- Runs are interleaved in **rounds**: each round runs every variant of its group once, in the order of the tables below. A ratio is computed inside each round (one pair: the two variants of the same round) and the report gives the **median of the per-pair ratios** with their min–max. Round 0 is a warm-up: recorded in the raw samples, not in any figure. %s measured rounds per group, %s for (g).\n", m["pairs"], m["short_pairs"])
-	r.p("- Wall time from bash's `EPOCHREALTIME` around the run; peak RSS (\"Maximum resident set size\") and bytes written (\"File system outputs\" × 512, i.e. data the process itself wrote to files: spooling shows here) from `/usr/bin/time -v` around the run. For a pipeline, `/usr/bin/time` wraps `bash -c` and RSS is that of its largest process. Work done inside dockerd is in the wall time only.\n")
+	r.p("- Wall time from bash's `EPOCHREALTIME` around the run; peak RSS (\"Maximum resident set size\") and bytes written (\"File system outputs\" × 512, i.e. data the process itself wrote to files: spooling shows here) from `/usr/bin/time -v` around the run. For a pipeline, `/usr/bin/time` wraps `bash -c` and RSS is that of its largest process. CPU seconds: user + system time of the run's processes (`/usr/bin/time -v`), and of the daemon (dockerd and the containerd it started, from /proc/PID/stat before and after the run). The daemon's work is in the wall time and its CPU column, not in RSS or bytes written. A \"CPU floor\" row divides the CPU seconds of a run and of the daemon during it by the cores: no scheduling of that work can take less wall time.\n")
 	r.p("- Outputs to a file go to `%s` on the same disk and are removed after each run (not timed). docker-layers spools to `$TMPDIR` (`%s`, same disk).\n", m["rundir"], m["tmpdir"])
 	r.p("- (c) `docker create` runs before and `docker rm` after the timed `docker export`: create is **not** timed. (e) OFFSET is the byte just past the top layer's blob in a `docker save -o` copy of the image (`benchtool offset`). (i) the archive is `cat` to /dev/null before each run (page-cached); MB/s is the archive's size over the time, as the target defines it: the containerd store's archive holds gzip blobs, about a third of the uncompressed size, so its MB/s is not comparable with the other two. `crane export -` first copies stdin to a temp file (in its \"written\" column).\n")
 	r.p("- `sync` runs (not timed) before every run, so that no run pays for the writeback of the gigabytes an earlier one wrote (`docker save -o`, crane's temp file, extract's spool and output): without it, whichever variant follows those in a round is throttled by the kernel's dirty-page limits.\n")
@@ -472,6 +510,21 @@ func (r *report) failed() int {
 	return n
 }
 
+// cpuTimes formats the median CPU seconds of the runs and of the daemon
+// during them; "–" for runs recorded without them.
+func cpuTimes(ss []sample) string {
+	var own, daemon []float64
+	for _, s := range ss {
+		if s.cpu >= 0 && s.daemonCPU >= 0 {
+			own, daemon = append(own, s.cpu), append(daemon, s.daemonCPU)
+		}
+	}
+	if len(own) == 0 {
+		return "–"
+	}
+	return fmt.Sprintf("%.1f + %.1f", summarize(own).median, summarize(daemon).median)
+}
+
 func (r *report) writeKind(kind string) {
 	r.p("## %s\n\n", r.kindTitle(kind))
 	r.p("Image `docker-layers-bench:1x`: %s layers, `docker image inspect` size %s, `docker save` stream %s (%s bytes).",
@@ -494,7 +547,7 @@ func (r *report) writeKind(kind string) {
 			continue
 		}
 		r.p("### %s\n\n", groupTitles[g])
-		r.p("| variant | runs | seconds min / **median** / max | MB/s (median) | peak RSS MiB min / **median** / max | written by the process, MB (median) |\n|---|---|---|---|---|---|\n")
+		r.p("| variant | runs | seconds min / **median** / max | MB/s (median) | peak RSS MiB min / **median** / max | written by the process, MB (median) | CPU s: the run + the daemon (median) |\n|---|---|---|---|---|---|---|\n")
 		for _, v := range rows {
 			ss := r.measured(kind, g, v.key)
 			t := field(ss, seconds)
@@ -506,9 +559,9 @@ func (r *report) writeKind(kind string) {
 			if bad := r.count(kind, g, v.key) - r.countOK(kind, g, v.key); bad > 0 {
 				runs += fmt.Sprintf(" (+%d failed)", bad)
 			}
-			r.p("| %s | %s | %s | %s | %s | %s |\n", v.label, runs, t.triple(secs), rate,
+			r.p("| %s | %s | %s | %s | %s | %s | %s |\n", v.label, runs, t.triple(secs), rate,
 				field(ss, rssMiB).triple(func(x float64) string { return fmt.Sprintf("%.1f", x) }),
-				fmtMB(field(ss, writtenMB)))
+				fmtMB(field(ss, writtenMB)), cpuTimes(ss))
 		}
 		for _, q := range ratios {
 			if q.group != g {
