@@ -6,6 +6,7 @@ import (
 	"io"
 
 	"github.com/docker/docker/client"
+	"github.com/klauspost/readahead"
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
@@ -95,6 +96,10 @@ func (l *Layers) Close() error {
 	return l.spool.Close()
 }
 
+// readAheadBuffers is how many copyBufSize buffers of the daemon's stream
+// FromDaemon reads ahead.
+const readAheadBuffers = 4
+
 // FromDaemon calls ImageSave for imageID and returns the layers whose diff
 // IDs are in want, in the order of want, each verified against its diff ID.
 // It stops reading and closes the save stream as soon as every wanted layer
@@ -115,8 +120,17 @@ func FromDaemon(ctx context.Context, c Client, imageID string, want []digest.Dig
 	if err != nil {
 		return nil, fmt.Errorf("saving image %s: %w", imageID, err)
 	}
-	defer rc.Close()
-	return FromSaveStream(ctx, rc, want, opts)
+	// The socket is read on a goroutine of its own, a few MiB ahead of
+	// the parsing, inflating and spooling, so that the daemon never waits
+	// for them and they never wait for the daemon.
+	ra, err := readahead.NewReaderSize(rc, readAheadBuffers, copyBufSize)
+	if err != nil {
+		_ = rc.Close()
+		return nil, err
+	}
+	defer ra.Close() // second: its goroutine ends once its last read fails
+	defer rc.Close() // first: ends a read in flight, whenever reading stops early
+	return FromSaveStream(ctx, ra, want, opts)
 }
 
 // FromSaveStream reads a save stream (the output of `docker save` in any of
