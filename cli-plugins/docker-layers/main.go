@@ -6,6 +6,7 @@ package main
 import (
 	"os"
 	"path/filepath"
+	"runtime/debug"
 
 	"github.com/docker-layers/docker-layers/cli-plugins/commands"
 	"github.com/docker/cli/cli-plugins/metadata"
@@ -13,7 +14,17 @@ import (
 	"github.com/docker/cli/cli/command"
 )
 
+// gcPercent is the garbage collector's target unless GOGC is set. Most of
+// the heap is flatten's merge index, which lives to the end, and the I/O
+// buffers; the garbage of the writing pass is short-lived. Collecting at
+// half the live heap instead of all of it keeps the peak RSS of extracting
+// a 2.8 GB image at 51-54 MiB instead of 69, for no measurable time.
+const gcPercent = 50
+
 func main() {
+	if _, set := os.LookupEnv("GOGC"); !set {
+		debug.SetGCPercent(gcPercent)
+	}
 	dockerCLI, err := command.NewDockerCli()
 	if err != nil {
 		os.Exit(commands.Exit(os.Stderr, err))
