@@ -781,7 +781,7 @@ func (a *Archive) layer(ctx context.Context, loc located, w digest.Digest, p Pro
 		// The decompressor reads through a large buffer, so that the
 		// archive is read in few system calls; what follows the
 		// compressed stream is drained through it too.
-		br := bufio.NewReaderSize(io.TeeReader(src, raw), copyBufSize/4)
+		br := bufio.NewReaderSize(io.TeeReader(src, raw), decompressBufSize)
 		dr, err := decompress(c, br)
 		if err != nil {
 			return Layer{}, fmt.Errorf("decompressing layer %s (entry %q): %w", w, e.name, err)

@@ -87,8 +87,11 @@ const (
 	zstdMaxWindow = 256 << 20
 )
 
-// inflateBufSize is the size of the buffer a gzip layer is read through.
-const inflateBufSize = 256 << 10
+// decompressBufSize is the size of the buffer a compressed layer is read
+// through. bufio.NewReaderSize hands back a *bufio.Reader at least this
+// large as it is, so a caller that buffers the input itself (Archive, to
+// drain what follows the compressed stream) does not get a second buffer.
+const decompressBufSize = 256 << 10
 
 // decompress returns a reader of r decompressed with c. Close releases the
 // decoder; it does not close r.
@@ -98,7 +101,7 @@ func decompress(c compression, r io.Reader) (io.ReadCloser, error) {
 		// Given a *bufio.Reader, the inflater reads through it directly
 		// (its fastest path); a large one makes few reads of r, which is
 		// a chain of readers down to the daemon's socket.
-		zr, err := gzip.NewReader(bufio.NewReaderSize(r, inflateBufSize))
+		zr, err := gzip.NewReader(bufio.NewReaderSize(r, decompressBufSize))
 		if err != nil {
 			return nil, fmt.Errorf("gzip: %w", err)
 		}
