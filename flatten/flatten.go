@@ -37,6 +37,9 @@ type Options struct {
 	// exclusion wins, and the parents of a selected path are written too
 	// so that the output extracts. Empty selects everything.
 	Include, Exclude []string
+	// TmpDir is where the index of a large image spills to disk, in
+	// unlinked files (buckets.go); "" is the system's temporary directory.
+	TmpDir string
 }
 
 // copyBufSize is the size of the buffer that file data is copied through.
@@ -81,6 +84,10 @@ type flattener struct {
 	root   *node
 	scan   layerScan
 	nlinks int // hardlink nodes created
+
+	applied int      // entries merged
+	at      applyPos // the record being merged (set for spilled records)
+	failed  bool     // the merge stopped with an error at `at`
 }
 
 func (f *flattener) warnf(format string, args ...any) {
@@ -103,6 +110,10 @@ type writer struct {
 	pax    map[string]string
 	groups map[ident]string // hardlinked files -> first name written ("" before)
 	path   []byte
+	last   []byte // the path last written
+
+	stack   []frame
+	scratch [][]*node
 }
 
 type frame struct {
@@ -113,6 +124,22 @@ type frame struct {
 }
 
 func (f *flattener) write(out io.Writer) error {
+	w := newWriter(f, out)
+	if f.nlinks > 0 {
+		w.groups = make(map[ident]string)
+		f.addLinkGroups(w.groups)
+	}
+	filter, err := newWriteFilter(f.opts)
+	if err != nil {
+		return err
+	}
+	if err := w.writeTree(f.root, filter, "", "", true); err != nil {
+		return err
+	}
+	return w.close()
+}
+
+func newWriter(f *flattener, out io.Writer) *writer {
 	bw := bufio.NewWriterSize(out, 64<<10)
 	sk := &sink{w: bw}
 	w := &writer{
@@ -124,14 +151,27 @@ func (f *flattener) write(out io.Writer) error {
 		pax:  make(map[string]string),
 	}
 	w.zc, w.zcReg = zeroCopyOutput(out)
-	if f.nlinks > 0 {
-		w.groups = f.linkGroups()
+	return w
+}
+
+// close ends the tar stream and flushes it.
+func (w *writer) close() error {
+	if err := w.tw.Close(); err != nil {
+		return fmt.Errorf("writing output: %w", err)
 	}
-	filter, err := newWriteFilter(f.opts)
-	if err != nil {
-		return err
+	if err := w.bw.Flush(); err != nil {
+		return fmt.Errorf("writing output: %w", err)
 	}
-	if f.keep && f.root.flags != 0 && len(f.opts.Include) == 0 {
+	return nil
+}
+
+// writeTree writes the tree under root, or with lo or hi set only the
+// paths in [lo, hi) in cmpPath order (hi "" has no end), and the
+// ancestors of lo that no earlier call wrote: the part of one bucket
+// (buckets.go). first is true for the first part of the output.
+func (w *writer) writeTree(root *node, filter *writeFilter, lo, hi string, first bool) error {
+	f := w.f
+	if first && f.keep && root.flags != 0 && len(f.opts.Include) == 0 {
 		if err := w.marker(WhiteoutOpaqueDir); err != nil {
 			return err
 		}
@@ -139,8 +179,9 @@ func (f *flattener) write(out io.Writer) error {
 	// Depth first, children in byte order of their names: every directory
 	// comes before its contents. Iterative, so deep trees cannot exhaust
 	// the stack; the per-depth slices are reused.
-	var stack []frame
-	var scratch [][]*node
+	stack := w.stack[:0]
+	scratch := w.scratch
+	defer func() { w.stack, w.scratch = stack[:0], scratch }()
 	push := func(n *node, vis bool) {
 		d := len(stack)
 		if d == len(scratch) {
@@ -154,7 +195,8 @@ func (f *flattener) write(out io.Writer) error {
 		scratch[d] = s
 		stack = append(stack, frame{kids: s, plen: len(w.path), vis: vis && n.flags == 0})
 	}
-	push(f.root, true)
+	w.path = w.path[:0]
+	push(root, true)
 	for len(stack) > 0 {
 		top := &stack[len(stack)-1]
 		if top.i == len(top.kids) {
@@ -169,7 +211,21 @@ func (f *flattener) write(out io.Writer) error {
 		top.i++
 		w.path = append(w.path[:top.plen], c.name...)
 		emit, descend := true, true
-		if filter != nil {
+		switch {
+		case hi != "" && cmpPath(w.path, hi) >= 0:
+			// This and the later siblings are past the range.
+			top.i = len(top.kids)
+			continue
+		case lo != "" && cmpPath(w.path, lo) < 0:
+			// Before the range: only the ancestors of lo matter, and
+			// they were written already if the last path written is in
+			// their subtree.
+			if !isAncestor(w.path, lo) {
+				continue
+			}
+			emit = !(string(w.last) == string(w.path) || isAncestor(w.path, string(w.last)))
+		case filter != nil:
+			var err error
 			if emit, descend, err = filter.visit(w, c, top.vis, len(stack)); err != nil {
 				return err
 			}
@@ -178,24 +234,18 @@ func (f *flattener) write(out io.Writer) error {
 			if err := w.emit(c, top.vis); err != nil {
 				return err
 			}
+			w.last = append(w.last[:0], w.path...)
 		}
 		if descend && c.typ == tar.TypeDir && len(c.kids) > 0 {
 			w.path = append(w.path, '/')
 			push(c, top.vis)
 		}
 	}
-	if err := w.tw.Close(); err != nil {
-		return fmt.Errorf("writing output: %w", err)
-	}
-	if err := bw.Flush(); err != nil {
-		return fmt.Errorf("writing output: %w", err)
-	}
 	return nil
 }
 
-// linkGroups returns the files that surviving hardlinks name.
-func (f *flattener) linkGroups() map[ident]string {
-	groups := make(map[ident]string)
+// addLinkGroups adds to groups the files that surviving hardlinks name.
+func (f *flattener) addLinkGroups(groups map[ident]string) {
 	stack := []*node{f.root}
 	for len(stack) > 0 {
 		n := stack[len(stack)-1]
@@ -209,7 +259,6 @@ func (f *flattener) linkGroups() map[ident]string {
 			}
 		}
 	}
-	return groups
 }
 
 // emit writes the node whose path is in w.path. vis tells whether content

@@ -112,6 +112,11 @@ func FuzzFlatten(f *testing.F) {
 			}
 		}
 		out, err := flattenBytes(tars, false)
+		var spilled outcome
+		withBuckets(2, func() { spilled = flattenOutcome(t, tars, Options{}) })
+		if errString(err) != spilled.err || (err == nil && !bytes.Equal(out, spilled.out)) {
+			t.Fatalf("the index in buckets gives error %q and %d bytes, in memory %v and %d bytes", spilled.err, len(spilled.out), err, len(out))
+		}
 		want, refErr := refFlatten(tars)
 		if refErr == nil && err != nil {
 			t.Fatalf("Flatten fails where the reference succeeds: %v", err)

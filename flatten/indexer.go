@@ -28,6 +28,8 @@ type Indexer struct {
 
 	mu    sync.Mutex
 	added []bool
+
+	sp *spill // the index on disk, for when the tree would grow too large
 }
 
 type added struct {
@@ -59,6 +61,10 @@ func NewIndexer(ctx context.Context, n int, opts Options) *Indexer {
 		cancel: cancel,
 		done:   make(chan struct{}),
 		added:  make([]bool, n),
+	}
+	if len(opts.Include) == 0 && len(opts.Exclude) == 0 {
+		// The filters need the whole tree.
+		x.sp = newSpill(opts.TmpDir, n)
 	}
 	go x.run(n)
 	return x
@@ -102,18 +108,35 @@ func (x *Indexer) run(n int) {
 		}
 		// Merge every layer whose lower layers are all merged.
 		for next < n && arrived[next] {
+			var err error
 			if sc, ok := ahead[next]; ok {
 				delete(ahead, next)
 				held -= len(sc.s.entries)
-				if x.err = sc.err; x.err != nil {
+				err = sc.err
+				f.scan = *sc.s
+			} else {
+				err = f.scanLayer(next, &f.scan)
+			}
+			if err != nil {
+				if f.root == nil && f.ctx.Err() == nil {
+					// Spilled: an error of a lower layer's merge,
+					// found when the buckets merge, comes first.
+					x.sp.scanErr = err
 					return
 				}
-				f.scan = *sc.s
-			} else if x.err = f.scanLayer(next, &f.scan); x.err != nil {
+				x.err = err
 				return
 			}
-			if x.err = f.applyLayer(next); x.err != nil {
-				return
+			if x.sp != nil {
+				x.sp.add(next, &f.scan)
+				if f.root != nil && x.sp.err == nil && f.applied+len(f.scan.entries) > maxTreeEntries {
+					f.root = nil // from now on the index is on disk only
+				}
+			}
+			if f.root != nil {
+				if x.err = f.applyLayer(next); x.err != nil {
+					return
+				}
 			}
 			next++
 		}
@@ -147,9 +170,14 @@ func (x *Indexer) Flatten(w io.Writer, layers []Layer) error {
 		return x.err
 	}
 	for i, l := range layers {
-		if got := x.f.layers[i].Size; got != l.Size {
-			return fmt.Errorf("flatten: layer %d was added with %d bytes, not %d", i, got, l.Size)
+		if x.added[i] && x.f.layers[i].R != nil {
+			if got := x.f.layers[i].Size; got != l.Size {
+				return fmt.Errorf("flatten: layer %d was added with %d bytes, not %d", i, got, l.Size)
+			}
 		}
+	}
+	if x.f.root == nil {
+		return x.sp.flatten(x.f, w)
 	}
 	return x.f.write(w)
 }
@@ -159,4 +187,7 @@ func (x *Indexer) Flatten(w io.Writer, layers []Layer) error {
 func (x *Indexer) Close() {
 	x.cancel()
 	<-x.done
+	if x.sp != nil {
+		x.sp.close()
+	}
 }

@@ -18,8 +18,12 @@ type entry struct {
 	name string // canonical; for markers, the hidden path or the opaque dir
 	off  int64  // offset of the entry's first header block in the layer
 	link int32  // hardlinks: index into layerScan.links, else -1
+	seq  int32  // index in the layer's scan (set for spilled entries)
 	kind markerKind
 	typ  byte // normalised type flag (plain entries)
+	// quiet: the entry is context in a bucket (buckets.go); it gives no
+	// warnings there.
+	quiet bool
 }
 
 // layerScan holds the headers of the layer being applied. Its slices are

@@ -123,12 +123,20 @@ func (f *flattener) applyLayer(li int) error {
 	for i := range s.links {
 		s.links[i].lower = f.lookupLink(li, s.links[i].target)
 	}
-	for _, kind := range [...]markerKind{opaqueMarker, whiteoutMarker} {
+	markerWalk := walkLookup
+	if f.keep {
+		markerWalk = walkMarker
+	}
+	for phase, kind := range [...]markerKind{opaqueMarker, whiteoutMarker} {
 		for i := range s.entries {
-			if e := &s.entries[i]; e.kind == kind {
+			switch e := &s.entries[i]; e.kind {
+			case kind:
+				f.at = applyPos{int32(li), int32(phase), e.seq}
 				if err := f.applyMarker(li, e); err != nil {
-					return err
+					return f.fail(err)
 				}
+			case touchOf[phase]:
+				f.walkDir(e.name, markerWalk)
 			}
 		}
 	}
@@ -138,13 +146,25 @@ func (f *flattener) applyLayer(li int) error {
 				return err
 			}
 		}
-		if e := &s.entries[i]; e.kind == plainEntry {
+		switch e := &s.entries[i]; e.kind {
+		case plainEntry:
+			f.at = applyPos{int32(li), 2, e.seq}
 			if err := f.applyEntry(li, e); err != nil {
-				return err
+				return f.fail(err)
 			}
+		case touchEntry:
+			f.walkDir(e.name, walkCreate)
 		}
 	}
+	f.applied += len(s.entries)
 	return nil
+}
+
+// fail records that the merge stopped with err at f.at: buckets.go
+// compares the positions of the buckets' errors.
+func (f *flattener) fail(err error) error {
+	f.failed = true
+	return err
 }
 
 // lookupLink finds what a hardlink target is in the tree as it stands.
@@ -248,7 +268,7 @@ func (f *flattener) applyEntry(li int, e *entry) error {
 		return f.errorf(li, e.name, fmt.Errorf("%w: %q", ErrNotDir, at))
 	}
 	c := n.kids[base]
-	if c != nil && c.layer == k {
+	if c != nil && c.layer == k && !e.quiet {
 		f.warnf("layer %s: entry %q: the same path twice in one layer, the last one wins", f.layerName(li), e.name)
 	}
 	if e.typ == tar.TypeDir && c != nil && c.typ == tar.TypeDir {

@@ -1,0 +1,472 @@
+package flatten
+
+import (
+	"archive/tar"
+	"fmt"
+	"io"
+	"slices"
+	"sort"
+)
+
+// A large image is merged in buckets, so that memory does not grow with
+// the number of entries.
+//
+// The records of every layer are spilled to disk as they are scanned (see
+// spill.go). When the in-memory tree would grow past maxTreeEntries, it is
+// dropped, and the output is made bucket by bucket instead: the paths are
+// cut into ranges in output order (cmpPath), each of about bucketEntries
+// records, and each bucket's records are merged into a tree of their own
+// by the same rules (tree.go), then written. Only one bucket's tree is in
+// memory at a time.
+//
+// A path's state depends only on the records at the path, at its
+// ancestors, and for a hardlink at its target and the target's ancestors
+// (and so on for a target that is itself a hardlink). A bucket therefore
+// also gets, as context, the records at the ancestors of its first path,
+// which hold every ancestor of its paths that comes before it, and at the
+// targets of its hardlinks. Context records shape the tree but are written
+// by their own bucket. Records reach each bucket in layer and tar order,
+// so the merge in a bucket is the whole merge restricted to its paths:
+// the same output, the same error.
+//
+// Every bucket is merged once to find the first error in layer and tar
+// order (the whole merge would stop there) and the files that hardlinks
+// name, before anything is written; then once more to write it.
+
+// maxTreeEntries is the number of entries merged into the in-memory tree
+// (about 125 bytes each) before the index goes to buckets; bucketEntries
+// the records per bucket. Variables for the tests.
+var (
+	maxTreeEntries = 1 << 15
+	bucketEntries  = 1 << 15
+)
+
+// maxBuckets bounds the open bucket files: past maxBuckets*bucketEntries
+// records, buckets grow instead.
+const maxBuckets = 64
+
+// Touches: a record of another bucket whose walk passes through a context
+// path creates the missing directories on the way (tree.go's walkDir). A
+// bucket gets such a walk as a touch of the deepest context path on it,
+// in the phase of the record (opaque markers, whiteouts, entries).
+const (
+	touchOpaque markerKind = 0x80 + iota
+	touchWhiteout
+	touchEntry
+)
+
+// touchOf is the touch of each phase of applyLayer.
+var touchOf = [...]markerKind{touchOpaque, touchWhiteout, touchEntry}
+
+// phaseOf is the phase of applyLayer that applies a record of kind k.
+func phaseOf(k markerKind) int {
+	switch k {
+	case opaqueMarker:
+		return 0
+	case whiteoutMarker:
+		return 1
+	}
+	return 2
+}
+
+// spill is the spilled index of an Indexer.
+type spill struct {
+	file    *spillFile
+	dir     string
+	err     error               // writing the spill failed: it cannot be used
+	plnk    []map[string]int64  // per layer: aufs hardlink files
+	targets map[string]struct{} // hardlink targets
+	sample  sampler
+	scanErr error // the scan error of the layer after the spilled ones
+}
+
+func newSpill(dir string, n int) *spill {
+	return &spill{
+		file:   newSpillFile(dir),
+		dir:    dir,
+		plnk:   make([]map[string]int64, n),
+		sample: sampler{max: 4096, stride: 1},
+	}
+}
+
+// add spills the scan of layer li, the next one.
+func (sp *spill) add(li int, s *layerScan) {
+	if sp.err != nil {
+		return
+	}
+	if len(s.plnk) > 0 {
+		sp.plnk[li] = make(map[string]int64, len(s.plnk))
+		for k, v := range s.plnk {
+			sp.plnk[li][k] = v
+		}
+	}
+	var r record
+	for i := range s.entries {
+		e := &s.entries[i]
+		r = record{layer: int32(li), seq: int32(i), off: e.off, kind: e.kind, typ: e.typ, name: e.name}
+		if e.link >= 0 {
+			r.target = s.links[e.link].target
+			if sp.targets == nil {
+				sp.targets = make(map[string]struct{})
+			}
+			sp.targets[r.target] = struct{}{}
+		}
+		if err := sp.file.put(&r); err != nil {
+			sp.err = err
+			return
+		}
+		sp.sample.add(e.name)
+	}
+}
+
+func (sp *spill) close() {
+	sp.file.Close()
+}
+
+// plan is the cut of the spilled records into buckets.
+type plan struct {
+	cuts  []string // the first path of buckets 1.. (bucket 0 starts at the root)
+	files []*spillFile
+
+	// The context: the ancestors of the cuts, and the hardlink targets
+	// with their ancestors. Every bucket gets the records at these paths
+	// and the touches of them.
+	ctx     map[string]int // path -> index in ctxPath
+	ctxPath []string       // in cmpPath order
+}
+
+func (p *plan) bucketOf(name string) int {
+	return sort.Search(len(p.cuts), func(i int) bool { return cmpPath(p.cuts[i], name) > 0 })
+}
+
+// bounds returns bucket b's range [lo, hi); hi "" is no end.
+func (p *plan) bounds(b int) (lo, hi string) {
+	if b > 0 {
+		lo = p.cuts[b-1]
+	}
+	if b < len(p.cuts) {
+		hi = p.cuts[b]
+	}
+	return lo, hi
+}
+
+// deepestCtx returns the deepest context path at or above the canonical
+// directory dir ("" is the root, always context).
+func (p *plan) deepestCtx(dir string) string {
+	if _, ok := p.ctx[dir]; ok {
+		return dir
+	}
+	best := ""
+	for i := 0; i < len(dir); i++ {
+		if dir[i] == '/' {
+			if _, ok := p.ctx[dir[:i]]; !ok {
+				break // the context is closed under ancestors
+			}
+			best = dir[:i]
+		}
+	}
+	return best
+}
+
+func (p *plan) close() {
+	for _, f := range p.files {
+		f.Close()
+	}
+}
+
+// plan cuts the spilled records into buckets and writes each bucket's
+// records, its own and the context, to a file of its own.
+func (sp *spill) plan(keep bool) (*plan, error) {
+	nb := (sp.file.n + bucketEntries - 1) / bucketEntries
+	nb = max(1, min(nb, maxBuckets))
+	p := &plan{cuts: sp.sample.quantiles(nb), ctx: make(map[string]int)}
+	add := func(path string) { p.ctx[path] = 0 }
+	add("")
+	for _, c := range p.cuts {
+		ancestors(c, add)
+	}
+	for t := range sp.targets {
+		ancestors(t, add)
+		add(t)
+	}
+	for path := range p.ctx {
+		p.ctxPath = append(p.ctxPath, path)
+	}
+	slices.SortFunc(p.ctxPath, cmpPath[string, string])
+	for i, path := range p.ctxPath {
+		p.ctx[path] = i
+	}
+
+	p.files = make([]*spillFile, len(p.cuts)+1)
+	for b := range p.files {
+		p.files[b] = newSpillFile(sp.dir)
+	}
+	if err := sp.distribute(p, keep); err != nil {
+		p.close()
+		return nil, err
+	}
+	return p, nil
+}
+
+// distribute writes every record to its bucket, the context records to
+// every bucket, and the touches of the context to every bucket: of the
+// walks through a context path in one phase of one layer, only the first
+// one, and the first after each record at the path or above it, can
+// create anything.
+func (sp *spill) distribute(p *plan, keep bool) error {
+	sr, err := sp.file.reader()
+	if err != nil {
+		return err
+	}
+	// touched[i][phase]: context path i was touched in this layer and
+	// phase since the last record at it or above it.
+	touched := make([][3]bool, len(p.ctxPath))
+	layer := int32(-1)
+	toAll := func(r *record) error {
+		for _, f := range p.files {
+			if err := f.put(r); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	var r record
+	for {
+		if err := sr.next(&r); err == io.EOF {
+			return nil
+		} else if err != nil {
+			return err
+		}
+		if r.layer != layer {
+			layer = r.layer
+			clear(touched)
+		}
+		phase := phaseOf(r.kind)
+		if i, ok := p.ctx[r.name]; ok {
+			// The record's subtree in the context is the run of paths
+			// from i on that it is an ancestor of.
+			touched[i][phase] = false
+			for j := i + 1; j < len(p.ctxPath) && isAncestor(r.name, p.ctxPath[j]); j++ {
+				touched[j][phase] = false
+			}
+			if err := toAll(&r); err != nil {
+				return err
+			}
+			continue
+		}
+		if err := p.files[p.bucketOf(r.name)].put(&r); err != nil {
+			return err
+		}
+		if phase < 2 && !keep {
+			continue // without KeepWhiteouts, markers create nothing
+		}
+		walk := r.name
+		if r.kind != opaqueMarker {
+			walk, _ = splitName(r.name)
+		}
+		q := p.deepestCtx(walk)
+		if q == "" {
+			continue // the root always exists
+		}
+		i := p.ctx[q]
+		if touched[i][phase] {
+			continue
+		}
+		touched[i][phase] = true
+		t := record{layer: r.layer, seq: r.seq, kind: touchOf[phase], name: q}
+		if err := toAll(&t); err != nil {
+			return err
+		}
+	}
+}
+
+// applyPos is where the merge stopped with an error: layer, then markers
+// before entries (opaque markers, whiteouts, plain entries), then tar order.
+type applyPos struct {
+	layer, phase, seq int32
+}
+
+func (a applyPos) before(b applyPos) bool {
+	if a.layer != b.layer {
+		return a.layer < b.layer
+	}
+	if a.phase != b.phase {
+		return a.phase < b.phase
+	}
+	return a.seq < b.seq
+}
+
+// warnings are the buckets' warnings, kept to be given in layer and tar
+// order, and only those before the first error (where the merge of the
+// whole would have stopped). Past maxWarnings only a count is kept.
+type warnings struct {
+	list    []posWarning
+	dropped int
+}
+
+type posWarning struct {
+	at  applyPos
+	msg string
+}
+
+const maxWarnings = 1000
+
+func (ws *warnings) add(at applyPos, msg string) {
+	ws.list = append(ws.list, posWarning{at, msg})
+	if len(ws.list) > 2*maxWarnings {
+		ws.trim()
+	}
+}
+
+func (ws *warnings) trim() {
+	slices.SortStableFunc(ws.list, func(a, b posWarning) int {
+		switch {
+		case a.at.before(b.at):
+			return -1
+		case b.at.before(a.at):
+			return 1
+		}
+		return 0
+	})
+	if len(ws.list) > maxWarnings {
+		ws.dropped += len(ws.list) - maxWarnings
+		ws.list = ws.list[:maxWarnings]
+	}
+}
+
+// flush gives the warnings to warn; with failed only those up to at.
+func (ws *warnings) flush(warn func(string), failed bool, at applyPos) {
+	ws.trim()
+	if warn == nil {
+		return
+	}
+	for _, w := range ws.list {
+		if failed && at.before(w.at) {
+			return
+		}
+		warn(w.msg)
+	}
+	if ws.dropped > 0 {
+		warn(fmt.Sprintf("%d more warnings like these", ws.dropped))
+	}
+}
+
+// mergeBucket merges bucket b's records into a new tree of f's settings.
+// Warnings go to warns (nil: none). The records of other buckets are
+// context: they give no warnings.
+func (sp *spill) mergeBucket(f *flattener, p *plan, b int, warns *warnings) (*flattener, error) {
+	bf := &flattener{
+		ctx:    f.ctx,
+		layers: f.layers,
+		opts:   f.opts,
+		keep:   f.keep,
+		root:   &node{layer: -1, typ: tar.TypeDir},
+	}
+	bf.opts.Warn = nil
+	if warns != nil {
+		bf.opts.Warn = func(msg string) { warns.add(bf.at, msg) }
+	}
+	sr, err := p.files[b].reader()
+	if err != nil {
+		return nil, err
+	}
+	s := &bf.scan
+	cur := int32(-1)
+	apply := func() error {
+		if cur < 0 {
+			return nil
+		}
+		s.plnk = sp.plnk[cur]
+		s.defined = nil
+		err := bf.applyLayer(int(cur))
+		s.entries, s.links = s.entries[:0], s.links[:0]
+		return err
+	}
+	var r record
+	for {
+		err := sr.next(&r)
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, err
+		}
+		if r.layer != cur {
+			if err := apply(); err != nil {
+				return bf, err
+			}
+			cur = r.layer
+		}
+		e := entry{name: r.name, off: r.off, link: -1, kind: r.kind, typ: r.typ, seq: r.seq}
+		e.quiet = r.kind >= touchOpaque || p.bucketOf(r.name) != b
+		if r.target != "" {
+			e.link = int32(len(s.links))
+			s.links = append(s.links, linkRef{target: r.target})
+		}
+		s.entries = append(s.entries, e)
+	}
+	return bf, apply()
+}
+
+// flatten writes the merge of the spilled layers to out, bucket by bucket.
+func (sp *spill) flatten(f *flattener, out io.Writer) error {
+	if sp.err != nil {
+		return sp.err
+	}
+	p, err := sp.plan(f.keep)
+	if err != nil {
+		return err
+	}
+	defer p.close()
+
+	// Pass one: the first error, the warnings before it, and the files
+	// hardlinks name.
+	var (
+		first    error
+		firstPos applyPos
+		groups   map[ident]string
+		warns    warnings
+	)
+	for b := range p.files {
+		bf, err := sp.mergeBucket(f, p, b, &warns)
+		if err != nil {
+			if bf == nil || !bf.failed {
+				return err // I/O or cancellation
+			}
+			if first == nil || bf.at.before(firstPos) {
+				first, firstPos = err, bf.at
+			}
+			continue
+		}
+		if first == nil && bf.nlinks > 0 {
+			if groups == nil {
+				groups = make(map[ident]string)
+			}
+			bf.addLinkGroups(groups)
+		}
+	}
+	warns.flush(f.opts.Warn, first != nil, firstPos)
+	if first != nil {
+		return first
+	}
+	if sp.scanErr != nil {
+		return sp.scanErr
+	}
+
+	// Pass two: write.
+	w := newWriter(f, out)
+	w.groups = groups
+	for b := range p.files {
+		bf, err := sp.mergeBucket(f, p, b, nil)
+		if err != nil {
+			return err
+		}
+		w.f = bf
+		lo, hi := p.bounds(b)
+		if err := w.writeTree(bf.root, nil, lo, hi, b == 0); err != nil {
+			return err
+		}
+	}
+	w.f = f
+	return w.close()
+}

@@ -1,0 +1,189 @@
+package flatten
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"slices"
+	"testing"
+)
+
+// withBuckets runs fn with the index spilled from the first layer on and
+// cut into buckets of n records.
+func withBuckets(n int, fn func()) {
+	oldTree, oldBucket := maxTreeEntries, bucketEntries
+	maxTreeEntries, bucketEntries = 0, n
+	defer func() { maxTreeEntries, bucketEntries = oldTree, oldBucket }()
+	fn()
+}
+
+// outcome is what a Flatten run gives: bytes, error, warnings (sorted:
+// buckets give them in path order rather than layer order).
+type outcome struct {
+	out   []byte
+	err   string
+	warns []string
+}
+
+func flattenOutcome(t testing.TB, tars [][]byte, opts Options) outcome {
+	t.Helper()
+	out, warns, err := run(t, tars, opts)
+	o := outcome{out: out, warns: warns}
+	if err != nil {
+		o.err = err.Error()
+	}
+	slices.Sort(o.warns)
+	return o
+}
+
+func (o outcome) diff(want outcome) string {
+	switch {
+	case o.err != want.err:
+		return fmt.Sprintf("error %q, want %q", o.err, want.err)
+	case want.err == "" && !bytes.Equal(o.out, want.out):
+		return "output differs:\n" + diffLines(fullListingOrErr(o.out), fullListingOrErr(want.out))
+	case !slices.Equal(o.warns, want.warns):
+		return fmt.Sprintf("warnings %q, want %q", o.warns, want.warns)
+	}
+	return ""
+}
+
+func errString(err error) string {
+	if err == nil {
+		return ""
+	}
+	return err.Error()
+}
+
+func fullListingOrErr(b []byte) []string {
+	l, err := fullListing(b)
+	if err != nil {
+		return append(l, "parse error: "+err.Error())
+	}
+	return l
+}
+
+// bucketSizes are the bucket sizes the tests cut indexes into: one record
+// per bucket, a few, and one bucket for everything.
+var bucketSizes = []int{1, 2, 3, 5, 1 << 20}
+
+// TestBucketsRules: every rule case gives the same bytes, error and
+// warnings with the index in buckets as with the tree in memory.
+func TestBucketsRules(t *testing.T) {
+	t.Setenv("TZ", "UTC")
+	for _, tc := range ruleCases() {
+		tars := tc.tars
+		if tars == nil {
+			for _, l := range tc.layers {
+				tars = append(tars, mkTar(t, l...))
+			}
+		}
+		for _, keep := range []bool{false, true} {
+			opts := Options{KeepWhiteouts: keep}
+			want := flattenOutcome(t, tars, opts)
+			for _, n := range bucketSizes {
+				var got outcome
+				withBuckets(n, func() { got = flattenOutcome(t, tars, opts) })
+				if d := got.diff(want); d != "" {
+					t.Errorf("%s (keep %v, buckets of %d): %s", tc.name, keep, n, d)
+				}
+			}
+		}
+	}
+}
+
+// TestBucketsRandom: the same on random layer stacks, errors included.
+func TestBucketsRandom(t *testing.T) {
+	r := rand.New(rand.NewPCG(*seed, 7))
+	stacks := 400
+	if testing.Short() {
+		stacks = 100
+	}
+	var failed int
+	for i := range stacks {
+		tars := genStack(t, r, 1+r.IntN(5))
+		for _, keep := range []bool{false, true} {
+			opts := Options{KeepWhiteouts: keep}
+			want := flattenOutcome(t, tars, opts)
+			if want.err != "" {
+				failed++
+			}
+			for _, n := range bucketSizes {
+				var got outcome
+				withBuckets(n, func() { got = flattenOutcome(t, tars, opts) })
+				if d := got.diff(want); d != "" {
+					t.Fatalf("stack %d (keep %v, buckets of %d): %s\n%s", i, keep, n, d, dumpStack(t, tars))
+				}
+			}
+		}
+	}
+	t.Logf("%d stacks, %d runs that fail", stacks, failed)
+}
+
+// TestBucketsIndexer: layers added out of order, as extract does, give the
+// same output in buckets, and the spill files are gone after Close.
+func TestBucketsIndexer(t *testing.T) {
+	tmp := t.TempDir()
+	tars := [][]byte{
+		mkTar(t, dir("a"), reg("a/x", "1"), reg("a/y", "2"), dir("b"), reg("b/z", "3"), reg("c", "4")),
+		mkTar(t, wh("a/x"), hl("b/link", "a/y"), reg("c", "5"), opq("b"), reg("b/new", "6")),
+		mkTar(t, reg("d/e/f", "7"), hl("d/e/g", "b/link"), wh("a/y")),
+	}
+	want := flattenOutcome(t, tars, Options{})
+	if want.err != "" {
+		t.Fatal(want.err)
+	}
+	withBuckets(1, func() {
+		x := NewIndexer(context.Background(), len(tars), Options{TmpDir: tmp})
+		layers := mkLayers(tars...)
+		for _, i := range []int{2, 0, 1} {
+			x.Add(i, layers[i])
+		}
+		var out bytes.Buffer
+		err := x.Flatten(&out, layers)
+		x.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(out.Bytes(), want.out) {
+			t.Errorf("output differs:\n%s", diffLines(fullListingOrErr(out.Bytes()), fullListingOrErr(want.out)))
+		}
+	})
+	if ents, _ := os.ReadDir(tmp); len(ents) != 0 {
+		t.Errorf("%d files left in the spill directory", len(ents))
+	}
+}
+
+func TestCmpPath(t *testing.T) {
+	sorted := []string{"", "a", "a/b", "a/b/c", "a/b-", "a-c", "a.", "ab", "b", "b/\xff", "b\x01"}
+	for i := range sorted {
+		for j := range sorted {
+			got := cmpPath(sorted[i], sorted[j])
+			if (got < 0) != (i < j) || (got == 0) != (i == j) {
+				t.Errorf("cmpPath(%q, %q) = %d", sorted[i], sorted[j], got)
+			}
+		}
+	}
+}
+
+func TestSamplerQuantiles(t *testing.T) {
+	s := sampler{max: 8, stride: 1}
+	for i := range 1000 {
+		s.add(fmt.Sprintf("p%04d", i))
+	}
+	if len(s.names) > 8 {
+		t.Fatalf("sample holds %d names, max 8", len(s.names))
+	}
+	cuts := s.quantiles(4)
+	if len(cuts) != 3 || !slices.IsSortedFunc(cuts, cmpPath[string, string]) {
+		t.Fatalf("cuts %q", cuts)
+	}
+	// Evenly spaced: the sample is every stride-th name from the first.
+	for i, n := range s.names {
+		if want := fmt.Sprintf("p%04d", i*s.stride); n != want {
+			t.Errorf("sample[%d] = %q, want %q", i, n, want)
+		}
+	}
+}
