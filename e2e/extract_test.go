@@ -48,6 +48,30 @@ func (d daemon) extractTree(t *testing.T, args ...string) tree {
 	return readTree(t, strings.NewReader(r.stdout))
 }
 
+// checkSpilledIndex checks that extract gives the same bytes, with and
+// without --keep-whiteouts, when its index spills to disk from the first
+// layer on and is merged in buckets of a few records
+// (DOCKER_LAYERS_INDEX_ENTRIES), as for an image of many files.
+func (d daemon) checkSpilledIndex(t *testing.T, img string) {
+	t.Helper()
+	env := []string{"DOCKER_HOST=" + d.host, "DOCKER_CONFIG=" + pluginConfig, "DOCKER_CONTEXT="}
+	for _, args := range [][]string{{img}, {"--keep-whiteouts", img}} {
+		args = append([]string{"layers", "extract", "-o", "-"}, args...)
+		inMemory := runCmd(t, env, nil, "docker", args...)
+		spilled := runCmd(t, append(env, "DOCKER_LAYERS_INDEX_ENTRIES=3"), nil, "docker", args...)
+		if inMemory.code != 0 || spilled.code != 0 {
+			t.Fatalf("extract %v: in memory: %s\nspilled: %s", args, inMemory, spilled)
+		}
+		if inMemory.stdout != spilled.stdout {
+			if diff := diffTrees(readTree(t, strings.NewReader(spilled.stdout)), readTree(t, strings.NewReader(inMemory.stdout))); diff != "" {
+				t.Errorf("extract %v with the index spilled differs from the index in memory:\n%s", args, diff)
+			} else {
+				t.Errorf("extract %v with the index spilled gives other bytes than the index in memory", args)
+			}
+		}
+	}
+}
+
 // crafted is an image written by the test and loaded with docker load, for
 // cases a Dockerfile cannot make easily.
 type crafted struct {
@@ -183,6 +207,7 @@ func TestExtractMatchesDockerExport(t *testing.T) {
 	forEachDaemon(t, func(t *testing.T, d daemon) {
 		for _, img := range fixtures {
 			t.Run(img, func(t *testing.T) {
+				d.checkSpilledIndex(t, img)
 				got, export := d.extractTree(t, img), d.exportTree(t, img)
 				dropExportAdds(got, export)
 				if diff := diffTrees(got, export); diff != "" {
@@ -195,6 +220,7 @@ func TestExtractMatchesDockerExport(t *testing.T) {
 			t.Run(c.tag, func(t *testing.T) {
 				img := "docker-layers-crafted:" + c.tag
 				d.load(t, loadArchive(t, img, layers[c.tag]))
+				d.checkSpilledIndex(t, img)
 				got := d.extractTree(t, img)
 				want := reference(t, layers[c.tag])
 				if c.departs == "" {

@@ -77,7 +77,9 @@ type spill struct {
 	plnk    []map[string]int64  // per layer: aufs hardlink files
 	targets map[string]struct{} // hardlink targets
 	sample  sampler
-	scanErr error // the scan error of the layer after the spilled ones
+	scanErr error // the scan error of layer bad: only the layers below it are merged
+	bad     int32
+	merged  int32 // layers the in-memory tree merged, and warned about, before the spill
 }
 
 func newSpill(dir string, n int) *spill {
@@ -89,21 +91,27 @@ func newSpill(dir string, n int) *spill {
 	}
 }
 
-// add spills the scan of layer li, the next one.
+// add spills the entries of s, a scan of layer li, the next one; all of
+// them, or the rest after flushes.
 func (sp *spill) add(li int, s *layerScan) {
-	if sp.err != nil {
-		return
-	}
-	if len(s.plnk) > 0 {
+	sp.flush(li, s)
+	if len(s.plnk) > 0 && sp.err == nil {
 		sp.plnk[li] = make(map[string]int64, len(s.plnk))
 		for k, v := range s.plnk {
 			sp.plnk[li][k] = v
 		}
 	}
+}
+
+// flush spills the entries s holds of layer li.
+func (sp *spill) flush(li int, s *layerScan) error {
+	if sp.err != nil {
+		return sp.err
+	}
 	var r record
 	for i := range s.entries {
 		e := &s.entries[i]
-		r = record{layer: int32(li), seq: int32(i), off: e.off, kind: e.kind, typ: e.typ, name: e.name}
+		r = record{layer: int32(li), seq: int32(s.base + i), off: e.off, kind: e.kind, typ: e.typ, name: e.name}
 		if e.link >= 0 {
 			r.target = s.links[e.link].target
 			if sp.targets == nil {
@@ -112,11 +120,12 @@ func (sp *spill) add(li int, s *layerScan) {
 			sp.targets[r.target] = struct{}{}
 		}
 		if err := sp.file.put(&r); err != nil {
-			sp.err = err
-			return
+			sp.err = fmt.Errorf("writing the index to disk: %w", err)
+			return sp.err
 		}
 		sp.sample.add(e.name)
 	}
+	return nil
 }
 
 func (sp *spill) close() {
@@ -176,8 +185,12 @@ func (p *plan) close() {
 
 // plan cuts the spilled records into buckets and writes each bucket's
 // records, its own and the context, to a file of its own.
-func (sp *spill) plan(keep bool) (*plan, error) {
-	nb := (sp.file.n + bucketEntries - 1) / bucketEntries
+func (sp *spill) plan(opts *Options) (*plan, error) {
+	per := bucketEntries
+	if opts.IndexEntries > 0 {
+		per = opts.IndexEntries
+	}
+	nb := (sp.file.n + per - 1) / per
 	nb = max(1, min(nb, maxBuckets))
 	p := &plan{cuts: sp.sample.quantiles(nb), ctx: make(map[string]int)}
 	add := func(path string) { p.ctx[path] = 0 }
@@ -201,7 +214,7 @@ func (sp *spill) plan(keep bool) (*plan, error) {
 	for b := range p.files {
 		p.files[b] = newSpillFile(sp.dir)
 	}
-	if err := sp.distribute(p, keep); err != nil {
+	if err := sp.distribute(p, opts.KeepWhiteouts); err != nil {
 		p.close()
 		return nil, err
 	}
@@ -236,6 +249,9 @@ func (sp *spill) distribute(p *plan, keep bool) error {
 			return nil
 		} else if err != nil {
 			return err
+		}
+		if sp.scanErr != nil && r.layer >= sp.bad {
+			return nil // the failed layer's records before its error
 		}
 		if r.layer != layer {
 			layer = r.layer
@@ -364,7 +380,11 @@ func (sp *spill) mergeBucket(f *flattener, p *plan, b int, warns *warnings) (*fl
 	}
 	bf.opts.Warn = nil
 	if warns != nil {
-		bf.opts.Warn = func(msg string) { warns.add(bf.at, msg) }
+		bf.opts.Warn = func(msg string) {
+			if bf.at.layer >= sp.merged {
+				warns.add(bf.at, msg)
+			}
+		}
 	}
 	sr, err := p.files[b].reader()
 	if err != nil {
@@ -413,7 +433,7 @@ func (sp *spill) flatten(f *flattener, out io.Writer) error {
 	if sp.err != nil {
 		return sp.err
 	}
-	p, err := sp.plan(f.keep)
+	p, err := sp.plan(&f.opts)
 	if err != nil {
 		return err
 	}

@@ -10,12 +10,16 @@ import (
 	"testing"
 )
 
-// withBuckets runs fn with the index spilled from the first layer on and
-// cut into buckets of n records.
+// withBuckets runs fn with the index cut into buckets of n records,
+// spilled to disk once more than n/2 entries are merged (from the first
+// layer on for n < 2), and scans spilled every 2 entries.
 func withBuckets(n int, fn func()) {
-	oldTree, oldBucket := maxTreeEntries, bucketEntries
-	maxTreeEntries, bucketEntries = 0, n
-	defer func() { maxTreeEntries, bucketEntries = oldTree, oldBucket }()
+	oldTree, oldBucket, oldFlush := maxTreeEntries, bucketEntries, scanFlush
+	maxTreeEntries, bucketEntries, scanFlush = n/2, n, 2
+	if n > 100 {
+		maxTreeEntries = 0
+	}
+	defer func() { maxTreeEntries, bucketEntries, scanFlush = oldTree, oldBucket, oldFlush }()
 	fn()
 }
 

@@ -40,6 +40,10 @@ type Options struct {
 	// TmpDir is where the index of a large image spills to disk, in
 	// unlinked files (buckets.go); "" is the system's temporary directory.
 	TmpDir string
+	// IndexEntries bounds the entries the index holds in memory: past it
+	// the index spills to disk, in buckets of about as many records. 0
+	// is 32768 (a few MiB).
+	IndexEntries int
 }
 
 // copyBufSize is the size of the buffer that file data is copied through.

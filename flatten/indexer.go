@@ -115,13 +115,19 @@ func (x *Indexer) run(n int) {
 				err = sc.err
 				f.scan = *sc.s
 			} else {
+				if f.root == nil {
+					// Spilled: the scan goes to disk as it is read.
+					li := next
+					f.scan.flush = func(s *layerScan) error { return x.sp.flush(li, s) }
+				}
 				err = f.scanLayer(next, &f.scan)
+				f.scan.flush = nil
 			}
 			if err != nil {
 				if f.root == nil && f.ctx.Err() == nil {
 					// Spilled: an error of a lower layer's merge,
 					// found when the buckets merge, comes first.
-					x.sp.scanErr = err
+					x.sp.scanErr, x.sp.bad = err, int32(next)
 					return
 				}
 				x.err = err
@@ -129,8 +135,9 @@ func (x *Indexer) run(n int) {
 			}
 			if x.sp != nil {
 				x.sp.add(next, &f.scan)
-				if f.root != nil && x.sp.err == nil && f.applied+len(f.scan.entries) > maxTreeEntries {
+				if f.root != nil && x.sp.err == nil && f.applied+len(f.scan.entries) > x.treeMax() {
 					f.root = nil // from now on the index is on disk only
+					x.sp.merged = int32(next)
 				}
 			}
 			if f.root != nil {
@@ -180,6 +187,14 @@ func (x *Indexer) Flatten(w io.Writer, layers []Layer) error {
 		return x.sp.flatten(x.f, w)
 	}
 	return x.f.write(w)
+}
+
+// treeMax is the number of entries the in-memory tree may hold.
+func (x *Indexer) treeMax() int {
+	if n := x.f.opts.IndexEntries; n > 0 {
+		return n
+	}
+	return maxTreeEntries
 }
 
 // Close stops indexing and waits for the indexer's goroutine to return,

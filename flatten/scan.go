@@ -33,7 +33,16 @@ type layerScan struct {
 	links   []linkRef
 	plnk    map[string]int64    // aufs hardlink files: name -> header offset
 	defined map[string]struct{} // names of the plain entries, built on demand
+
+	// flush, when set, takes the entries every scanFlush of them (to
+	// spill them to disk), which are then dropped; base counts them.
+	flush func(s *layerScan) error
+	base  int
 }
+
+// scanFlush is how many entries a scan with a flush function holds. A
+// variable for the tests.
+var scanFlush = 4096
 
 // linkRef is a hardlink target and, filled in before the layer is applied,
 // what the target was in the merged lower layers.
@@ -165,6 +174,7 @@ func (f *flattener) scanLayer(li int, s *layerScan) error {
 	s.entries, s.links = s.entries[:0], s.links[:0]
 	clear(s.plnk)
 	s.defined = nil
+	s.base = 0
 	pr := newPosReader(l.R, l.Size)
 	tr := tar.NewReader(pr)
 	prev := "" // raw name of the previous entry, for errors
@@ -193,6 +203,13 @@ func (f *flattener) scanLayer(li int, s *layerScan) error {
 		}
 		if err := f.scanEntry(li, hdr, pr.mark, s); err != nil {
 			return err
+		}
+		if s.flush != nil && len(s.entries) >= scanFlush {
+			if err := s.flush(s); err != nil {
+				return err
+			}
+			s.base += len(s.entries)
+			s.entries, s.links = s.entries[:0], s.links[:0]
 		}
 	}
 }

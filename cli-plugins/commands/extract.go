@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"os"
+	"strconv"
 
 	"github.com/docker-layers/docker-layers/extract"
 	"github.com/docker-layers/docker-layers/flatten"
@@ -91,7 +93,7 @@ With --input, the image is read from a "docker save" archive (a file, or
 	flags.BoolVarP(&opts.xz, "xz", "J", false, "Compress with xz")
 	flags.BoolVar(&opts.zstd, "zstd", false, "Compress with zstd")
 	flags.IntVar(&opts.level, "level", 0, "Compression level (gzip and bzip2 1-9, xz 0-9, zstd 1-22; default: the format's own)")
-	flags.StringVar(&opts.tmpdir, "tmpdir", "", "Directory for spooled layers (default $TMPDIR or /tmp)")
+	flags.StringVar(&opts.tmpdir, "tmpdir", "", "Directory for spooled layers and the index of a large image (default $TMPDIR or /tmp)")
 	flags.StringVar(&opts.progress, "progress", "auto", `Progress output on stderr: "auto", "tty", "plain" or "none"`)
 	flags.BoolVarP(&opts.quiet, "quiet", "q", false, "Suppress the progress output")
 	flags.StringArrayVar(&opts.include, "include", nil, "Write only paths that match this glob, or are under a directory that does, and their parents (repeatable)")
@@ -195,6 +197,8 @@ func runExtract(ctx context.Context, dockerCLI command.Cli, opts extractOptions)
 		Include:       opts.include,
 		Exclude:       opts.exclude,
 		Warn:          progress.warn,
+		TmpDir:        opts.tmpdir,
+		IndexEntries:  indexEntries(),
 	})
 	defer ix.Close()
 	xopts.Ready = func(k int, l extract.Layer) { ix.Add(k, flattenLayer(l)) }
@@ -220,4 +224,15 @@ func runExtract(ctx context.Context, dockerCLI command.Cli, opts extractOptions)
 		return fmt.Errorf("compressing: %w", err)
 	}
 	return out.commit()
+}
+
+// indexEntries is the number of entries flatten's index holds in memory
+// before it spills to disk: DOCKER_LAYERS_INDEX_ENTRIES, for tests that
+// make small images take the spilling path; 0 (the default) otherwise.
+func indexEntries() int {
+	n, err := strconv.Atoi(os.Getenv("DOCKER_LAYERS_INDEX_ENTRIES"))
+	if err != nil || n < 0 {
+		return 0
+	}
+	return n
 }

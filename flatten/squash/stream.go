@@ -169,7 +169,7 @@ func (s *squasher) startExtract() {
 	s.xdone = make(chan rangeResult, 1)
 	// Each layer of the range is indexed (flatten's first pass) as soon
 	// as extract has verified it, while the stream goes on.
-	s.ix = flatten.NewIndexer(s.ctx, len(want), flatten.Options{KeepWhiteouts: true, Warn: s.opts.Warn})
+	s.ix = flatten.NewIndexer(s.ctx, len(want), flatten.Options{KeepWhiteouts: true, Warn: s.opts.Warn, TmpDir: s.opts.TmpDir})
 	xopts := extract.Options{
 		TmpDir:   s.opts.TmpDir,
 		Progress: s.opts.Progress,
