@@ -4,6 +4,7 @@ import (
 	"archive/tar"
 	"fmt"
 	"io"
+	"maps"
 	"slices"
 	"sort"
 )
@@ -11,27 +12,38 @@ import (
 // A large image is merged in buckets, so that memory does not grow with
 // the number of entries.
 //
-// The records of every layer are spilled to disk as they are scanned (see
-// spill.go). When the in-memory tree would grow past maxTreeEntries, it is
-// dropped, and the output is made bucket by bucket instead: the paths are
-// cut into ranges in output order (cmpPath), each of about bucketEntries
-// records, and each bucket's records are merged into a tree of their own
-// by the same rules (tree.go), then written. Only one bucket's tree is in
-// memory at a time.
+// The Indexer spills the records of every layer to disk as they are
+// scanned (spill.go). When the in-memory tree would grow past
+// maxTreeEntries, it is dropped, and the output is made bucket by bucket
+// instead: the paths are cut into ranges in output order (cmpPath), each
+// of about bucketEntries records, and each bucket's records are merged
+// into a tree of their own by the same rules (tree.go), then written. Only
+// one bucket's tree is in memory at a time.
 //
-// A path's state depends only on the records at the path, at its
-// ancestors, and for a hardlink at its target and the target's ancestors
-// (and so on for a target that is itself a hardlink). A bucket therefore
-// also gets, as context, the records at the ancestors of its first path,
-// which hold every ancestor of its paths that comes before it, and at the
-// targets of its hardlinks. Context records shape the tree but are written
-// by their own bucket. Records reach each bucket in layer and tar order,
-// so the merge in a bucket is the whole merge restricted to its paths:
-// the same output, the same error.
+// What a path ends up as depends on the records at the path and at its
+// ancestors, on the walks of records below it (which create missing
+// directories), and for a hardlink on its target. So every bucket also
+// gets a context:
+//   - the records at the ancestors of every cut, which hold each ancestor
+//     of a bucket's paths that lies before the bucket, and each directory
+//     whose subtree goes on into the next bucket;
+//   - the records at every hardlink target and its ancestors;
+//   - for those context paths, the walks through them of records of other
+//     buckets, as touches of the deepest context path on the walk: the
+//     first one in each phase of each layer, and the first after each
+//     record at the path or above it, since only those can create
+//     anything.
+//
+// Records reach each bucket in layer and tar order, so the merge in a
+// bucket is the whole merge restricted to its paths and the context, and
+// the context paths end up as in the whole merge: the same output, the
+// same first error. A bucket writes its own paths, and the ancestors of
+// its first path that no earlier bucket wrote.
 //
 // Every bucket is merged once to find the first error in layer and tar
-// order (the whole merge would stop there) and the files that hardlinks
-// name, before anything is written; then once more to write it.
+// order (the whole merge stops there), the warnings before it, and the
+// files that hardlinks name, before anything is written; then once more to
+// write it.
 
 // maxTreeEntries is the number of entries merged into the in-memory tree
 // (about 125 bytes each) before the index goes to buckets; bucketEntries
@@ -96,10 +108,7 @@ func newSpill(dir string, n int) *spill {
 func (sp *spill) add(li int, s *layerScan) {
 	sp.flush(li, s)
 	if len(s.plnk) > 0 && sp.err == nil {
-		sp.plnk[li] = make(map[string]int64, len(s.plnk))
-		for k, v := range s.plnk {
-			sp.plnk[li][k] = v
-		}
+		sp.plnk[li] = maps.Clone(s.plnk)
 	}
 }
 

@@ -28,10 +28,20 @@
 // files, then the layer's own entries in tar order. The result is a tree of
 // the merged file system. An Indexer runs pass 1 while the caller is still
 // receiving layers: it reads each layer's headers as soon as the layer is
-// added, in any order, and merges the layers bottom first (indexer.go). Pass 2 walks that tree depth first, children in
-// byte order of their names, so every directory comes before its contents
-// and the output is the same for the same input. It re-reads each surviving
-// header at its recorded offset and copies the file data with io.Copy.
+// added, in any order, and merges the layers bottom first (indexer.go).
+// Pass 2 walks that tree depth first, children in byte order of their
+// names, so every directory comes before its contents and the output is
+// the same for the same input. It re-reads each surviving header at its
+// recorded offset and copies the file data with io.Copy.
+//
+// Past 32,768 entries (Options.IndexEntries) the Indexer's tree goes to
+// disk: the records pass 1 has been spilling to unlinked temporary files
+// are cut into ranges of paths in output order, and each range is merged
+// and written in turn, with the records that decide its ancestors and
+// hardlink targets as context (buckets.go). Memory then stays the same
+// however many files the image has; the output and errors are the same as
+// with the whole tree. Changes, Open and the Include/Exclude filters still
+// hold the whole tree.
 //
 // # Decisions
 //

@@ -62,7 +62,8 @@ var synthTime = time.Unix(0, 0)
 // see it is broken. It checks ctx.Done() between entries.
 //
 // Memory holds per-entry metadata only (name, layer, offset, type), never
-// file contents.
+// file contents; past Options.IndexEntries entries, only a bounded part
+// of it (see buckets.go).
 func Flatten(ctx context.Context, w io.Writer, layers []Layer, opts Options) error {
 	x := NewIndexer(ctx, len(layers), opts)
 	defer x.Close()
