@@ -38,7 +38,9 @@ func benchFlatten(b *testing.B, layers []Layer, size int64) {
 	}
 }
 
-// indexHeap reports the heap the merge index holds after pass 1.
+// indexHeap reports the heap the whole merge index holds after pass 1, in
+// memory. (Past Options.IndexEntries entries the Indexer spills it to disk
+// and holds one bucket of it at a time.)
 func indexHeap(b *testing.B, layers []Layer) {
 	runtime.GC()
 	var before, after runtime.MemStats

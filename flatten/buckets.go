@@ -2,6 +2,7 @@ package flatten
 
 import (
 	"archive/tar"
+	"context"
 	"fmt"
 	"io"
 	"maps"
@@ -54,8 +55,11 @@ var (
 )
 
 // maxBuckets bounds the open bucket files: past maxBuckets*bucketEntries
-// records, buckets grow instead.
-const maxBuckets = 64
+// records, buckets grow instead. Each is written through bucketBufSize.
+const (
+	maxBuckets    = 64
+	bucketBufSize = 16 << 10
+)
 
 // Touches: a record of another bucket whose walk passes through a context
 // path creates the missing directories on the way (tree.go's walkDir). A
@@ -96,7 +100,7 @@ type spill struct {
 
 func newSpill(dir string, n int) *spill {
 	return &spill{
-		file:   newSpillFile(dir),
+		file:   newSpillFile(dir, spillBufSize),
 		dir:    dir,
 		plnk:   make([]map[string]int64, n),
 		sample: sampler{max: 4096, stride: 1},
@@ -194,7 +198,7 @@ func (p *plan) close() {
 
 // plan cuts the spilled records into buckets and writes each bucket's
 // records, its own and the context, to a file of its own.
-func (sp *spill) plan(opts *Options) (*plan, error) {
+func (sp *spill) plan(ctx context.Context, opts *Options) (*plan, error) {
 	per := bucketEntries
 	if opts.IndexEntries > 0 {
 		per = opts.IndexEntries
@@ -221,9 +225,9 @@ func (sp *spill) plan(opts *Options) (*plan, error) {
 
 	p.files = make([]*spillFile, len(p.cuts)+1)
 	for b := range p.files {
-		p.files[b] = newSpillFile(sp.dir)
+		p.files[b] = newSpillFile(sp.dir, bucketBufSize)
 	}
-	if err := sp.distribute(p, opts.KeepWhiteouts); err != nil {
+	if err := sp.distribute(ctx, p, opts.KeepWhiteouts); err != nil {
 		p.close()
 		return nil, err
 	}
@@ -235,10 +239,10 @@ func (sp *spill) plan(opts *Options) (*plan, error) {
 // walks through a context path in one phase of one layer, only the first
 // one, and the first after each record at the path or above it, can
 // create anything.
-func (sp *spill) distribute(p *plan, keep bool) error {
+func (sp *spill) distribute(ctx context.Context, p *plan, keep bool) error {
 	sr, err := sp.file.reader()
 	if err != nil {
-		return err
+		return fmt.Errorf("writing the index to disk: %w", err)
 	}
 	// touched[i][phase]: context path i was touched in this layer and
 	// phase since the last record at it or above it.
@@ -253,7 +257,12 @@ func (sp *spill) distribute(p *plan, keep bool) error {
 		return nil
 	}
 	var r record
-	for {
+	for n := 0; ; n++ {
+		if n&4095 == 0 {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+		}
 		if err := sr.next(&r); err == io.EOF {
 			return nil
 		} else if err != nil {
@@ -442,7 +451,7 @@ func (sp *spill) flatten(f *flattener, out io.Writer) error {
 	if sp.err != nil {
 		return sp.err
 	}
-	p, err := sp.plan(&f.opts)
+	p, err := sp.plan(f.ctx, &f.opts)
 	if err != nil {
 		return err
 	}

@@ -3,10 +3,14 @@ package flatten
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
+	"io/fs"
 	"math/rand/v2"
 	"os"
+	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 )
 
@@ -190,4 +194,20 @@ func TestSamplerQuantiles(t *testing.T) {
 			t.Errorf("sample[%d] = %q, want %q", i, n, want)
 		}
 	}
+}
+
+// TestBucketsTmpDirError: a spill directory that cannot be written is one
+// clear error, and nothing is written.
+func TestBucketsTmpDirError(t *testing.T) {
+	tars := [][]byte{mkTar(t, reg("a", "1"), reg("b", "2")), mkTar(t, reg("c", "3"))}
+	withBuckets(1, func() {
+		var out bytes.Buffer
+		err := Flatten(context.Background(), &out, mkLayers(tars...), Options{TmpDir: filepath.Join(t.TempDir(), "missing")})
+		if err == nil || !strings.Contains(err.Error(), "writing the index to disk: ") || !errors.Is(err, fs.ErrNotExist) {
+			t.Fatalf("error %v, want one about writing the index to disk", err)
+		}
+		if out.Len() != 0 {
+			t.Errorf("%d bytes written", out.Len())
+		}
+	})
 }

@@ -36,12 +36,15 @@ type spillFile struct {
 	size int64
 	n    int // records written
 	buf  []byte
+	bufN int // size of the write buffer
 }
 
+// spillBufSize is the buffer a spill file is read through, and written
+// through unless the caller writes many at once.
 const spillBufSize = 64 << 10
 
-func newSpillFile(dir string) *spillFile {
-	return &spillFile{dir: dir}
+func newSpillFile(dir string, bufSize int) *spillFile {
+	return &spillFile{dir: dir, bufN: bufSize}
 }
 
 // Write is the bufio.Writer's sink: it creates the file on first use.
@@ -65,7 +68,7 @@ func (s *spillFile) Write(p []byte) (int, error) {
 
 func (s *spillFile) put(r *record) error {
 	if s.bw == nil {
-		s.bw = bufio.NewWriterSize(s, spillBufSize)
+		s.bw = bufio.NewWriterSize(s, s.bufN)
 	}
 	b := s.buf[:0]
 	b = binary.AppendUvarint(b, uint64(r.layer))
