@@ -492,6 +492,10 @@ func (sp *spill) flatten(f *flattener, out io.Writer) error {
 	}
 
 	// Pass two: write.
+	filter, err := newWriteFilter(f.opts)
+	if err != nil {
+		return err
+	}
 	w := newWriter(f, out)
 	w.groups = groups
 	for b := range p.files {
@@ -501,7 +505,7 @@ func (sp *spill) flatten(f *flattener, out io.Writer) error {
 		}
 		w.f = bf
 		lo, hi := p.bounds(b)
-		if err := w.writeTree(bf.root, nil, lo, hi, b == 0); err != nil {
+		if err := w.writeTree(bf.root, filter, lo, hi, b == 0); err != nil {
 			return err
 		}
 	}

@@ -211,3 +211,34 @@ func TestBucketsTmpDirError(t *testing.T) {
 		}
 	})
 }
+
+// TestBucketsFilters: with Include and Exclude, the buckets give the same
+// bytes as the tree, on random stacks and globs (parents of selected paths
+// are written once, whichever bucket they fall in).
+func TestBucketsFilters(t *testing.T) {
+	r := rand.New(rand.NewPCG(*seed, 9))
+	globs := []string{"a", "a/*", "*/b", "c/a/f", "*.b", "b/?", "[ab]/c", "c", "*/*/c", "g"}
+	pick := func() []string {
+		var out []string
+		for range r.IntN(3) {
+			out = append(out, globs[r.IntN(len(globs))])
+		}
+		return out
+	}
+	stacks := 200
+	if testing.Short() {
+		stacks = 50
+	}
+	for i := range stacks {
+		tars := genStack(t, r, 1+r.IntN(4))
+		opts := Options{Include: pick(), Exclude: pick(), KeepWhiteouts: r.IntN(2) == 0}
+		want := flattenOutcome(t, tars, opts)
+		for _, n := range bucketSizes {
+			var got outcome
+			withBuckets(n, func() { got = flattenOutcome(t, tars, opts) })
+			if d := got.diff(want); d != "" {
+				t.Fatalf("stack %d (include %q exclude %q keep %v, buckets of %d): %s\n%s", i, opts.Include, opts.Exclude, opts.KeepWhiteouts, n, d, dumpStack(t, tars))
+			}
+		}
+	}
+}

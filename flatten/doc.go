@@ -40,8 +40,7 @@
 // and written in turn, with the records that decide its ancestors and
 // hardlink targets as context (buckets.go). Memory then stays the same
 // however many files the image has; the output and errors are the same as
-// with the whole tree. Changes, Open and the Include/Exclude filters still
-// hold the whole tree.
+// with the whole tree. Changes and Open still hold the whole tree.
 //
 // # Decisions
 //

@@ -112,6 +112,7 @@ type pendingDir struct {
 	path  string
 	n     *node
 	vis   bool
+	done  bool // written already (by an earlier bucket)
 }
 
 // writeFilter applies Options.Include and Options.Exclude while the tree is
@@ -136,8 +137,10 @@ func newWriteFilter(opts Options) (*writeFilter, error) {
 // visit decides for node c, whose path is in w.path and whose parent's
 // children are at stack depth depth (1 for the root's), whether it is
 // written and whether its children are visited. Before a selected node it
-// writes the unselected parents that wait for one.
-func (wf *writeFilter) visit(w *writer, c *node, vis bool, depth int) (emit, descend bool, err error) {
+// writes the unselected parents that wait for one. done says c was written
+// already, by an earlier bucket: it is visited again for the state of its
+// subtree, and never written twice.
+func (wf *writeFilter) visit(w *writer, c *node, vis bool, depth int, done bool) (emit, descend bool, err error) {
 	for len(wf.pending) > 0 && wf.pending[len(wf.pending)-1].depth >= depth {
 		wf.pending = wf.pending[:len(wf.pending)-1]
 	}
@@ -153,7 +156,7 @@ func (wf *writeFilter) visit(w *writer, c *node, vis bool, depth int) (emit, des
 	wf.included = append(wf.included, inc)
 	if !inc {
 		if isDir && wf.pf.mayHoldIncluded(elems) {
-			wf.pending = append(wf.pending, pendingDir{depth: depth, path: name, n: c, vis: vis})
+			wf.pending = append(wf.pending, pendingDir{depth: depth, path: name, n: c, vis: vis, done: done})
 			return false, true, nil
 		}
 		return false, false, nil
@@ -171,6 +174,9 @@ func (wf *writeFilter) flush(w *writer) error {
 	}
 	saved := w.path
 	for _, p := range wf.pending {
+		if p.done {
+			continue
+		}
 		w.path = []byte(p.path)
 		if err := w.emit(p.n, p.vis); err != nil {
 			return err

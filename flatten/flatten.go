@@ -228,10 +228,18 @@ func (w *writer) writeTree(root *node, filter *writeFilter, lo, hi string, first
 			if !isAncestor(w.path, lo) {
 				continue
 			}
-			emit = !(string(w.last) == string(w.path) || isAncestor(w.path, string(w.last)))
+			done := string(w.last) == string(w.path) || isAncestor(w.path, string(w.last))
+			emit = !done
+			if filter != nil {
+				var err error
+				if emit, descend, err = filter.visit(w, c, top.vis, len(stack), done); err != nil {
+					return err
+				}
+				emit = emit && !done
+			}
 		case filter != nil:
 			var err error
-			if emit, descend, err = filter.visit(w, c, top.vis, len(stack)); err != nil {
+			if emit, descend, err = filter.visit(w, c, top.vis, len(stack), false); err != nil {
 				return err
 			}
 		}

@@ -62,10 +62,7 @@ func NewIndexer(ctx context.Context, n int, opts Options) *Indexer {
 		done:   make(chan struct{}),
 		added:  make([]bool, n),
 	}
-	if len(opts.Include) == 0 && len(opts.Exclude) == 0 {
-		// The filters need the whole tree.
-		x.sp = newSpill(opts.TmpDir, n)
-	}
+	x.sp = newSpill(opts.TmpDir, n)
 	go x.run(n)
 	return x
 }
