@@ -107,8 +107,8 @@ func newSpill(dir string, n int) *spill {
 	}
 }
 
-// add spills the entries of s, a scan of layer li, the next one; all of
-// them, or the rest after flushes.
+// add spills what is left to spill of s, the whole scan of layer li, the
+// next one.
 func (sp *spill) add(li int, s *layerScan) {
 	sp.flush(li, s)
 	if len(s.plnk) > 0 && sp.err == nil {
@@ -116,13 +116,14 @@ func (sp *spill) add(li int, s *layerScan) {
 	}
 }
 
-// flush spills the entries s holds of layer li.
+// flush spills the entries of s, a scan of layer li, that are not spilled
+// yet.
 func (sp *spill) flush(li int, s *layerScan) error {
 	if sp.err != nil {
 		return sp.err
 	}
 	var r record
-	for i := range s.entries {
+	for i := s.spilled; i < len(s.entries); i++ {
 		e := &s.entries[i]
 		r = record{layer: int32(li), seq: int32(s.base + i), off: e.off, kind: e.kind, typ: e.typ, name: e.name}
 		if e.link >= 0 {
@@ -138,6 +139,7 @@ func (sp *spill) flush(li int, s *layerScan) error {
 		}
 		sp.sample.add(e.name)
 	}
+	s.spilled = len(s.entries)
 	return nil
 }
 

@@ -112,10 +112,17 @@ func (x *Indexer) run(n int) {
 				err = sc.err
 				f.scan = *sc.s
 			} else {
-				if f.root == nil {
-					// Spilled: the scan goes to disk as it is read.
-					li := next
-					f.scan.flush = func(s *layerScan) error { return x.sp.flush(li, s) }
+				// The scan goes to disk as it is read, and is dropped
+				// once the index is on disk only.
+				li := next
+				f.scan.flush = func(s *layerScan) (bool, error) {
+					if err := x.sp.flush(li, s); err != nil {
+						if f.root != nil {
+							return false, nil // without a spill, the tree goes on
+						}
+						return false, err
+					}
+					return x.spillIf(li, s.base+len(s.entries)), nil
 				}
 				err = f.scanLayer(next, &f.scan)
 				f.scan.flush = nil
@@ -130,14 +137,8 @@ func (x *Indexer) run(n int) {
 				x.err = err
 				return
 			}
-			if x.sp != nil {
-				x.sp.add(next, &f.scan)
-				if f.root != nil && x.sp.err == nil && f.applied+len(f.scan.entries) > x.treeMax() {
-					f.root = nil // from now on the index is on disk only
-					x.sp.merged = int32(next)
-				}
-			}
-			if f.root != nil {
+			x.sp.add(next, &f.scan)
+			if !x.spillIf(next, f.scan.base+len(f.scan.entries)) {
 				if x.err = f.applyLayer(next); x.err != nil {
 					return
 				}
@@ -174,7 +175,9 @@ func (x *Indexer) Flatten(w io.Writer, layers []Layer) error {
 		return x.err
 	}
 	for i, l := range layers {
-		if x.added[i] && x.f.layers[i].R != nil {
+		// A layer the indexer did not receive (it stopped at a scan
+		// error) has no reader.
+		if x.f.layers[i].R != nil {
 			if got := x.f.layers[i].Size; got != l.Size {
 				return fmt.Errorf("flatten: layer %d was added with %d bytes, not %d", i, got, l.Size)
 			}
@@ -186,12 +189,25 @@ func (x *Indexer) Flatten(w io.Writer, layers []Layer) error {
 	return x.f.write(w)
 }
 
-// treeMax is the number of entries the in-memory tree may hold.
-func (x *Indexer) treeMax() int {
-	if n := x.f.opts.IndexEntries; n > 0 {
-		return n
+// spillIf drops the in-memory tree, so that from now on the index is on
+// disk only, when merging n more entries of layer li would grow it past
+// Options.IndexEntries, and the spill works. It reports whether the tree
+// is gone.
+func (x *Indexer) spillIf(li, n int) bool {
+	f := x.f
+	if f.root == nil {
+		return true
 	}
-	return maxTreeEntries
+	limit := maxTreeEntries
+	if o := f.opts.IndexEntries; o > 0 {
+		limit = o
+	}
+	if f.applied+n <= limit || x.sp.err != nil {
+		return false
+	}
+	f.root = nil
+	x.sp.merged = int32(li)
+	return true
 }
 
 // Close stops indexing and waits for the indexer's goroutine to return,

@@ -34,10 +34,12 @@ type layerScan struct {
 	plnk    map[string]int64    // aufs hardlink files: name -> header offset
 	defined map[string]struct{} // names of the plain entries, built on demand
 
-	// flush, when set, takes the entries every scanFlush of them (to
-	// spill them to disk), which are then dropped; base counts them.
-	flush func(s *layerScan) error
-	base  int
+	// flush, when set, is called every scanFlush new entries, to spill
+	// entries[spilled:] to disk; when it says so, the entries are then
+	// dropped, and base counts the entries dropped.
+	flush   func(s *layerScan) (drop bool, err error)
+	spilled int
+	base    int
 }
 
 // scanFlush is how many entries a scan with a flush function holds. A
@@ -174,7 +176,7 @@ func (f *flattener) scanLayer(li int, s *layerScan) error {
 	s.entries, s.links = s.entries[:0], s.links[:0]
 	clear(s.plnk)
 	s.defined = nil
-	s.base = 0
+	s.base, s.spilled = 0, 0
 	pr := newPosReader(l.R, l.Size)
 	tr := tar.NewReader(pr)
 	prev := "" // raw name of the previous entry, for errors
@@ -204,12 +206,16 @@ func (f *flattener) scanLayer(li int, s *layerScan) error {
 		if err := f.scanEntry(li, hdr, pr.mark, s); err != nil {
 			return err
 		}
-		if s.flush != nil && len(s.entries) >= scanFlush {
-			if err := s.flush(s); err != nil {
+		if s.flush != nil && len(s.entries)-s.spilled >= scanFlush {
+			drop, err := s.flush(s)
+			if err != nil {
 				return err
 			}
-			s.base += len(s.entries)
-			s.entries, s.links = s.entries[:0], s.links[:0]
+			if drop {
+				s.base += len(s.entries)
+				s.entries, s.links = s.entries[:0], s.links[:0]
+				s.spilled = 0
+			}
 		}
 	}
 }
