@@ -8,6 +8,8 @@ import (
 	"maps"
 	"slices"
 	"sort"
+	"sync"
+	"sync/atomic"
 )
 
 // A large image is merged in buckets, so that memory does not grow with
@@ -460,29 +462,63 @@ func (sp *spill) flatten(f *flattener, out io.Writer) error {
 	defer p.close()
 
 	// Pass one: the first error, the warnings before it, and the files
-	// hardlinks name.
+	// hardlinks name. Buckets are merged two at a time, on both cores;
+	// only what is needed of each merge is kept.
+	type checked struct {
+		err    error
+		failed bool
+		at     applyPos
+		warns  warnings
+		groups map[ident]string
+	}
+	results := make([]checked, len(p.files))
+	var (
+		next atomic.Int64
+		wg   sync.WaitGroup
+	)
+	for range min(2, len(p.files)) {
+		wg.Go(func() {
+			for {
+				b := int(next.Add(1) - 1)
+				if b >= len(p.files) {
+					return
+				}
+				r := &results[b]
+				bf, err := sp.mergeBucket(f, p, b, &r.warns)
+				r.err = err
+				if bf != nil {
+					r.failed, r.at = bf.failed, bf.at
+					if err == nil && bf.nlinks > 0 {
+						r.groups = make(map[ident]string)
+						bf.addLinkGroups(r.groups)
+					}
+				}
+			}
+		})
+	}
+	wg.Wait()
 	var (
 		first    error
 		firstPos applyPos
 		groups   map[ident]string
 		warns    warnings
 	)
-	for b := range p.files {
-		bf, err := sp.mergeBucket(f, p, b, &warns)
-		if err != nil {
-			if bf == nil || !bf.failed {
-				return err // I/O or cancellation
-			}
-			if first == nil || bf.at.before(firstPos) {
-				first, firstPos = err, bf.at
-			}
-			continue
+	for _, r := range results {
+		if r.err != nil && !r.failed {
+			return r.err // I/O or cancellation
 		}
-		if first == nil && bf.nlinks > 0 {
+		if r.err != nil && (first == nil || r.at.before(firstPos)) {
+			first, firstPos = r.err, r.at
+		}
+		for _, w := range r.warns.list {
+			warns.add(w.at, w.msg)
+		}
+		warns.dropped += r.warns.dropped
+		if len(r.groups) > 0 {
 			if groups == nil {
 				groups = make(map[ident]string)
 			}
-			bf.addLinkGroups(groups)
+			maps.Copy(groups, r.groups)
 		}
 	}
 	warns.flush(f.opts.Warn, first != nil, firstPos)
@@ -493,23 +529,52 @@ func (sp *spill) flatten(f *flattener, out io.Writer) error {
 		return sp.scanErr
 	}
 
-	// Pass two: write.
+	// Pass two: write, while the next bucket is merged on the other core.
 	filter, err := newWriteFilter(f.opts)
 	if err != nil {
 		return err
 	}
+	type merged struct {
+		bf  *flattener
+		err error
+	}
+	trees := make(chan merged)
+	stop := make(chan struct{})
+	go func() {
+		defer close(trees)
+		for b := range p.files {
+			bf, err := sp.mergeBucket(f, p, b, nil)
+			select {
+			case trees <- merged{bf, err}:
+			case <-stop:
+				return
+			}
+			if err != nil {
+				return
+			}
+		}
+	}()
+	defer func() {
+		close(stop)
+		for range trees {
+		}
+	}()
 	w := newWriter(f, out)
 	w.groups = groups
-	for b := range p.files {
-		bf, err := sp.mergeBucket(f, p, b, nil)
-		if err != nil {
-			return err
+	b := 0
+	for m := range trees {
+		if m.err != nil {
+			return m.err
 		}
-		w.f = bf
+		w.f = m.bf
 		lo, hi := p.bounds(b)
-		if err := w.writeTree(bf.root, filter, lo, hi, b == 0); err != nil {
+		if err := w.writeTree(m.bf.root, filter, lo, hi, b == 0); err != nil {
 			return err
 		}
+		b++
+	}
+	if b < len(p.files) {
+		return fmt.Errorf("flatten: %d of %d buckets written", b, len(p.files)) // not reached: the merger stops only after an error it sends
 	}
 	w.f = f
 	return w.close()
