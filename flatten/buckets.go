@@ -207,9 +207,10 @@ func (sp *spill) plan(ctx context.Context, opts *Options) (*plan, error) {
 	if opts.IndexEntries > 0 {
 		per = opts.IndexEntries
 	}
-	nb := (sp.file.n + per - 1) / per
-	nb = max(1, min(nb, maxBuckets))
-	p := &plan{cuts: sp.sample.quantiles(nb), ctx: make(map[string]int)}
+	if n := sp.file.n; n > per*maxBuckets {
+		per = (n + maxBuckets - 1) / maxBuckets
+	}
+	p := &plan{cuts: sp.sample.cuts(per, sp.file.n), ctx: make(map[string]int)}
 	add := func(path string) { p.ctx[path] = 0 }
 	add("")
 	for _, c := range p.cuts {

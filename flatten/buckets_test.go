@@ -184,8 +184,9 @@ func TestSamplerQuantiles(t *testing.T) {
 	if len(s.names) > 8 {
 		t.Fatalf("sample holds %d names, max 8", len(s.names))
 	}
-	cuts := s.quantiles(4)
-	if len(cuts) != 3 || !slices.IsSortedFunc(cuts, cmpPath[string, string]) {
+	cuts := s.cuts(300, 1000)
+	if !slices.Equal(cuts, []string{"p0256", "p0512", "p0896"}) {
+		// The sample holds every 128th name: p0000, p0128, … p0896.
 		t.Fatalf("cuts %q", cuts)
 	}
 	// Evenly spaced: the sample is every stride-th name from the first.

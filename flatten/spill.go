@@ -250,20 +250,18 @@ func (s *sampler) add(name string) {
 	s.seen++
 }
 
-// quantiles returns up to n-1 distinct names that cut the sample into n
-// parts of about equal size, in cmpPath order.
-func (s *sampler) quantiles(n int) []string {
+// cuts returns distinct names, in cmpPath order, that cut the names shown
+// (total of them) into parts of per names each, the last one smaller; as
+// closely as the sample tells.
+func (s *sampler) cuts(per, total int) []string {
 	names := slices.Clone(s.names)
 	slices.SortFunc(names, cmpPath[string, string])
 	var cuts []string
-	for i := 1; i < n; i++ {
-		c := names[i*len(names)/n]
-		if len(cuts) == 0 || cuts[len(cuts)-1] != c {
-			cuts = append(cuts, c)
+	for k := per; k < total && len(names) > 0; k += per {
+		c := names[min(len(names)-1, int(int64(k)*int64(len(names))/int64(total)))]
+		if c != "" && (len(cuts) == 0 || cuts[len(cuts)-1] != c) {
+			cuts = append(cuts, c) // "": the first bucket starts at the root anyway
 		}
-	}
-	if len(cuts) > 0 && cuts[0] == "" {
-		cuts = cuts[1:] // the first bucket starts at the root anyway
 	}
 	return cuts
 }
