@@ -52,8 +52,8 @@ import (
 // (about 125 bytes each) before the index goes to buckets; bucketEntries
 // the records per bucket. Variables for the tests.
 var (
-	maxTreeEntries = 1 << 15
-	bucketEntries  = 1 << 15
+	maxTreeEntries = 1 << 14
+	bucketEntries  = 1 << 14
 )
 
 // maxBuckets bounds the open bucket files: past maxBuckets*bucketEntries

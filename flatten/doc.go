@@ -34,7 +34,7 @@
 // the same for the same input. It re-reads each surviving header at its
 // recorded offset and copies the file data with io.Copy.
 //
-// Past 32,768 entries (Options.IndexEntries) the Indexer's tree goes to
+// Past 16,384 entries (Options.IndexEntries) the Indexer's tree goes to
 // disk: the records pass 1 has been spilling to unlinked temporary files
 // are cut into ranges of paths in output order, and each range is merged
 // and written in turn, with the records that decide its ancestors and

@@ -42,7 +42,7 @@ type Options struct {
 	TmpDir string
 	// IndexEntries bounds the entries the index holds in memory: past it
 	// the index spills to disk, in buckets of about as many records. 0
-	// is 32768 (a few MiB).
+	// is 16384 (about 2 MiB).
 	IndexEntries int
 }
 
