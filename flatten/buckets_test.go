@@ -219,13 +219,7 @@ func TestBucketsTmpDirError(t *testing.T) {
 func TestBucketsFilters(t *testing.T) {
 	r := rand.New(rand.NewPCG(*seed, 9))
 	globs := []string{"a", "a/*", "*/b", "c/a/f", "*.b", "b/?", "[ab]/c", "c", "*/*/c", "g"}
-	pick := func() []string {
-		var out []string
-		for range r.IntN(3) {
-			out = append(out, globs[r.IntN(len(globs))])
-		}
-		return out
-	}
+	pick := func() []string { return pickGlobs(r, globs) }
 	stacks := 200
 	if testing.Short() {
 		stacks = 50

@@ -89,19 +89,22 @@ func TestFlattenIncludeExclude(t *testing.T) {
 	}
 }
 
+// pickGlobs returns up to two globs drawn from globs.
+func pickGlobs(r *rand.Rand, globs []string) []string {
+	var out []string
+	for range r.IntN(3) {
+		out = append(out, globs[r.IntN(len(globs))])
+	}
+	return out
+}
+
 // TestIncludeExcludeAgainstFilter checks on random stacks that Flatten with
 // Include and Exclude writes exactly the selected paths of the full output
 // and their parents, with the same attributes, as a valid stream.
 func TestIncludeExcludeAgainstFilter(t *testing.T) {
 	r := rand.New(rand.NewPCG(*seed, 5))
 	globs := []string{"a", "a/*", "*/b", "c/a/f", "*.b", "b/?", "[ab]/c", "c"}
-	pick := func() []string {
-		var out []string
-		for range r.IntN(3) {
-			out = append(out, globs[r.IntN(len(globs))])
-		}
-		return out
-	}
+	pick := func() []string { return pickGlobs(r, globs) }
 	checked := 0
 	for i := range *nStacks / 2 {
 		tars := genStack(t, r, 1+r.IntN(3))

@@ -29,7 +29,7 @@ type Indexer struct {
 	mu    sync.Mutex
 	added []bool
 
-	sp *spill // the index on disk, for when the tree would grow too large
+	sp *spill // the index on disk, for when the tree would grow too large; never nil
 }
 
 type added struct {
@@ -215,7 +215,5 @@ func (x *Indexer) spillIf(li, n int) bool {
 func (x *Indexer) Close() {
 	x.cancel()
 	<-x.done
-	if x.sp != nil {
-		x.sp.close()
-	}
+	x.sp.close()
 }
