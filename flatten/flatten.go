@@ -452,10 +452,15 @@ func (w *writer) copyEntry(id ident, name, linkTo string) error {
 		ChangeTime: hdr.ChangeTime,
 		Format:     tar.FormatPAX,
 	}
+	// A sparse file's stored data is not its content: archive/tar
+	// expands the holes, so only a copy through it is right.
+	sparse := hdr.Typeflag == tar.TypeGNUSparse
 	clear(w.pax)
 	for k, v := range hdr.PAXRecords {
 		if paxKeep(k) {
 			w.pax[k] = v
+		} else if strings.HasPrefix(k, "GNU.sparse.") {
+			sparse = true
 		}
 	}
 	if len(w.pax) > 0 {
@@ -474,7 +479,7 @@ func (w *writer) copyEntry(id ident, name, linkTo string) error {
 	if err := w.writeHeader(); err != nil {
 		return err
 	}
-	if h.Typeflag == tar.TypeReg && h.Size >= zeroCopyMin && w.zc != nil {
+	if h.Typeflag == tar.TypeReg && !sparse && h.Size >= zeroCopyMin && w.zc != nil {
 		if src, base, ok := fileSection(l.R); ok {
 			err := w.kernelCopy(src, base+pr.pos, h.Size)
 			if err == nil {

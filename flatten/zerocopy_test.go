@@ -6,6 +6,8 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -20,6 +22,11 @@ func TestZeroCopyOutputs(t *testing.T) {
 	tars := [][]byte{
 		mkTar(t, dir("d/"), reg("d/big", big), reg("d/small", "s"), reg("d/gone", big), hl("d/link", "d/big")),
 		mkTar(t, reg("d/huge", huge), wh("d/gone"), reg("d/big2", big[:zeroCopyMin])),
+		// A sparse file's data is not its content: it is copied by hand,
+		// holes expanded.
+		append(rawSparse("d/sparse", 2*zeroCopyMin, 2, "ab", 2*zeroCopyMin-10, "xy"), endMarker...),
+		slices.Concat(rawPAX('x', "GNU.sparse.size", strconv.Itoa(2*zeroCopyMin), "GNU.sparse.numblocks", "2", "GNU.sparse.map", "2,2,"+strconv.Itoa(2*zeroCopyMin-10)+",2"),
+			rawFile("d/pax-sparse", "abxy"), endMarker),
 	}
 	want, _, err := run(t, tars, Options{})
 	if err != nil {
