@@ -3,6 +3,7 @@ package extract
 import (
 	"archive/tar"
 	"bufio"
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/json"
@@ -14,6 +15,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -696,26 +698,37 @@ func (a *Archive) LayersReady(ctx context.Context, img *Image, want []digest.Dig
 	}
 	// Verify (and decompress) the layers in parallel, one per core: each
 	// is a hash over a section of the archive, or a decompression into the
-	// spool.
-	errs := make([]error, len(want))
-	sem := make(chan struct{}, runtime.GOMAXPROCS(0))
-	var wg sync.WaitGroup
+	// spool. The largest go first, so that the last one to finish is a
+	// small one, not the largest started last on an otherwise idle
+	// machine.
+	var todo []int
 	for k, loc := range locs {
-		if loc == nil {
-			continue
+		if loc != nil {
+			todo = append(todo, k)
 		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			sem <- struct{}{}
-			defer func() { <-sem }()
-			if errs[k] = ctx.Err(); errs[k] == nil {
-				out[k], errs[k] = a.layer(ctx, *loc, want[k], Progress{Layers: k, Wanted: len(want)})
+	}
+	slices.SortStableFunc(todo, func(i, j int) int { return cmp.Compare(locs[j].e.size, locs[i].e.size) })
+	errs := make([]error, len(want))
+	var (
+		next atomic.Int64
+		wg   sync.WaitGroup
+	)
+	for range min(runtime.GOMAXPROCS(0), len(todo)) {
+		wg.Go(func() {
+			for {
+				t := int(next.Add(1) - 1)
+				if t >= len(todo) {
+					return
+				}
+				k, loc := todo[t], locs[todo[t]]
+				if errs[k] = ctx.Err(); errs[k] == nil {
+					out[k], errs[k] = a.layer(ctx, *loc, want[k], Progress{Layers: k, Wanted: len(want)})
+				}
+				if errs[k] == nil && loc.c != uncompressed {
+					ready(k, out[k])
+				}
 			}
-			if errs[k] == nil && loc.c != uncompressed {
-				ready(k, out[k])
-			}
-		}()
+		})
 	}
 	wg.Wait()
 	for k := range want {
