@@ -561,6 +561,7 @@ func (sp *spill) flatten(f *flattener, out io.Writer) error {
 		}
 	}()
 	w := newWriter(f, out)
+	defer w.abort()
 	w.groups = groups
 	b := 0
 	for m := range trees {

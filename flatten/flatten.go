@@ -2,12 +2,10 @@ package flatten
 
 import (
 	"archive/tar"
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"slices"
 	"strings"
 	"time"
@@ -101,18 +99,13 @@ func (f *flattener) warnf(format string, args ...any) {
 	}
 }
 
-// writer is pass 2: it writes the tree.
+// writer is pass 2: it walks the tree and re-reads each entry from its
+// layer, and its output writes them.
 type writer struct {
 	f      *flattener
-	tw     *tar.Writer
-	bw     *bufio.Writer
-	sink   *sink
+	out    *output
 	layerR []*layerReader // per layer, created when first read
-	zc     *os.File       // the output, when file data may bypass user space
-	zcReg  bool           // zc is a regular file
 	hdr    tar.Header
-	buf    []byte
-	pax    map[string]string
 	groups map[ident]string // hardlinked files -> first name written ("" before)
 	path   []byte
 	last   []byte // the path last written
@@ -130,6 +123,7 @@ type frame struct {
 
 func (f *flattener) write(out io.Writer) error {
 	w := newWriter(f, out)
+	defer w.abort()
 	if f.nlinks > 0 {
 		w.groups = make(map[ident]string)
 		f.addLinkGroups(w.groups)
@@ -144,31 +138,18 @@ func (f *flattener) write(out io.Writer) error {
 	return w.close()
 }
 
+// newWriter starts the output to out; the caller must close or abort the
+// writer.
 func newWriter(f *flattener, out io.Writer) *writer {
-	bw := bufio.NewWriterSize(out, 64<<10)
-	sk := &sink{w: bw}
-	w := &writer{
-		f:    f,
-		tw:   tar.NewWriter(sk),
-		bw:   bw,
-		sink: sk,
-		buf:  make([]byte, copyBufSize),
-		pax:  make(map[string]string),
-	}
-	w.zc, w.zcReg = zeroCopyOutput(out)
-	return w
+	return &writer{f: f, out: newOutput(f.ctx, out)}
 }
 
-// close ends the tar stream and flushes it.
-func (w *writer) close() error {
-	if err := w.tw.Close(); err != nil {
-		return fmt.Errorf("writing output: %w", err)
-	}
-	if err := w.bw.Flush(); err != nil {
-		return fmt.Errorf("writing output: %w", err)
-	}
-	return nil
-}
+// close writes what is left, ends the tar stream and flushes it.
+func (w *writer) close() error { return w.out.close() }
+
+// abort stops the output without ending the tar stream; after close it
+// does nothing.
+func (w *writer) abort() { w.out.abort() }
 
 // writeTree writes the tree under root, or with lo or hi set only the
 // paths in [lo, hi) in cmpPath order (hi "" has no end), and the
@@ -323,22 +304,22 @@ func (w *writer) marker(name string) error {
 	return w.writeHeader()
 }
 
-func (w *writer) writeHeader() error {
-	if err := w.tw.WriteHeader(&w.hdr); err != nil {
-		return fmt.Errorf("writing output: entry %q: %w", w.hdr.Name, err)
-	}
-	return nil
-}
+func (w *writer) writeHeader() error { return w.out.header(&w.hdr) }
 
 // layerReader re-reads the entries of one layer in pass 2. The output's
 // order is close to the layer's own (both walk directories in name order),
 // so the next entry asked for is usually the one after the last: then the
-// same tar reader goes on, and the header and small files are mostly in
-// posReader's window already. No allocation per entry but the header's.
+// header and small files are mostly in posReader's window already. A plain
+// header is read by quickHeader, without allocating; others by a tar
+// reader, which goes on from the last entry when it can.
 type layerReader struct {
-	pr   *posReader
-	tr   *tar.Reader
-	next int64 // offset of the header after the last entry read; -1 unknown
+	pr    *posReader
+	tr    *tar.Reader
+	next  int64 // offset of the header after the last entry read; -1 unknown
+	blk   [blockSize]byte
+	hdr   tar.Header // quickHeader's
+	names nameCache
+	data  io.LimitedReader // the data of quickHeader's entry
 }
 
 func (w *writer) layerReader(li int) *layerReader {
@@ -354,14 +335,24 @@ func (w *writer) layerReader(li int) *layerReader {
 	return lr
 }
 
-// header reads the header of the entry at off, leaving lr.tr at its data.
-func (lr *layerReader) header(off int64) (*tar.Header, error) {
+// header reads the header of the entry at off, and returns it and a
+// reader of its data, which starts at lr.pr.pos.
+func (lr *layerReader) header(off int64) (*tar.Header, io.Reader, error) {
+	pos := lr.pr.pos // where the tar reader left off
+	lr.pr.pos, lr.pr.armed = off, false
+	if _, err := io.ReadFull(lr.pr, lr.blk[:]); err == nil && quickHeader(lr.blk[:], &lr.hdr, &lr.names) {
+		hdr := &lr.hdr
+		lr.data = io.LimitedReader{R: lr.pr, N: hdr.Size}
+		lr.tr = nil
+		lr.setNext(hdr)
+		return hdr, &lr.data, nil
+	}
 	if lr.tr != nil && lr.next == off {
-		lr.pr.armed = true
+		lr.pr.pos, lr.pr.armed = pos, true
 		hdr, err := nextHeader(lr.tr)
 		if err == nil && lr.pr.mark == off {
 			lr.setNext(hdr)
-			return hdr, nil
+			return hdr, lr.tr, nil
 		}
 	}
 	lr.pr.pos = off
@@ -370,10 +361,10 @@ func (lr *layerReader) header(off int64) (*tar.Header, error) {
 	hdr, err := nextHeader(lr.tr)
 	if err != nil {
 		lr.tr, lr.next = nil, -1
-		return nil, err
+		return nil, nil, err
 	}
 	lr.setNext(hdr)
-	return hdr, nil
+	return hdr, lr.tr, nil
 }
 
 // setNext records where the header after hdr starts: after its data (none
@@ -385,30 +376,6 @@ func (lr *layerReader) setNext(hdr *tar.Header) {
 		n = 0
 	}
 	lr.next = lr.pr.pos + (n+blockSize-1)/blockSize*blockSize
-}
-
-// kernelCopy has the kernel copy the data of the entry whose header was
-// just written, n bytes of src from offset off, straight to the output; the
-// tar writer is then fed as many zeros, which the sink drops, so that it
-// pads and checks the entry as usual.
-func (w *writer) kernelCopy(src *os.File, off, n int64) error {
-	if err := w.bw.Flush(); err != nil {
-		return err
-	}
-	if err := kernelCopy(w.f.ctx, w.zc, w.zcReg, src, off, n); err != nil {
-		return err
-	}
-	kernelCopied.Add(n)
-	w.sink.discard = true
-	defer func() { w.sink.discard = false }()
-	for rem := n; rem > 0; {
-		k, err := w.tw.Write(zeros[:min(int64(len(zeros)), rem)])
-		if err != nil {
-			return err
-		}
-		rem -= int64(k)
-	}
-	return nil
 }
 
 // paxKeep reports whether a PAX record is copied as is. Records for header
@@ -429,14 +396,17 @@ func (w *writer) copyEntry(id ident, name, linkTo string) error {
 	li := int(id.layer)
 	l := f.layers[li]
 	lr := w.layerReader(li)
-	hdr, err := lr.header(id.off)
+	hdr, data, err := lr.header(id.off)
 	if err != nil {
 		return f.errorf(li, "", fmt.Errorf("re-reading header at offset %d: %w", id.off, err))
 	}
-	tr, pr := lr.tr, lr.pr
+	entry := hdr.Name // the name in the layer, for errors
+	if entry == "" {
+		entry = name // quickHeader's, which leaves it out
+	}
 	typ, ok := normType(hdr.Typeflag)
 	if !ok {
-		return f.errorf(li, hdr.Name, fmt.Errorf("re-reading header at offset %d: type changed", id.off))
+		return f.errorf(li, entry, fmt.Errorf("re-reading header at offset %d: type changed", id.off))
 	}
 	h := &w.hdr
 	*h = tar.Header{
@@ -455,16 +425,15 @@ func (w *writer) copyEntry(id ident, name, linkTo string) error {
 	// A sparse file's stored data is not its content: archive/tar
 	// expands the holes, so only a copy through it is right.
 	sparse := hdr.Typeflag == tar.TypeGNUSparse
-	clear(w.pax)
 	for k, v := range hdr.PAXRecords {
 		if paxKeep(k) {
-			w.pax[k] = v
+			if h.PAXRecords == nil {
+				h.PAXRecords = make(map[string]string)
+			}
+			h.PAXRecords[k] = v
 		} else if strings.HasPrefix(k, "GNU.sparse.") {
 			sparse = true
 		}
-	}
-	if len(w.pax) > 0 {
-		h.PAXRecords = w.pax
 	}
 	switch {
 	case linkTo != "":
@@ -479,31 +448,26 @@ func (w *writer) copyEntry(id ident, name, linkTo string) error {
 	if err := w.writeHeader(); err != nil {
 		return err
 	}
-	if h.Typeflag == tar.TypeReg && !sparse && h.Size >= zeroCopyMin && w.zc != nil {
+	if h.Typeflag == tar.TypeReg && !sparse && h.Size >= zeroCopyMin && w.out.zeroCopy() {
 		if src, base, ok := fileSection(l.R); ok {
-			err := w.kernelCopy(src, base+pr.pos, h.Size)
-			if err == nil {
-				return nil
-			}
-			if !errors.Is(err, errZeroCopyUnsupported) {
-				return fmt.Errorf("writing output: entry %q: %w", name, err)
-			}
-			w.zc = nil // copy by hand from now on
+			return w.out.kernel(src, base+lr.pr.pos, h.Size)
 		}
 	}
 	for rem := h.Size; rem > 0; {
-		n, err := tr.Read(w.buf[:min(int64(len(w.buf)), rem)])
+		buf, err := w.out.room(rem)
+		if err != nil {
+			return err
+		}
+		n, err := data.Read(buf)
 		if n > 0 {
-			if _, werr := w.tw.Write(w.buf[:n]); werr != nil {
-				return fmt.Errorf("writing output: entry %q: %w", name, werr)
-			}
+			w.out.wrote(n)
 			rem -= int64(n)
 		}
 		if err != nil && rem > 0 {
 			if errors.Is(err, io.EOF) {
 				err = io.ErrUnexpectedEOF
 			}
-			return f.errorf(li, hdr.Name, fmt.Errorf("reading data: %w", err))
+			return f.errorf(li, entry, fmt.Errorf("reading data: %w", err))
 		}
 	}
 	return nil

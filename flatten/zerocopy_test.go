@@ -3,6 +3,8 @@ package flatten
 import (
 	"bytes"
 	"context"
+	"errors"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -95,6 +97,29 @@ func TestZeroCopyOutputs(t *testing.T) {
 				t.Fatal("differs from the copy by hand")
 			}
 		})
+		t.Run(name+"/append-only file", func(t *testing.T) {
+			// copy_file_range refuses an O_APPEND output: the data is
+			// copied by hand from then on.
+			out, err := os.OpenFile(filepath.Join(dir, name+".append.tar"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer out.Close()
+			before := kernelCopied.Load()
+			if err := Flatten(context.Background(), out, layers, Options{}); err != nil {
+				t.Fatal(err)
+			}
+			got, err := os.ReadFile(out.Name())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if kernelCopied.Load() != before {
+				t.Error("the kernel copied to an append-only file")
+			}
+			if !bytes.Equal(got, want) {
+				t.Fatal("differs from the copy by hand")
+			}
+		})
 		t.Run(name+"/pipe", func(t *testing.T) {
 			r, w, err := os.Pipe()
 			if err != nil {
@@ -152,5 +177,40 @@ func TestZeroCopyClosedReader(t *testing.T) {
 	err = Flatten(context.Background(), w, []Layer{{ID: "l", R: f, Size: int64(len(b))}}, Options{})
 	if err == nil || !strings.Contains(err.Error(), "writing output") {
 		t.Fatalf("want a write error, got %v", err)
+	}
+}
+
+// failingWriter fails every write after the first n bytes.
+type failingWriter struct{ n int }
+
+func (w *failingWriter) Write(p []byte) (int, error) {
+	if len(p) > w.n {
+		k := w.n
+		w.n = 0
+		return k, errors.New("disk full")
+	}
+	w.n -= len(p)
+	return len(p), nil
+}
+
+// TestWriteErrorStops checks that an output that fails stops Flatten
+// with the write error, wherever it fails: in a header, in the data of a
+// small file, or of a large one.
+func TestWriteErrorStops(t *testing.T) {
+	var entries []tf
+	for i := range 300 {
+		entries = append(entries, reg(fmt.Sprintf("f%03d", i), strings.Repeat("s", i*40)))
+	}
+	entries = append(entries, reg("zbig", strings.Repeat("b", 3*copyBufSize)))
+	tars := [][]byte{mkTar(t, entries...)}
+	want, _, err := run(t, tars, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range []int{0, 100, 64<<10 + 1, len(want) / 2, len(want) - 3*copyBufSize/2, len(want) - 1} {
+		err := Flatten(context.Background(), &failingWriter{n: n}, mkLayers(tars...), Options{})
+		if err == nil || !strings.Contains(err.Error(), "writing output") || !strings.Contains(err.Error(), "disk full") {
+			t.Errorf("failing after %d bytes: want the write error, got %v", n, err)
+		}
 	}
 }

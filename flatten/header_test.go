@@ -1,0 +1,130 @@
+package flatten
+
+import (
+	"archive/tar"
+	"bytes"
+	"fmt"
+	"testing"
+	"time"
+)
+
+// headerBlock is the first header block archive/tar writes for h.
+func headerBlock(t testing.TB, h tar.Header) []byte {
+	t.Helper()
+	var b bytes.Buffer
+	tw := tar.NewWriter(&b)
+	if err := tw.WriteHeader(&h); err != nil {
+		t.Fatal(err)
+	}
+	return b.Bytes()[:blockSize]
+}
+
+// withChecksum sets the block's checksum field to its sum.
+func withChecksum(b []byte) []byte {
+	copy(b[148:156], "        ")
+	var sum int64
+	for _, c := range b {
+		sum += int64(c)
+	}
+	copy(b[148:156], fmt.Sprintf("%06o\x00 ", sum))
+	return b
+}
+
+// quickHeaderSeeds are header blocks of the kinds that layers hold.
+func quickHeaderSeeds(t testing.TB) map[string][]byte {
+	mt := time.Unix(1700000000, 0)
+	seeds := map[string][]byte{}
+	for _, format := range []tar.Format{tar.FormatUSTAR, tar.FormatGNU} {
+		for _, h := range []tar.Header{
+			{Name: "usr/bin/x", Typeflag: tar.TypeReg, Mode: 0o755, Uid: 1000, Gid: 1000, Uname: "user", Gname: "staff", Size: 12345, ModTime: mt},
+			{Name: "etc/", Typeflag: tar.TypeDir, Mode: 0o755, ModTime: mt},
+			{Name: "lib/l.so", Typeflag: tar.TypeSymlink, Linkname: "l.so.1", Mode: 0o777, ModTime: mt, Uname: "root", Gname: "root"},
+			{Name: "bin/b", Typeflag: tar.TypeLink, Linkname: "bin/a", Mode: 0o755, ModTime: mt},
+			{Name: "dev/null", Typeflag: tar.TypeChar, Devmajor: 1, Devminor: 3, Mode: 0o666, ModTime: mt},
+			{Name: "dev/sda", Typeflag: tar.TypeBlock, Devmajor: 8, Devminor: 0, Mode: 0o660, ModTime: mt},
+			{Name: "run/p", Typeflag: tar.TypeFifo, Mode: 0o600, ModTime: mt},
+		} {
+			h.Format = format
+			seeds[fmt.Sprintf("%v/%c", format, h.Typeflag)] = headerBlock(t, h)
+		}
+	}
+	// A PAX extension header, and a file that needs one.
+	seeds["pax"] = headerBlock(t, tar.Header{Name: "x", Typeflag: tar.TypeReg, ModTime: mt, PAXRecords: map[string]string{"SCHILY.xattr.user.a": "b"}})
+	// GNU with atime, old GNU sparse, a GNU long name, base-256 numbers.
+	seeds["gnu atime"] = headerBlock(t, tar.Header{Name: "x", Typeflag: tar.TypeReg, ModTime: mt, AccessTime: mt, Format: tar.FormatGNU})
+	seeds["gnu long name"] = headerBlock(t, tar.Header{Name: string(bytes.Repeat([]byte("n"), 200)), Typeflag: tar.TypeReg, ModTime: mt, Format: tar.FormatGNU})
+	seeds["base-256 uid"] = headerBlock(t, tar.Header{Name: "x", Typeflag: tar.TypeReg, Uid: 1 << 30, ModTime: mt, Format: tar.FormatGNU})
+	seeds["gnu sparse"] = rawSparse("sp", 10, 2, "ab")[:blockSize]
+	// Numbers padded with spaces, or ended by a NUL in the middle.
+	b := headerBlock(t, tar.Header{Name: "x", Typeflag: tar.TypeReg, Mode: 0o644, Size: 7, ModTime: mt, Format: tar.FormatUSTAR})
+	copy(b[100:108], "  644  \x00")
+	copy(b[124:136], "7\x00 junk \x00\x00\x00")
+	seeds["odd numbers"] = withChecksum(b)
+	// An old tar's '\x00' type, and a V7 header.
+	b = headerBlock(t, tar.Header{Name: "d/", Typeflag: tar.TypeDir, ModTime: mt, Format: tar.FormatUSTAR})
+	b[156] = 0
+	seeds["regA"] = withChecksum(b)
+	b = headerBlock(t, tar.Header{Name: "x", Typeflag: tar.TypeReg, ModTime: mt, Format: tar.FormatUSTAR})
+	clear(b[257:265])
+	seeds["v7"] = withChecksum(b)
+	return seeds
+}
+
+// TestQuickHeader checks that quickHeader reads the plain headers that
+// layers hold, as archive/tar does, and leaves the others to it.
+func TestQuickHeader(t *testing.T) {
+	quick := map[string]bool{"odd numbers": true}
+	for _, format := range []string{"USTAR", "GNU"} {
+		for _, typ := range "0512346" {
+			quick[fmt.Sprintf("%s/%c", format, typ)] = true
+		}
+	}
+	for name, b := range quickHeaderSeeds(t) {
+		t.Run(name, func(t *testing.T) {
+			if got := checkQuickHeader(t, b); got != quick[name] {
+				t.Errorf("quickHeader reported %v, want %v", got, quick[name])
+			}
+		})
+	}
+	b := quickHeaderSeeds(t)["USTAR/0"]
+	b[0] ^= 1 // the checksum no longer matches
+	if checkQuickHeader(t, b) {
+		t.Error("quickHeader read a block with a bad checksum")
+	}
+}
+
+// FuzzQuickHeader checks that whatever block quickHeader reads, archive/tar
+// reads too, with the same fields.
+func FuzzQuickHeader(f *testing.F) {
+	for _, b := range quickHeaderSeeds(f) {
+		f.Add(b, false)
+	}
+	f.Fuzz(func(t *testing.T, b []byte, fixChecksum bool) {
+		blk := make([]byte, blockSize)
+		copy(blk, b)
+		if fixChecksum {
+			withChecksum(blk)
+		}
+		checkQuickHeader(t, blk)
+	})
+}
+
+// checkQuickHeader runs quickHeader on the block b and, if it reports
+// true, fails t unless archive/tar's Next gives the same fields.
+func checkQuickHeader(t *testing.T, b []byte) bool {
+	t.Helper()
+	var got tar.Header
+	var names nameCache
+	if !quickHeader(b, &got, &names) {
+		return false
+	}
+	want, err := nextHeader(tar.NewReader(bytes.NewReader(append(bytes.Clone(b), make([]byte, 2*blockSize)...))))
+	if err != nil {
+		t.Fatalf("quickHeader read a header archive/tar rejects: %v", err)
+	}
+	want.Name, want.Format = "", tar.FormatUnknown // not read by quickHeader
+	if fmt.Sprintf("%#v", got) != fmt.Sprintf("%#v", *want) {
+		t.Fatalf("quickHeader read\n%#v\narchive/tar\n%#v", got, *want)
+	}
+	return true
+}
