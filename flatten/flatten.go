@@ -367,15 +367,10 @@ func (lr *layerReader) header(off int64) (*tar.Header, io.Reader, error) {
 	return hdr, lr.tr, nil
 }
 
-// setNext records where the header after hdr starts: after its data (none
-// for the types archive/tar reads as header only) and the padding.
+// setNext records where the header after hdr starts: after its data and
+// the padding.
 func (lr *layerReader) setNext(hdr *tar.Header) {
-	n := hdr.Size
-	switch hdr.Typeflag {
-	case tar.TypeLink, tar.TypeSymlink, tar.TypeChar, tar.TypeBlock, tar.TypeDir, tar.TypeFifo:
-		n = 0
-	}
-	lr.next = lr.pr.pos + (n+blockSize-1)/blockSize*blockSize
+	lr.next = lr.pr.pos + dataBlocks(hdr)
 }
 
 // paxKeep reports whether a PAX record is copied as is. Records for header
@@ -422,17 +417,12 @@ func (w *writer) copyEntry(id ident, name, linkTo string) error {
 		ChangeTime: hdr.ChangeTime,
 		Format:     tar.FormatPAX,
 	}
-	// A sparse file's stored data is not its content: archive/tar
-	// expands the holes, so only a copy through it is right.
-	sparse := hdr.Typeflag == tar.TypeGNUSparse
 	for k, v := range hdr.PAXRecords {
 		if paxKeep(k) {
 			if h.PAXRecords == nil {
 				h.PAXRecords = make(map[string]string)
 			}
 			h.PAXRecords[k] = v
-		} else if strings.HasPrefix(k, "GNU.sparse.") {
-			sparse = true
 		}
 	}
 	switch {
@@ -448,7 +438,9 @@ func (w *writer) copyEntry(id ident, name, linkTo string) error {
 	if err := w.writeHeader(); err != nil {
 		return err
 	}
-	if h.Typeflag == tar.TypeReg && !sparse && h.Size >= zeroCopyMin && w.out.zeroCopy() {
+	// A sparse file's stored data is not its content: archive/tar
+	// expands the holes, so only a copy through it is right.
+	if h.Typeflag == tar.TypeReg && h.Size >= zeroCopyMin && w.out.zeroCopy() && !isSparse(hdr) {
 		if src, base, ok := fileSection(l.R); ok {
 			return w.out.kernel(src, base+lr.pr.pos, h.Size)
 		}

@@ -117,6 +117,11 @@ func FuzzFlatten(f *testing.F) {
 		if errString(err) != spilled.err || (err == nil && !bytes.Equal(out, spilled.out)) {
 			t.Fatalf("the index in buckets gives error %q and %d bytes, in memory %v and %d bytes", spilled.err, len(spilled.out), err, len(out))
 		}
+		var slow outcome
+		withoutQuickHeaders(func() { slow = flattenOutcome(t, tars, Options{}) })
+		if errString(err) != slow.err || (err == nil && !bytes.Equal(out, slow.out)) {
+			t.Fatalf("archive/tar reading every header gives error %q and %d bytes, quickHeader %v and %d bytes", slow.err, len(slow.out), err, len(out))
+		}
 		want, refErr := refFlatten(tars)
 		if refErr == nil && err != nil {
 			t.Fatalf("Flatten fails where the reference succeeds: %v", err)

@@ -4,9 +4,19 @@ import (
 	"archive/tar"
 	"bytes"
 	"fmt"
+	"math/rand/v2"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 )
+
+// withoutQuickHeaders runs fn with archive/tar reading every header.
+func withoutQuickHeaders(fn func()) {
+	quickHeaders = false
+	defer func() { quickHeaders = true }()
+	fn()
+}
 
 // headerBlock is the first header block archive/tar writes for h.
 func headerBlock(t testing.TB, h tar.Header) []byte {
@@ -54,6 +64,7 @@ func quickHeaderSeeds(t testing.TB) map[string][]byte {
 	seeds["gnu atime"] = headerBlock(t, tar.Header{Name: "x", Typeflag: tar.TypeReg, ModTime: mt, AccessTime: mt, Format: tar.FormatGNU})
 	seeds["gnu long name"] = headerBlock(t, tar.Header{Name: string(bytes.Repeat([]byte("n"), 200)), Typeflag: tar.TypeReg, ModTime: mt, Format: tar.FormatGNU})
 	seeds["base-256 uid"] = headerBlock(t, tar.Header{Name: "x", Typeflag: tar.TypeReg, Uid: 1 << 30, ModTime: mt, Format: tar.FormatGNU})
+	seeds["ustar prefix"] = headerBlock(t, tar.Header{Name: strings.Repeat("d/", 60) + "file", Typeflag: tar.TypeReg, ModTime: mt, Format: tar.FormatUSTAR})
 	seeds["gnu sparse"] = rawSparse("sp", 10, 2, "ab")[:blockSize]
 	// Numbers padded with spaces, or ended by a NUL in the middle.
 	b := headerBlock(t, tar.Header{Name: "x", Typeflag: tar.TypeReg, Mode: 0o644, Size: 7, ModTime: mt, Format: tar.FormatUSTAR})
@@ -73,7 +84,7 @@ func quickHeaderSeeds(t testing.TB) map[string][]byte {
 // TestQuickHeader checks that quickHeader reads the plain headers that
 // layers hold, as archive/tar does, and leaves the others to it.
 func TestQuickHeader(t *testing.T) {
-	quick := map[string]bool{"odd numbers": true}
+	quick := map[string]bool{"odd numbers": true, "ustar prefix": true}
 	for _, format := range []string{"USTAR", "GNU"} {
 		for _, typ := range "0512346" {
 			quick[fmt.Sprintf("%s/%c", format, typ)] = true
@@ -122,9 +133,59 @@ func checkQuickHeader(t *testing.T, b []byte) bool {
 	if err != nil {
 		t.Fatalf("quickHeader read a header archive/tar rejects: %v", err)
 	}
-	want.Name, want.Format = "", tar.FormatUnknown // not read by quickHeader
+	got.Name = quickName(b)
+	want.Format = tar.FormatUnknown // not read by quickHeader
 	if fmt.Sprintf("%#v", got) != fmt.Sprintf("%#v", *want) {
 		t.Fatalf("quickHeader read\n%#v\narchive/tar\n%#v", got, *want)
 	}
 	return true
+}
+
+// TestQuickHeadersMatchArchiveTar checks that reading plain headers
+// without archive/tar changes nothing: every rule case and random stack,
+// whole, cut short anywhere or with a corrupted block, gives the same
+// bytes, error and warnings as archive/tar reading every header.
+func TestQuickHeadersMatchArchiveTar(t *testing.T) {
+	var stacks [][][]byte
+	for _, tc := range ruleCases() {
+		if tc.tars != nil {
+			stacks = append(stacks, tc.tars)
+			continue
+		}
+		var tars [][]byte
+		for _, l := range tc.layers {
+			tars = append(tars, mkTar(t, l...))
+		}
+		stacks = append(stacks, tars)
+	}
+	r := rand.New(rand.NewPCG(5, 6))
+	for range 300 {
+		stacks = append(stacks, genStack(t, r, 1+r.IntN(3)))
+	}
+	n := len(stacks)
+	for _, tars := range stacks[:n] {
+		// A layer cut short, or with one block corrupted.
+		k := r.IntN(len(tars))
+		l := tars[k]
+		if len(l) < blockSize {
+			continue
+		}
+		cut := slices.Clone(tars)
+		cut[k] = l[:r.IntN(len(l))]
+		bad := slices.Clone(tars)
+		b := slices.Clone(l)
+		b[r.IntN(len(b)/blockSize)*blockSize+r.IntN(blockSize)] ^= 0x5a
+		bad[k] = b
+		stacks = append(stacks, cut, bad)
+	}
+	for i, tars := range stacks {
+		for _, opts := range []Options{{}, {KeepWhiteouts: true}} {
+			got := flattenOutcome(t, tars, opts)
+			var want outcome
+			withoutQuickHeaders(func() { want = flattenOutcome(t, tars, opts) })
+			if d := got.diff(want); d != "" {
+				t.Fatalf("stack %d, %+v: with quickHeader, %s", i, opts, d)
+			}
+		}
+	}
 }

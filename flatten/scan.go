@@ -178,32 +178,67 @@ func (f *flattener) scanLayer(li int, s *layerScan) error {
 	s.defined = nil
 	s.base, s.spilled = 0, 0
 	pr := newPosReader(l.R, l.Size)
-	tr := tar.NewReader(pr)
+	// Plain headers are read by quickHeader, and the data after them
+	// skipped by offset; any other by archive/tar, which also reports
+	// every error, as if it had read the whole layer.
+	var (
+		tr    *tar.Reader // archive/tar's reader, after an entry it read
+		pos   int64       // where the next header is, when tr is nil or done; -1 unknown
+		blk   [blockSize]byte
+		qh    tar.Header
+		names nameCache
+	)
 	prev := "" // raw name of the previous entry, for errors
 	for {
 		if err := f.ctx.Err(); err != nil {
 			return err
 		}
-		pr.armed = true
-		hdr, err := nextHeader(tr)
-		if err == io.EOF {
-			return nil
+		var hdr *tar.Header
+		off, at := pos, pr.pos
+		if pos >= 0 {
+			pr.pos, pr.armed = pos, false
+			if _, err := io.ReadFull(pr, blk[:]); err == nil && quickHeader(blk[:], &qh, &names) {
+				if next := pos + blockSize + dataBlocks(&qh); next <= l.Size {
+					// The whole entry is in the layer: archive/tar would
+					// have nothing to report.
+					qh.Name = quickName(blk[:])
+					hdr, tr, pos = &qh, nil, next
+				}
+			}
 		}
-		if err != nil {
-			if pr.armed && prev != "" {
-				// Next failed while skipping the previous entry's data.
-				return f.errorf(li, prev, fmt.Errorf("reading data: %w", err))
+		if hdr == nil {
+			if tr == nil {
+				pr.pos = pos
+				tr = tar.NewReader(pr)
+			} else {
+				pr.pos = at // where archive/tar left off
 			}
-			if prev != "" {
-				return f.errorf(li, "", fmt.Errorf("reading header at offset %d after entry %q: %w", pr.mark, prev, err))
+			pr.armed = true
+			var err error
+			hdr, err = nextHeader(tr)
+			if err == io.EOF {
+				return nil
 			}
-			return f.errorf(li, "", fmt.Errorf("reading header at offset %d: %w", pr.mark, err))
+			if err != nil {
+				if pr.armed && prev != "" {
+					// Next failed while skipping the previous entry's data.
+					return f.errorf(li, prev, fmt.Errorf("reading data: %w", err))
+				}
+				if prev != "" {
+					return f.errorf(li, "", fmt.Errorf("reading header at offset %d after entry %q: %w", pr.mark, prev, err))
+				}
+				return f.errorf(li, "", fmt.Errorf("reading header at offset %d: %w", pr.mark, err))
+			}
+			off, pos = pr.mark, -1
+			if hdr.Typeflag != tar.TypeXGlobalHeader && !isSparse(hdr) {
+				pos = pr.pos + dataBlocks(hdr) // archive/tar stopped at the data
+			}
 		}
 		prev = hdr.Name
 		if hdr.Typeflag == tar.TypeXGlobalHeader {
 			continue // PAX global headers are not copied
 		}
-		if err := f.scanEntry(li, hdr, pr.mark, s); err != nil {
+		if err := f.scanEntry(li, hdr, off, s); err != nil {
 			return err
 		}
 		if s.flush != nil && len(s.entries)-s.spilled >= scanFlush {
