@@ -22,9 +22,10 @@
 //
 // # How it works
 //
-// Pass 1 reads only the tar headers of each layer, bottom layer first
-// (archive/tar skips file data by seeking), and records the offset of each
-// header. For each layer it applies, in this order: opaque markers, whiteout
+// Pass 1 reads only the tar headers of each layer, bottom layer first,
+// skipping file data by offset, and records the offset of each header.
+// Plain USTAR and GNU headers are read without archive/tar, and any other
+// by it, with its errors (header.go). For each layer it applies, in this order: opaque markers, whiteout
 // files, then the layer's own entries in tar order. The result is a tree of
 // the merged file system. An Indexer runs pass 1 while the caller is still
 // receiving layers: it reads each layer's headers as soon as the layer is
@@ -32,7 +33,9 @@
 // Pass 2 walks that tree depth first, children in byte order of their
 // names, so every directory comes before its contents and the output is
 // the same for the same input. It re-reads each surviving header at its
-// recorded offset and copies the file data with io.Copy.
+// recorded offset, with the file data of small files, and hands them in
+// batches to a goroutine that writes them (output.go); the kernel copies
+// the data of large files where the output allows it (zerocopy.go).
 //
 // Past 16,384 entries (Options.IndexEntries) the Indexer's tree goes to
 // disk: the records pass 1 has been spilling to unlinked temporary files
