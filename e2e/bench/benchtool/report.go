@@ -103,6 +103,7 @@ var ratios = []ratio{
 	{"fcpu/savegz", "gzip", "f", "savegz", byCPUFloor, "info", 0, "(f)'s CPU floor ÷ save \\| gzip -6: (CPU s of extract + of the daemon during it) ÷ cores, ÷ the pipeline's time", "no scheduling of (f)'s work on this machine's cores can bring (f) ÷ save \\| gzip below it"},
 	{"inspect/history", "inspect", "inspect", "history", byTime, "<=", 1.50, "(g) inspect ÷ docker history", ""},
 	{"crane/input", "input", "crane", "input", byTime, ">=", 2.00, "(i) crane ÷ extract --input: extract ≥ 2× faster", ""},
+	{"inputcpu/crane", "input", "input", "crane", byCPUFloor, "info", 0, "(i)'s CPU floor ÷ crane: (CPU s of extract --input) ÷ cores, ÷ crane's time", "above 0.50, no scheduling of extract's work on this machine's cores can make it 2× faster than crane; most of that CPU is SHA-256 over every layer, at the CPU's 1.43 GB/s"},
 	{"rss b2x/b", "big", "b2x", "b", byRSS, "<", 1.10, "(h) peak RSS, 2x image ÷ 1x image", ""},
 }
 
