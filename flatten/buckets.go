@@ -98,6 +98,9 @@ type spill struct {
 	scanErr error // the scan error of layer bad: only the layers below it are merged
 	bad     int32
 	merged  int32 // layers the in-memory tree merged, and warned about, before the spill
+
+	buckets *plan            // check's cut, for write
+	groups  map[ident]string // check's hardlink groups, for write
 }
 
 func newSpill(dir string, n int) *spill {
@@ -147,6 +150,9 @@ func (sp *spill) flush(li int, s *layerScan) error {
 
 func (sp *spill) close() {
 	sp.file.Close()
+	if sp.buckets != nil {
+		sp.buckets.close()
+	}
 }
 
 // plan is the cut of the spilled records into buckets.
@@ -451,8 +457,13 @@ func (sp *spill) mergeBucket(f *flattener, p *plan, b int, warns *warnings) (*fl
 	return bf, apply()
 }
 
-// flatten writes the merge of the spilled layers to out, bucket by bucket.
-func (sp *spill) flatten(f *flattener, out io.Writer) error {
+// check cuts the spilled records into buckets and runs the first pass
+// over them: the first error, the warnings before it, and the files
+// hardlinks name. Buckets are merged two at a time, on both cores; only
+// what is needed of each merge is kept, for write. The Indexer runs it as
+// soon as every layer is scanned, while the caller may still be verifying
+// them: nothing of it is written.
+func (sp *spill) check(f *flattener) error {
 	if sp.err != nil {
 		return sp.err
 	}
@@ -460,11 +471,8 @@ func (sp *spill) flatten(f *flattener, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	defer p.close()
+	sp.buckets = p
 
-	// Pass one: the first error, the warnings before it, and the files
-	// hardlinks name. Buckets are merged two at a time, on both cores;
-	// only what is needed of each merge is kept.
 	type checked struct {
 		err    error
 		failed bool
@@ -529,8 +537,15 @@ func (sp *spill) flatten(f *flattener, out io.Writer) error {
 	if sp.scanErr != nil {
 		return sp.scanErr
 	}
+	sp.groups = groups
+	return nil
+}
 
-	// Pass two: write, while the next bucket is merged on the other core.
+// write writes the merge of the spilled layers to out, bucket by bucket,
+// after check: while one bucket is written, the next is merged on the
+// other core.
+func (sp *spill) write(f *flattener, out io.Writer) error {
+	p := sp.buckets
 	filter, err := newWriteFilter(f.opts)
 	if err != nil {
 		return err
@@ -562,7 +577,7 @@ func (sp *spill) flatten(f *flattener, out io.Writer) error {
 	}()
 	w := newWriter(f, out)
 	defer w.abort()
-	w.groups = groups
+	w.groups = sp.groups
 	b := 0
 	for m := range trees {
 		if m.err != nil {

@@ -11,7 +11,8 @@ import (
 // Indexer runs the first pass of Flatten ahead of time: it reads the
 // headers of each layer as soon as the layer is added, on a goroutine of
 // its own and in any order, and merges the layers into the index bottom
-// first as soon as every lower one is in. A caller that receives layers one
+// first as soon as every lower one is in; an index on disk is then cut
+// into buckets and checked (buckets.go). A caller that receives layers one
 // by one (from a save stream, or while it verifies them) adds each as it
 // comes, so that indexing overlaps the wait for the others; Flatten then
 // only has the writing left.
@@ -89,6 +90,17 @@ var maxAhead = 16 << 10
 
 func (x *Indexer) run(n int) {
 	defer close(x.done)
+	x.index(n)
+	if x.err == nil && x.f.root == nil {
+		// On disk: the first pass over the buckets, before the caller
+		// asks for the output.
+		x.err = x.sp.check(x.f)
+	}
+}
+
+// index scans and merges the layers as they arrive, bottom first, into the
+// tree or the spill.
+func (x *Indexer) index(n int) {
 	f := x.f
 	arrived := make([]bool, n)
 	ahead := make(map[int]scanned) // scanned, not merged yet
@@ -184,7 +196,7 @@ func (x *Indexer) Flatten(w io.Writer, layers []Layer) error {
 		}
 	}
 	if x.f.root == nil {
-		return x.sp.flatten(x.f, w)
+		return x.sp.write(x.f, w)
 	}
 	return x.f.write(w)
 }
