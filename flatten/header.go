@@ -13,10 +13,10 @@ import (
 // and no extension header before it. It reports false for anything else,
 // which the caller then reads with archive/tar.
 //
-// Pass 2 re-reads the header of every entry it writes; archive/tar spends
-// about 4 µs and 7 allocations on each (FormatUSTAR's check for non-ASCII
-// bytes alone decodes the block as UTF-8), more than the rest of the
-// writing. Pass 1 reads the headers of every layer, and skips the data
+// Pass 2 re-reads the header of every entry it writes; archive/tar's Next
+// spends about 4.5 µs and 17 allocations on one from a new reader, and
+// quickHeader under 1 µs and none (BenchmarkReadHeader). FormatUSTAR's check
+// for non-ASCII bytes alone decodes the block as UTF-8. Pass 1 reads the headers of every layer, and skips the data
 // of plain entries by offset too. Where quickHeader reports true, h holds
 // what archive/tar's Next gives, but for Name, which only pass 1 needs
 // (quickName), and Format: FuzzQuickHeader checks it. Uname and Gname

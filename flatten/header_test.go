@@ -104,6 +104,44 @@ func TestQuickHeader(t *testing.T) {
 	}
 }
 
+// TestChecksumOK checks the eight-bytes-at-a-time checksum against the
+// sum of the bytes, signed and unsigned, on blocks of every mix of low and
+// high bytes.
+func TestChecksumOK(t *testing.T) {
+	r := rand.New(rand.NewPCG(7, 8))
+	for i := range 2000 {
+		b := make([]byte, blockSize)
+		for j := range b {
+			switch i % 4 {
+			case 0:
+				b[j] = byte(r.IntN(256))
+			case 1:
+				b[j] = 0xff
+			case 2:
+				b[j] = byte(0x80 + r.IntN(128))
+			default:
+				b[j] = byte(r.IntN(128))
+			}
+		}
+		var unsigned, signed int64
+		for j, c := range b {
+			if 148 <= j && j < 156 {
+				c = ' '
+			}
+			unsigned += int64(c)
+			signed += int64(int8(c))
+		}
+		for _, chk := range []int64{unsigned, signed} {
+			if !checksumOK(b, chk) {
+				t.Fatalf("block %d: checksum %d not accepted", i, chk)
+			}
+		}
+		if unsigned != signed && checksumOK(b, unsigned+1) {
+			t.Fatalf("block %d: wrong checksum accepted", i)
+		}
+	}
+}
+
 // FuzzQuickHeader checks that whatever block quickHeader reads, archive/tar
 // reads too, with the same fields.
 func FuzzQuickHeader(f *testing.F) {
@@ -188,4 +226,30 @@ func TestQuickHeadersMatchArchiveTar(t *testing.T) {
 			}
 		}
 	}
+}
+
+// BenchmarkReadHeader compares reading one plain header block with
+// quickHeader and with archive/tar's Next.
+func BenchmarkReadHeader(b *testing.B) {
+	blk := quickHeaderSeeds(b)["USTAR/0"]
+	b.Run("quickHeader", func(b *testing.B) {
+		var h tar.Header
+		var names nameCache
+		b.ReportAllocs()
+		for b.Loop() {
+			if !quickHeader(blk, &h, &names) {
+				b.Fatal("not read")
+			}
+		}
+	})
+	b.Run("archive-tar", func(b *testing.B) {
+		r := bytes.NewReader(nil)
+		b.ReportAllocs()
+		for b.Loop() {
+			r.Reset(blk)
+			if _, err := nextHeader(tar.NewReader(r)); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 }
