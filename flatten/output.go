@@ -286,7 +286,7 @@ func (o *output) copyFile(src *os.File, off, n int64) error {
 	if o.buf == nil {
 		o.buf = make([]byte, copyBufSize)
 	}
-	copied, err := io.CopyBuffer(struct{ io.Writer }{o.tw}, io.NewSectionReader(src, off, n), o.buf)
+	copied, err := io.CopyBuffer(o.tw, io.NewSectionReader(src, off, n), o.buf)
 	if err == nil && copied < n {
 		err = fmt.Errorf("reading data: %w", io.ErrUnexpectedEOF)
 	}
