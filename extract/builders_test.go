@@ -144,10 +144,16 @@ func legacyEntries(t testing.TB, imgs []*testImage, o legacyOptions) []tarEntry 
 		var layerPaths []string
 		firstByDiff := map[digest.Digest]string{}
 		parent := ""
+		chain := digest.Digest("")
 		for i, l := range img.layers {
 			// The v1 ID is chain-based: it differs for the same layer at
 			// another position.
-			v1 := digest.FromString(fmt.Sprintf("%s/%d/%s", parent, i, img.diffIDs[i])).Encoded()
+			if chain == "" {
+				chain = img.diffIDs[i]
+			} else {
+				chain = digest.FromString(chain.String() + " " + img.diffIDs[i].String())
+			}
+			v1, v1JSON := dockerV1JSON(t, chain, parent, i == len(img.layers)-1)
 			parent = v1
 			p := v1 + "/layer.tar"
 			layerPaths = append(layerPaths, p)
@@ -158,7 +164,7 @@ func legacyEntries(t testing.TB, imgs []*testImage, o legacyOptions) []tarEntry 
 			entries = append(entries,
 				tarEntry{Name: v1 + "/", Typeflag: tar.TypeDir},
 				tarEntry{Name: v1 + "/VERSION", Data: []byte("1.0")},
-				tarEntry{Name: v1 + "/json", Data: mustJSON(t, map[string]string{"id": v1})},
+				tarEntry{Name: v1 + "/json", Data: v1JSON},
 			)
 			if first, ok := firstByDiff[img.diffIDs[i]]; ok && o.symlinkDuplicates {
 				entries = append(entries, tarEntry{Name: p, Typeflag: tar.TypeSymlink, Linkname: "../" + first})
@@ -182,6 +188,43 @@ func legacyEntries(t testing.TB, imgs []*testImage, o legacyOptions) []tarEntry 
 		tarEntry{Name: "repositories", Data: mustJSON(t, repos)},
 	)
 	return sortEntries(entries)
+}
+
+// dockerV1JSON returns the v1 ID and the json of a legacy layer directory
+// the way Docker's save makes them (moby image/tarexport saveImage and
+// image/v1.CreateID): the v1 ID hashes the layer's v1 config with its
+// chain ID and its parent's v1 ID, and the json written is that config
+// with the ID, the parent in hex and the OS added. Intermediate layers get
+// an empty config of 1970, the top layer the image's own.
+func dockerV1JSON(t testing.TB, chain digest.Digest, parent string, top bool) (string, []byte) {
+	t.Helper()
+	v1 := map[string]any{
+		"created":          "1970-01-01T00:00:00Z",
+		"container_config": map[string]any{"Hostname": "", "Cmd": nil, "Image": "<none> & more"},
+	}
+	if top {
+		v1 = map[string]any{
+			"created":          "2024-01-02T03:04:05Z",
+			"container_config": map[string]any{"Hostname": "", "Cmd": []string{"/bin/sh", "-c", "echo <top>"}},
+			"config":           map[string]any{"Cmd": []string{"/bin/sh"}},
+			"architecture":     "amd64",
+			"os":               "linux",
+		}
+	}
+	hashed := map[string]any{"layer_id": chain}
+	for k, v := range v1 {
+		hashed[k] = v
+	}
+	if parent != "" {
+		hashed["parent"] = "sha256:" + parent
+	}
+	id := digest.FromBytes(mustJSON(t, hashed)).Encoded()
+	v1["id"] = id
+	if parent != "" {
+		v1["parent"] = parent
+	}
+	v1["os"] = "linux"
+	return id, mustJSON(t, v1)
 }
 
 // ociEntries builds the Docker 25+ graphdriver layout: uncompressed blobs

@@ -32,7 +32,7 @@ func TestRealDaemons(t *testing.T) {
 		}
 		t.Run(kind, func(t *testing.T) {
 			for _, ref := range []string{"docker-layers-fixture:latest", "docker-layers-fixture:mid"} {
-				t.Run(ref, func(t *testing.T) { testRealImage(t, host, ref) })
+				t.Run(ref, func(t *testing.T) { testRealImage(t, kind, host, ref) })
 			}
 			t.Run("two images", func(t *testing.T) {
 				p := filepath.Join(t.TempDir(), "two.tar")
@@ -58,7 +58,7 @@ func docker(t *testing.T, host string, args ...string) []byte {
 	return out
 }
 
-func testRealImage(t *testing.T, host, ref string) {
+func testRealImage(t *testing.T, kind, host, ref string) {
 	var inspect []struct {
 		ID     string `json:"Id"`
 		RootFS struct{ Layers []digest.Digest }
@@ -68,18 +68,32 @@ func testRealImage(t *testing.T, host, ref string) {
 	ctx := context.Background()
 
 	// The stream, for every layer, then for the first one only (the
-	// reader stops early and docker save sees a closed pipe).
-	for _, w := range [][]digest.Digest{want, want[:1]} {
+	// reader stops early and docker save sees a closed pipe), then for the
+	// top one only with the image's diff IDs known. On the legacy daemon
+	// the spool then holds exactly the top layer: every other layer
+	// directory was identified from its json and skipped.
+	sizes := map[digest.Digest]int64{}
+	for i, w := range [][]digest.Digest{want, want[:1], want[len(want)-1:]} {
 		tmp := t.TempDir()
+		opts := Options{TmpDir: tmp}
+		if i == 2 {
+			opts.ImageDiffIDs = want
+			if kind == "legacy" {
+				opts.spoolLimit = sizes[w[0]]
+			}
+		}
 		cmd := exec.Command("docker", "-H", host, "save", ref)
 		stdout, err := cmd.StdoutPipe()
 		assert.NilError(t, err)
 		assert.NilError(t, cmd.Start())
-		ls, err := FromSaveStream(ctx, stdout, w, Options{TmpDir: tmp})
+		ls, err := FromSaveStream(ctx, stdout, w, opts)
 		_ = stdout.Close()
 		_ = cmd.Wait()
 		assert.NilError(t, err)
 		readLayers(t, ls.List(), w)
+		for _, l := range ls.List() {
+			sizes[l.DiffID] = l.Size
+		}
 		assert.NilError(t, ls.Close())
 		assertEmptyDir(t, tmp)
 	}

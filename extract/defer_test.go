@@ -10,7 +10,7 @@ import (
 	"gotest.tools/v3/assert"
 )
 
-// TestDeferCompressed checks Options.ImageLayers: with few layers wanted,
+// TestDeferCompressed checks Options.ImageDiffIDs: with few layers wanted,
 // compressed blobs that arrive before the manifest and config are spooled
 // as they are and only the wanted ones are decompressed; the result is the
 // same as decompressing everything at once, whatever the entry order, and
@@ -38,7 +38,7 @@ func TestDeferCompressed(t *testing.T) {
 			t.Run(oname+"/"+wname, func(t *testing.T) {
 				tmp := t.TempDir()
 				sp := newSpool(Options{TmpDir: tmp})
-				s := newStreamReader(context.Background(), bytes.NewReader(data), want, sp, Options{ImageLayers: len(layers)})
+				s := newStreamReader(context.Background(), bytes.NewReader(data), want, sp, Options{ImageDiffIDs: img.diffIDs})
 				assert.NilError(t, s.run())
 				for _, d := range want {
 					got := s.got[d]

@@ -35,15 +35,22 @@ type Options struct {
 	// Progress, if set, is called when an entry starts and then about every
 	// MiB read. It runs on the reading goroutine: keep it cheap.
 	Progress func(p Progress)
-	// ImageLayers is the number of layers of the image a save stream
-	// holds, when the caller knows it. When fewer than half of them are
-	// wanted, FromSaveStream spools a compressed blob that it cannot yet
-	// identify as it is, and decompresses it only once the image's
-	// manifest and config show that it is wanted, instead of decompressing
-	// every such blob to learn its diff ID. 0 (unknown) always
-	// decompresses at once, which overlaps decompression with the
-	// daemon's sending when most layers are wanted.
-	ImageLayers int
+	// ImageDiffIDs are the diff IDs of the image a save stream holds,
+	// bottom first, when the caller knows them (docker image inspect's
+	// RootFS.Layers). With them, FromSaveStream:
+	//   - identifies each layer directory of the legacy layout (Docker ≤
+	//     24) from its json, which comes before its layer.tar, and skips
+	//     the layer.tar of a layer that is not wanted instead of spooling
+	//     and hashing it to learn what it is;
+	//   - when fewer than half of the layers are wanted, spools a
+	//     compressed blob that it cannot yet identify as it is, and
+	//     decompresses it only once the image's manifest and config show
+	//     that it is wanted, instead of decompressing every such blob to
+	//     learn its diff ID.
+	// Without them every unidentified layer is decompressed at once, which
+	// overlaps decompression with the daemon's sending when most layers
+	// are wanted.
+	ImageDiffIDs []digest.Digest
 	// Ready, if set, is called by FromDaemon and FromSaveStream with each
 	// wanted layer as soon as it is spooled and verified, in the order the
 	// stream holds them, before the call returns: k is the layer's index

@@ -97,14 +97,24 @@ func FuzzReadArchive(f *testing.F) {
 		if len(want) == 0 {
 			want = []digest.Digest{digest.FromBytes(data)}
 		}
-		ls, err := FromSaveStream(ctx, bytes.NewReader(data), want, opts)
-		if err == nil {
-			checkLayers(t, ls.List())
-			if err := ls.Close(); err != nil {
-				t.Fatal(err)
+		// The stream, for every layer, then for the top one only with the
+		// image's diff IDs known (legacy directories identified from
+		// their json, compressed blobs deferred).
+		withImage := opts
+		withImage.ImageDiffIDs = want
+		for _, run := range []struct {
+			want []digest.Digest
+			opts Options
+		}{{want, opts}, {want[len(want)-1:], withImage}} {
+			ls, err := FromSaveStream(ctx, bytes.NewReader(data), run.want, run.opts)
+			if err == nil {
+				checkLayers(t, ls.List())
+				if err := ls.Close(); err != nil {
+					t.Fatal(err)
+				}
 			}
+			assertEmptyDir(t, tmp)
 		}
-		assertEmptyDir(t, tmp)
 		if ctx.Err() != nil {
 			t.Fatal("took too long")
 		}

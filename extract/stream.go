@@ -108,6 +108,11 @@ type streamReader struct {
 	manifests []learnedManifest
 	blobDiff  map[digest.Digest]digest.Digest // compressed blob → diff ID
 
+	// The chain IDs of Options.ImageDiffIDs, and the legacy layer
+	// directories their json identified: directory → diff ID.
+	chains     []digest.Digest
+	legacyDirs map[string]digest.Digest
+
 	// With deferCompressed, compressed blobs not yet identified are
 	// spooled as they are, until learn maps them to diff IDs.
 	deferCompressed bool
@@ -138,7 +143,9 @@ func newStreamReader(ctx context.Context, r io.Reader, want []digest.Digest, sp 
 		blobDiff: make(map[digest.Digest]digest.Digest),
 		pending:  make(map[digest.Digest]pendingBlob),
 
-		deferCompressed: opts.ImageLayers > 0 && 2*len(want) < opts.ImageLayers,
+		deferCompressed: len(opts.ImageDiffIDs) > 0 && 2*len(want) < len(opts.ImageDiffIDs),
+		chains:          chainIDs(opts.ImageDiffIDs),
+		legacyDirs:      make(map[string]digest.Digest),
 	}
 	for _, d := range want {
 		s.want[d] = true
@@ -297,7 +304,22 @@ func (s *streamReader) entry(hdr *tar.Header) error {
 	case strings.HasPrefix(name, "blobs/"):
 		return s.blob(name, hdr)
 	case path.Base(name) == "layer.tar":
-		return s.layer(name, hdr, "")
+		diff, ok := s.legacyDirs[path.Dir(name)]
+		if !ok {
+			return s.layer(name, hdr, "")
+		}
+		if _, got := s.got[diff]; !s.want[diff] || got {
+			return nil // a legacy layer known not to be wanted: skipped unread
+		}
+		return s.layer(name, hdr, diff)
+	case path.Base(name) == "json" && len(s.chains) > 0 && strings.Count(name, "/") == 1 && hdr.Size <= maxJSONSize:
+		b, err := s.readJSON(name, hdr.Size)
+		if err != nil {
+			return err
+		}
+		if i := legacyLayerIndex(path.Dir(name), b, s.chains); i >= 0 {
+			s.legacyDirs[path.Dir(name)] = s.opts.ImageDiffIDs[i]
+		}
 	case !strings.Contains(name, "/") && strings.HasSuffix(name, ".json") && hdr.Size <= maxJSONSize:
 		// A legacy image config, <hex>.json.
 		b, err := s.readJSON(name, hdr.Size)

@@ -130,7 +130,9 @@ func (s *daemonSource) tagLookup() inspect.TagLookup {
 
 func (s *daemonSource) layers(ctx context.Context, want []digest.Digest, opts extract.Options) ([]flatten.Layer, error) {
 	var err error
-	opts.ImageLayers = len(s.anc.Layers)
+	for _, l := range s.anc.Layers {
+		opts.ImageDiffIDs = append(opts.ImageDiffIDs, l.DiffID)
+	}
 	s.loaded, err = extract.FromDaemon(ctx, s.cli.Client(), s.anc.ID, want, opts, s.saveOpts...)
 	if err != nil {
 		return nil, err
