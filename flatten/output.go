@@ -34,6 +34,14 @@ type output struct {
 
 	name string // the entry being written, for errors
 	buf  []byte // copy buffer of the writing goroutine, when the kernel cannot copy
+
+	// The entry being written, when quickFormat wrote its header: its
+	// data goes straight to bw, and then its padding. Otherwise tw frames
+	// it.
+	quick     bool
+	remaining int64 // data bytes still to write
+	pad       int64 // padding after them
+	blk       [blockSize]byte
 }
 
 const (
@@ -229,10 +237,9 @@ func (o *output) write(b *batch) error {
 		var err error
 		switch op.kind {
 		case opHeader:
-			o.name = op.hdr.Name
-			err = o.tw.WriteHeader(&op.hdr)
+			err = o.writeHeader(&op.hdr)
 		case opData:
-			_, err = o.tw.Write(b.data[op.lo:op.hi])
+			err = o.writeData(b.data[op.lo:op.hi])
 		case opKernel:
 			err = o.copyFile(op.src, op.off, op.n)
 		}
@@ -243,12 +250,67 @@ func (o *output) write(b *batch) error {
 	return nil
 }
 
+// writeHeader ends the entry before and writes hdr: a plain header as
+// quickFormat makes it, any other through tw.
+func (o *output) writeHeader(hdr *tar.Header) error {
+	if err := o.endEntry(); err != nil {
+		return err
+	}
+	o.name = hdr.Name
+	if !quickFormat(hdr, &o.blk) {
+		o.quick = false
+		return o.tw.WriteHeader(hdr)
+	}
+	if _, err := o.bw.Write(o.blk[:]); err != nil {
+		return err
+	}
+	o.quick, o.remaining, o.pad = true, 0, 0
+	if hdr.Typeflag == tar.TypeReg {
+		o.remaining, o.pad = hdr.Size, -hdr.Size&(blockSize-1)
+	}
+	return nil
+}
+
+// endEntry writes the padding of a quick entry, once all its data is
+// written, or the padding tw still owes for its entry.
+func (o *output) endEntry() error {
+	if !o.quick {
+		return o.tw.Flush()
+	}
+	if o.remaining > 0 {
+		return fmt.Errorf("archive/tar: missed writing %d bytes", o.remaining)
+	}
+	if _, err := o.bw.Write(zeros[:o.pad]); err != nil {
+		return err
+	}
+	o.quick, o.pad = false, 0
+	return nil
+}
+
+// writeData writes file data of the current entry.
+func (o *output) writeData(p []byte) error {
+	if !o.quick {
+		_, err := o.tw.Write(p)
+		return err
+	}
+	if int64(len(p)) > o.remaining {
+		return tar.ErrWriteTooLong
+	}
+	o.remaining -= int64(len(p))
+	_, err := o.bw.Write(p)
+	return err
+}
+
 // end ends the tar stream and flushes it.
 func (o *output) end() error {
-	if err := o.tw.Close(); err != nil {
-		return fmt.Errorf("writing output: %w", err)
+	err := o.endEntry()
+	if err == nil {
+		err = o.tw.Close()
 	}
-	if err := o.bw.Flush(); err != nil {
+	if err == nil {
+		err = o.bw.Flush()
+	}
+	if err != nil {
 		return fmt.Errorf("writing output: %w", err)
 	}
 	return nil
@@ -264,9 +326,16 @@ func (o *output) copyFile(src *os.File, off, n int64) error {
 		if err := o.bw.Flush(); err != nil {
 			return err
 		}
+		if o.quick && n > o.remaining {
+			return tar.ErrWriteTooLong
+		}
 		err := kernelCopy(o.ctx, o.zc, o.zcReg, src, off, n)
 		if err == nil {
 			kernelCopied.Add(n)
+			if o.quick {
+				o.remaining -= n
+				return nil
+			}
 			o.sink.discard = true
 			defer func() { o.sink.discard = false }()
 			for rem := n; rem > 0; {
@@ -286,9 +355,19 @@ func (o *output) copyFile(src *os.File, off, n int64) error {
 	if o.buf == nil {
 		o.buf = make([]byte, copyBufSize)
 	}
-	copied, err := io.CopyBuffer(o.tw, io.NewSectionReader(src, off, n), o.buf)
+	copied, err := io.CopyBuffer(dataWriter{o}, io.NewSectionReader(src, off, n), o.buf)
 	if err == nil && copied < n {
 		err = fmt.Errorf("reading data: %w", io.ErrUnexpectedEOF)
 	}
 	return err
+}
+
+// dataWriter writes file data of the output's current entry.
+type dataWriter struct{ o *output }
+
+func (w dataWriter) Write(p []byte) (int, error) {
+	if err := w.o.writeData(p); err != nil {
+		return 0, err
+	}
+	return len(p), nil
 }
