@@ -109,6 +109,7 @@ type writer struct {
 	groups map[ident]string // hardlinked files -> first name written ("" before)
 	path   []byte
 	last   []byte // the path last written
+	name   []byte // a directory's name, with its slash (emit)
 
 	stack   []frame
 	scratch [][]*node
@@ -257,19 +258,22 @@ func (f *flattener) addLinkGroups(groups map[ident]string) {
 
 // emit writes the node whose path is in w.path. vis tells whether content
 // below layers[0] is visible in its parent.
+//
+// The entry's name goes to the output as bytes, which it copies next to
+// the header: no string is made for it (w.name holds a directory's name
+// with its slash).
 func (w *writer) emit(c *node, vis bool) error {
-	name := string(w.path)
 	keep := w.f.keep
 	switch c.typ {
 	case typeWhiteout:
-		dir, base := splitName(name)
+		dir, base := splitName(string(w.path))
 		return w.marker(whiteoutName(dir, base))
 	case tar.TypeDir:
-		dirName := string(append(w.path, '/'))
+		w.name = append(append(w.name[:0], w.path...), '/')
 		var err error
 		switch {
 		case c.layer >= 0:
-			err = w.copyEntry(ident{c.layer, c.off}, dirName, "")
+			err = w.copyEntry(ident{c.layer, c.off}, w.name, "")
 		case strings.HasPrefix(c.name, WhiteoutPrefix):
 			// A literal directory ".wh.X" (the parent of ".wh.X/file") has
 			// no entry of its own: it would read as a whiteout of X.
@@ -277,11 +281,11 @@ func (w *writer) emit(c *node, vis bool) error {
 			// An implicit directory; with KeepWhiteouts only where the
 			// lower image's directory is hidden, so an extractor would
 			// create it afresh.
-			w.hdr = tar.Header{Name: dirName, Typeflag: tar.TypeDir, Mode: 0o755, ModTime: synthTime, Format: tar.FormatPAX}
-			err = w.writeHeader()
+			w.hdr = tar.Header{Typeflag: tar.TypeDir, Mode: 0o755, ModTime: synthTime, Format: tar.FormatPAX}
+			err = w.out.header(&w.hdr, w.name)
 		}
 		if err == nil && keep && c.flags != 0 {
-			err = w.marker(opaqueName(name))
+			err = w.marker(opaqueName(string(w.path)))
 		}
 		return err
 	}
@@ -290,21 +294,19 @@ func (w *writer) emit(c *node, vis bool) error {
 		if first, ok := w.groups[id]; ok {
 			if first == "" {
 				// The first name of a hardlinked file is the file.
-				w.groups[id] = name
+				w.groups[id] = string(w.path)
 			}
-			return w.copyEntry(id, name, first)
+			return w.copyEntry(id, w.path, first)
 		}
 	}
-	return w.copyEntry(id, name, "")
+	return w.copyEntry(id, w.path, "")
 }
 
 // marker writes a whiteout or opaque marker.
 func (w *writer) marker(name string) error {
 	w.hdr = tar.Header{Name: name, Typeflag: tar.TypeReg, Mode: 0o600, ModTime: synthTime, Format: tar.FormatPAX}
-	return w.writeHeader()
+	return w.out.header(&w.hdr, nil)
 }
-
-func (w *writer) writeHeader() error { return w.out.header(&w.hdr) }
 
 // layerReader re-reads the entries of one layer in pass 2. The output's
 // order is close to the layer's own (both walk directories in name order),
@@ -386,7 +388,7 @@ func paxKeep(k string) bool {
 
 // copyEntry re-reads the entry of file id and writes it under name; as a
 // hardlink to linkTo if that is set.
-func (w *writer) copyEntry(id ident, name, linkTo string) error {
+func (w *writer) copyEntry(id ident, name []byte, linkTo string) error {
 	f := w.f
 	li := int(id.layer)
 	l := f.layers[li]
@@ -395,17 +397,18 @@ func (w *writer) copyEntry(id ident, name, linkTo string) error {
 	if err != nil {
 		return f.errorf(li, "", fmt.Errorf("re-reading header at offset %d: %w", id.off, err))
 	}
-	entry := hdr.Name // the name in the layer, for errors
-	if entry == "" {
-		entry = name // quickHeader's, which leaves it out
+	entry := func() string { // the name in the layer, for errors
+		if hdr.Name == "" {
+			return string(name) // quickHeader's, which leaves it out
+		}
+		return hdr.Name
 	}
 	typ, ok := normType(hdr.Typeflag)
 	if !ok {
-		return f.errorf(li, entry, fmt.Errorf("re-reading header at offset %d: type changed", id.off))
+		return f.errorf(li, entry(), fmt.Errorf("re-reading header at offset %d: type changed", id.off))
 	}
 	h := &w.hdr
 	*h = tar.Header{
-		Name:       name,
 		Typeflag:   typ,
 		Mode:       hdr.Mode & modeMask,
 		Uid:        hdr.Uid,
@@ -435,7 +438,7 @@ func (w *writer) copyEntry(id ident, name, linkTo string) error {
 	case typ == tar.TypeReg:
 		h.Size = hdr.Size
 	}
-	if err := w.writeHeader(); err != nil {
+	if err := w.out.header(h, name); err != nil {
 		return err
 	}
 	// A sparse file's stored data is not its content: archive/tar
@@ -459,7 +462,7 @@ func (w *writer) copyEntry(id ident, name, linkTo string) error {
 			if errors.Is(err, io.EOF) {
 				err = io.ErrUnexpectedEOF
 			}
-			return f.errorf(li, entry, fmt.Errorf("reading data: %w", err))
+			return f.errorf(li, entry(), fmt.Errorf("reading data: %w", err))
 		}
 	}
 	return nil

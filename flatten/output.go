@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"sync/atomic"
+	"unsafe"
 )
 
 // output is the writing end of pass 2, on a goroutine of its own: it
@@ -32,7 +33,7 @@ type output struct {
 	err        error         // the goroutine's result, set before done is closed
 	ended      bool          // close or abort was called
 
-	name string // the entry being written, for errors
+	name []byte // the name of the entry being written, for errors
 	buf  []byte // copy buffer of the writing goroutine, when the kernel cannot copy
 
 	// The entry being written, when quickFormat wrote its header: its
@@ -48,6 +49,7 @@ const (
 	outBatches    = 3
 	outBatchOps   = 128
 	outBatchBytes = copyBufSize
+	outBatchNames = 32 << 10 // room for the names of outBatchOps entries of 256 bytes
 	// outMinRead is the least room for file data worth a read into the
 	// current batch; with less, the batch is handed over first.
 	outMinRead = 4 << 10
@@ -56,8 +58,9 @@ const (
 // batch is a run of operations, with the file data they write back to
 // back in data.
 type batch struct {
-	ops  []outOp
-	data []byte
+	ops   []outOp
+	data  []byte
+	names []byte // the names of the headers in ops (output.header)
 }
 
 type opKind uint8
@@ -95,22 +98,33 @@ func newOutput(ctx context.Context, out io.Writer) *output {
 	}
 	o.zc, o.zcReg = zeroCopyOutput(out)
 	for range outBatches {
-		o.free <- &batch{ops: make([]outOp, 0, outBatchOps), data: make([]byte, 0, outBatchBytes)}
+		o.free <- &batch{ops: make([]outOp, 0, outBatchOps), data: make([]byte, 0, outBatchBytes), names: make([]byte, 0, outBatchNames)}
 	}
 	o.cur = <-o.free
 	go o.run()
 	return o
 }
 
-// header queues a copy of hdr. The copy shares hdr's maps, which the
-// caller must not change afterwards.
-func (o *output) header(hdr *tar.Header) error {
-	if len(o.cur.ops) == cap(o.cur.ops) {
+// header queues a copy of hdr, named name unless name is nil. The copy
+// shares hdr's maps, which the caller must not change afterwards.
+//
+// name is copied into the batch, and the header's Name is a string over
+// that copy: no string is allocated for an entry. Such a Name is valid
+// only until the batch is written; nothing keeps it (o.name is a copy).
+func (o *output) header(hdr *tar.Header, name []byte) error {
+	b := o.cur
+	if len(b.ops) == cap(b.ops) || len(name) > cap(b.names)-len(b.names) && len(b.names) > 0 {
 		if err := o.send(); err != nil {
 			return err
 		}
+		b = o.cur
 	}
-	o.cur.ops = append(o.cur.ops, outOp{kind: opHeader, hdr: *hdr})
+	b.ops = append(b.ops, outOp{kind: opHeader, hdr: *hdr})
+	if name != nil {
+		lo := len(b.names)
+		b.names = append(b.names, name...)
+		b.ops[len(b.ops)-1].hdr.Name = unsafe.String(unsafe.SliceData(b.names[lo:]), len(name))
+	}
 	return nil
 }
 
@@ -225,7 +239,7 @@ func (o *output) run() {
 				return
 			}
 			clear(b.ops) // drop references for the collector
-			b.ops, b.data = b.ops[:0], b.data[:0]
+			b.ops, b.data, b.names = b.ops[:0], b.data[:0], b.names[:0]
 			o.free <- b // never blocks: there are outBatches batches
 		}
 	}
@@ -256,7 +270,7 @@ func (o *output) writeHeader(hdr *tar.Header) error {
 	if err := o.endEntry(); err != nil {
 		return err
 	}
-	o.name = hdr.Name
+	o.name = append(o.name[:0], hdr.Name...)
 	if !quickFormat(hdr, &o.blk) {
 		o.quick = false
 		return o.tw.WriteHeader(hdr)
