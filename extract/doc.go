@@ -24,7 +24,10 @@
 // Two entry points exist. [FromSaveStream] (and [FromDaemon], which calls
 // ImageSave and hands the body to it) knows the wanted diff IDs up front, so
 // it spools only what may be wanted and stops reading as soon as every
-// wanted layer is in hand. [OpenArchive] and [ReadArchive] open a saved
+// wanted layer is in hand. Given the image's diff IDs too
+// (Options.ImageDiffIDs), it knows each legacy layer directory from its
+// json before the layer.tar arrives (legacy.go), so a layer that is not
+// wanted is skipped unread. [OpenArchive] and [ReadArchive] open a saved
 // archive whose images are discovered from the archive itself: on a
 // seekable, uncompressed file the layers are sections of that file and
 // nothing is copied. [ReadMetadata] reads a save stream for its index,

@@ -45,15 +45,7 @@ func indexHeap(b *testing.B, layers []Layer) {
 	runtime.GC()
 	var before, after runtime.MemStats
 	runtime.ReadMemStats(&before)
-	f := &flattener{ctx: context.Background(), layers: layers, root: &node{layer: -1, typ: tar.TypeDir}}
-	for i := range layers {
-		if err := f.scanLayer(i, &f.scan); err != nil {
-			b.Fatal(err)
-		}
-		if err := f.applyLayer(i); err != nil {
-			b.Fatal(err)
-		}
-	}
+	f := indexInMemory(b, layers)
 	f.scan = layerScan{}
 	runtime.GC()
 	runtime.ReadMemStats(&after)

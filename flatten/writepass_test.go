@@ -6,6 +6,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -89,4 +90,22 @@ func TestWritePassLongNames(t *testing.T) {
 	if !slices.Equal(got, want) {
 		t.Errorf("names written differ from the layer's")
 	}
+}
+
+// BenchmarkWritePass is pass 2 alone: writing 100,000 tiny files from an
+// index in memory, with their allocations per entry.
+func BenchmarkWritePass(b *testing.B) {
+	const n = 100_000
+	data := tinyFilesTar(b, n)
+	f := indexInMemory(b, []Layer{{R: bytes.NewReader(data), Size: int64(len(data))}})
+	b.SetBytes(int64(len(data)))
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	for b.Loop() {
+		if err := f.write(io.Discard); err != nil {
+			b.Fatal(err)
+		}
+	}
+	runtime.ReadMemStats(&after)
+	b.ReportMetric(float64(after.Mallocs-before.Mallocs)/float64(b.N)/n, "allocs/entry")
 }
