@@ -27,12 +27,12 @@
 // wanted layer is in hand. Given the image's diff IDs too
 // (Options.ImageDiffIDs), it knows each legacy layer directory from its
 // json before the layer.tar arrives (legacy.go), so a layer that is not
-// wanted is skipped unread. [OpenArchive] and [ReadArchive] open a saved
-// archive whose images are discovered from the archive itself: on a
-// seekable, uncompressed file the layers are sections of that file and
-// nothing is copied. [ReadMetadata] reads a save stream for its index,
-// manifests and configs only, to learn which platforms an image holds and
-// each one's diff IDs without keeping any layer.
+// wanted is passed over, neither spooled nor hashed. [OpenArchive] and
+// [ReadArchive] open a saved archive whose images are discovered from the
+// archive itself: on a seekable, uncompressed file the layers are sections
+// of that file and nothing is copied. [ReadMetadata] reads a save stream
+// for its index, manifests and configs only, to learn which platforms an
+// image holds and each one's diff IDs without keeping any layer.
 //
 // The package is a library: it imports neither cobra nor docker/cli, and it
 // calls one Engine API method through the narrow [Client] interface.

@@ -309,7 +309,7 @@ func (s *streamReader) entry(hdr *tar.Header) error {
 			return s.layer(name, hdr, "")
 		}
 		if _, got := s.got[diff]; !s.want[diff] || got {
-			return nil // a legacy layer known not to be wanted: skipped unread
+			return nil // a legacy layer known not to be wanted: passed over, not spooled
 		}
 		return s.layer(name, hdr, diff)
 	case path.Base(name) == "json" && len(s.chains) > 0 && strings.Count(name, "/") == 1 && hdr.Size <= maxJSONSize:
