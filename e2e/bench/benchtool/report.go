@@ -73,6 +73,20 @@ type ratio struct {
 	target              float64
 	what                string
 	note                string // info rows: what the figure bounds
+	// reach lists the info rows that can show a target out of reach on
+	// this machine, whatever the code: when one of them is past its limit,
+	// the verdict says so next to NOT MET.
+	reach []reach
+}
+
+// reach: target ratio q is out of reach when the median of info ratio id,
+// of the same daemon, is above limit (a floor) or, with below, under it (a
+// ceiling).
+type reach struct {
+	id    string
+	limit float64
+	below bool
+	why   string // what the row shows
 }
 
 // metric is what a ratio compares.
@@ -88,24 +102,30 @@ const (
 )
 
 var ratios = []ratio{
-	{"b/a", "stream", "b", "a", byTime, "<=", 1.10, "(b) extract -o /dev/null ÷ (a) docker save", ""},
-	{"bfile/a", "stream", "bfile", "a", byTime, "<=", 1.10, "(b) extract -o FILE.tar ÷ (a) docker save", ""},
-	{"bfile/asave", "stream", "bfile", "asave", byTime, "info", 0, "(b) extract -o FILE.tar ÷ (a') docker save -o FILE", "how far above storing the stream"},
-	{"b/asave", "stream", "b", "asave", byTime, "info", 0, "(b) extract -o /dev/null ÷ (a') docker save -o FILE", "how far above storing the stream"},
-	{"asave/a", "stream", "asave", "a", byTime, "info", 0, "(a') docker save -o FILE ÷ (a) docker save", "the floor of (b) ÷ (a) for a tool that stores the stream, as every flattener must"},
-	{"d/asave", "stream", "d", "asave", byTime, "info", 0, "(d) save \\| crane ÷ (a') docker save -o FILE", "the most (d) ÷ (b) can be for a tool that stores the stream"},
-	{"bcpu/a", "stream", "b", "a", byCPUFloor, "info", 0, "(b)'s CPU floor ÷ (a) docker save: (CPU s of extract + of the daemon during it) ÷ cores, ÷ (a)'s time", "no scheduling of (b)'s work on this machine's cores can bring (b) ÷ (a) below it"},
-	{"a/c", "stream", "a", "c", byTime, "info", 0, "(a) docker save ÷ (c) docker export", "above 1.00, no reader of docker save's stream can beat (c)"},
-	{"d/b", "stream", "d", "b", byTime, ">=", 1.30, "(d) save \\| crane ÷ (b) extract: (b) ≥ 1.3× faster", ""},
-	{"c/b", "stream", "c", "b", byTime, ">", 1.00, "(c) docker export ÷ (b) extract: (b) faster", ""},
-	{"e/headc", "top", "e", "headc", byTime, "<=", 1.10, "(e) extract -l -1 ÷ save \\| head -c", ""},
-	{"f/savegz", "gzip", "f", "savegz", byTime, "<=", 0.60, "(f) extract .tar.gz ÷ save \\| gzip -6", ""},
-	{"fcpu/savegz", "gzip", "f", "savegz", byCPUFloor, "info", 0, "(f)'s CPU floor ÷ save \\| gzip -6: (CPU s of extract + of the daemon during it) ÷ cores, ÷ the pipeline's time", "no scheduling of (f)'s work on this machine's cores can bring (f) ÷ save \\| gzip below it"},
-	{"inspect/history", "inspect", "inspect", "history", byTime, "<=", 1.50, "(g) inspect ÷ docker history", ""},
-	{"crane/input", "input", "crane", "input", byTime, ">=", 2.00, "(i) crane ÷ extract --input: extract ≥ 2× faster", ""},
-	{"inputcpu/crane", "input", "input", "crane", byCPUFloor, "info", 0, "(i)'s CPU floor ÷ crane: (CPU s of extract --input) ÷ cores, ÷ crane's time", "above 0.50, no scheduling of extract's work on this machine's cores can make it 2× faster than crane; most of that CPU is SHA-256 over every layer, at the CPU's 1.43 GB/s"},
-	{"rss b2x/b", "big", "b2x", "b", byRSS, "<", 1.10, "(h) peak RSS, 2x image ÷ 1x image", ""},
+	{"b/a", "stream", "b", "a", byTime, "<=", 1.10, "(b) extract -o /dev/null ÷ (a) docker save", "", []reach{storeFloor, {"bcpu/a", 1.10, false, "(b)'s CPU floor"}}},
+	{"bfile/a", "stream", "bfile", "a", byTime, "<=", 1.10, "(b) extract -o FILE.tar ÷ (a) docker save", "", []reach{storeFloor, {"bfilecpu/a", 1.10, false, "(b) -o FILE.tar's CPU floor"}}},
+	{"bfile/asave", "stream", "bfile", "asave", byTime, "info", 0, "(b) extract -o FILE.tar ÷ (a') docker save -o FILE", "how far above storing the stream", nil},
+	{"b/asave", "stream", "b", "asave", byTime, "info", 0, "(b) extract -o /dev/null ÷ (a') docker save -o FILE", "how far above storing the stream", nil},
+	{"asave/a", "stream", "asave", "a", byTime, "info", 0, "(a') docker save -o FILE ÷ (a) docker save", "the floor of (b) ÷ (a) for a tool that stores the stream, as every flattener must", nil},
+	{"d/asave", "stream", "d", "asave", byTime, "info", 0, "(d) save \\| crane ÷ (a') docker save -o FILE", "the most (d) ÷ (b) can be for a tool that stores the stream", nil},
+	{"bcpu/a", "stream", "b", "a", byCPUFloor, "info", 0, "(b)'s CPU floor ÷ (a) docker save: (CPU s of extract + of the daemon during it) ÷ cores, ÷ (a)'s time", "no scheduling of (b)'s work on this machine's cores can bring (b) ÷ (a) below it", nil},
+	{"bfilecpu/a", "stream", "bfile", "a", byCPUFloor, "info", 0, "(b) -o FILE.tar's CPU floor ÷ (a) docker save", "the same, for (b) ÷ (a) with a file to write", nil},
+	{"a/c", "stream", "a", "c", byTime, "info", 0, "(a) docker save ÷ (c) docker export", "above 1.00, no reader of docker save's stream can beat (c)", nil},
+	{"d/b", "stream", "d", "b", byTime, ">=", 1.30, "(d) save \\| crane ÷ (b) extract: (b) ≥ 1.3× faster", "", []reach{{"d/asave", 1.30, true, "crane ÷ storing the stream"}}},
+	{"c/b", "stream", "c", "b", byTime, ">", 1.00, "(c) docker export ÷ (b) extract: (b) faster", "", []reach{{"a/c", 1.00, false, "docker save ÷ docker export"}}},
+	{"e/headc", "top", "e", "headc", byTime, "<=", 1.10, "(e) extract -l -1 ÷ save \\| head -c", "", nil},
+	{"f/savegz", "gzip", "f", "savegz", byTime, "<=", 0.60, "(f) extract .tar.gz ÷ save \\| gzip -6", "", []reach{{"fcpu/savegz", 0.60, false, "(f)'s CPU floor"}}},
+	{"fcpu/savegz", "gzip", "f", "savegz", byCPUFloor, "info", 0, "(f)'s CPU floor ÷ save \\| gzip -6: (CPU s of extract + of the daemon during it) ÷ cores, ÷ the pipeline's time", "no scheduling of (f)'s work on this machine's cores can bring (f) ÷ save \\| gzip below it", nil},
+	{"inspect/history", "inspect", "inspect", "history", byTime, "<=", 1.50, "(g) inspect ÷ docker history", "", nil},
+	{"crane/input", "input", "crane", "input", byTime, ">=", 2.00, "(i) crane ÷ extract --input: extract ≥ 2× faster", "", []reach{{"inputcpu/crane", 0.50, false, "(i)'s CPU floor ÷ crane"}}},
+	{"inputcpu/crane", "input", "input", "crane", byCPUFloor, "info", 0, "(i)'s CPU floor ÷ crane: (CPU s of extract --input) ÷ cores, ÷ crane's time", "above 0.50, no scheduling of extract's work on this machine's cores can make it 2× faster than crane; most of that CPU is SHA-256 over every layer, at the CPU's 1.43 GB/s", nil},
+	{"rss b2x/b", "big", "b2x", "b", byRSS, "<", 1.10, "(h) peak RSS, 2x image ÷ 1x image", "", nil},
 }
+
+// storeFloor: every flattener stores the stream (the output is in name
+// order, and the save stream holds the layers in no useful order), and
+// storing it is what `docker save -o FILE` does.
+var storeFloor = reach{"asave/a", 1.10, false, "storing the stream, (a') ÷ (a)"}
 
 const (
 	rssLimitMiB = 64  // (h)
@@ -330,6 +350,37 @@ func verdict(ok bool) string {
 	return "**NOT MET**"
 }
 
+// outOfReach returns why target q cannot be met on daemon kind, from the
+// medians of its reach rows in this run (the one past its limit by the
+// widest margin), or "".
+func (r *report) outOfReach(kind string, q ratio) string {
+	why, widest := "", 1.0
+	for _, b := range q.reach {
+		i := slices.IndexFunc(ratios, func(x ratio) bool { return x.id == b.id })
+		if i < 0 {
+			continue
+		}
+		rs := r.pairRatios(kind, ratios[i])
+		if len(rs) == 0 {
+			continue
+		}
+		m := summarize(rs).median
+		margin, side := m/b.limit, "over"
+		if b.below {
+			margin, side = b.limit/m, "under"
+		}
+		if margin > widest {
+			// Enough digits to tell the median from the limit.
+			v := fmt.Sprintf("%.2f", m)
+			if v == fmt.Sprintf("%.2f", b.limit) {
+				v = fmt.Sprintf("%.3f", m)
+			}
+			why, widest = fmt.Sprintf("%s is %s, %s %.2f", b.why, v, side, b.limit), margin
+		}
+	}
+	return why
+}
+
 // pairRatios returns num/den for every measured round that has both.
 func (r *report) pairRatios(kind string, q ratio) []float64 {
 	num, den := seconds, seconds
@@ -417,6 +468,7 @@ func (r *report) write() {
 	r.p("- (c) `docker create` runs before and `docker rm` after the timed `docker export`: create is **not** timed. (e) OFFSET is the byte just past the top layer's blob in a `docker save -o` copy of the image (`benchtool offset`). (i) the archive is `cat` to /dev/null before each run (page-cached); MB/s is the archive's size over the time, as the target defines it: the containerd store's archive holds gzip blobs, about a third of the uncompressed size, so its MB/s is not comparable with the other two. `crane export -` first copies stdin to a temp file (in its \"written\" column).\n")
 	r.p("- `sync` runs (not timed) before every run, so that no run pays for the writeback of the gigabytes an earlier one wrote (`docker save -o`, crane's temp file, extract's spool and output): without it, whichever variant follows those in a round is throttled by the kernel's dirty-page limits.\n")
 	r.p("- Ratios are judged on their median. Other work ran on the machine at the same time (see the load averages), so single runs are noisy; the pairs are what make the ratios comparable.\n")
+	r.p("- A NOT MET verdict adds \"out of reach here\" when an info row of the same daemon in the same run is past the target: a floor that no code can go under (storing the stream as `docker save -o` does, which every flattener must, since the save stream holds the layers in no useful order and the output is in name order; the CPU seconds of the run spread over every core) or a ceiling that no code can go over (crane's time over storing the stream; (a) ÷ (c), as no reader of the save stream is faster than the stream). It names the row past the target by the widest margin.\n")
 	if notes := m["note"]; notes != "" {
 		for _, n := range strings.Split(notes, "\n") {
 			r.p("- %s\n", n)
@@ -446,12 +498,17 @@ func (r *report) writeMicro() {
 func (r *report) writeTargets() {
 	r.p("## Targets\n\n")
 	r.p("| target | daemon | measured: median (min–max of the pairs) | target | verdict |\n|---|---|---|---|---|\n")
-	notMet := 0
-	row := func(what, kind, measured, target string, ok bool) {
+	notMet, outOfReach := 0, 0
+	row := func(what, kind, measured, target string, ok bool, why string) {
+		v := verdict(ok)
 		if !ok {
 			notMet++
+			if why != "" {
+				outOfReach++
+				v += ", out of reach here: " + why
+			}
 		}
-		r.p("| %s | %s | %s | %s | %s |\n", what, kind, measured, target, verdict(ok))
+		r.p("| %s | %s | %s | %s | %s |\n", what, kind, measured, target, v)
 	}
 	for _, q := range ratios {
 		for _, k := range r.kinds {
@@ -464,8 +521,12 @@ func (r *report) writeTargets() {
 				r.p("| %s | %s | **%.2f** (%.2f–%.2f, %d pairs) | – (%s) | info |\n", q.what, k, st.median, st.min, st.max, st.n, q.note)
 				continue
 			}
-			row(q.what, k, fmt.Sprintf("**%.2f** (%.2f–%.2f, %d pairs)", st.median, st.min, st.max, st.n),
-				fmt.Sprintf("%s %.2f", opSign(q.op), q.target), met(q.op, st.median, q.target))
+			med := fmt.Sprintf("%.2f", st.median)
+			if med == fmt.Sprintf("%.2f", q.target) {
+				med = fmt.Sprintf("%.3f", st.median) // on the target: enough digits to see which side
+			}
+			row(q.what, k, fmt.Sprintf("**%s** (%.2f–%.2f, %d pairs)", med, st.min, st.max, st.n),
+				fmt.Sprintf("%s %.2f", opSign(q.op), q.target), met(q.op, st.median, q.target), r.outOfReach(k, q))
 		}
 	}
 	// (h) absolute peak RSS of every whole-image extract to /dev/null or a file.
@@ -480,7 +541,7 @@ func (r *report) writeTargets() {
 		st := field(ss, rssMiB)
 		row("(h) peak RSS of (b), every run (1x and 2x image, -o /dev/null and FILE.tar)", k,
 			fmt.Sprintf("max **%.1f MiB** (median %.1f, %d runs)", st.max, st.median, st.n),
-			fmt.Sprintf("≤ %d MiB", rssLimitMiB), st.max <= rssLimitMiB)
+			fmt.Sprintf("≤ %d MiB", rssLimitMiB), st.max <= rssLimitMiB, "")
 	}
 	// (i) throughput.
 	for _, k := range r.kinds {
@@ -492,9 +553,13 @@ func (r *report) writeTargets() {
 		st := field(ss, func(s sample) float64 { return float64(size) / 1e6 / s.seconds })
 		row("(i) extract --input saved.tar -o - throughput", k,
 			fmt.Sprintf("**%.0f MB/s** (%.0f–%.0f)", st.median, st.min, st.max),
-			fmt.Sprintf("≥ %d MB/s", minInputMBs), st.median >= minInputMBs)
+			fmt.Sprintf("≥ %d MB/s", minInputMBs), st.median >= minInputMBs, "")
 	}
-	r.p("\n%d target rows NOT MET.", notMet)
+	r.p("\n%d target rows NOT MET", notMet)
+	if outOfReach > 0 {
+		r.p(", %d of them out of reach on this machine: a floor or ceiling row of the same run shows that no code could meet them", outOfReach)
+	}
+	r.p(".")
 	if failed := r.failed(); failed > 0 {
 		r.p(" **%d runs failed** (see the raw samples; they are in no figure).", failed)
 	}
