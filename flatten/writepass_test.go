@@ -51,44 +51,23 @@ func TestWritePassAllocations(t *testing.T) {
 // TestWritePassLongNames writes names longer than a batch's room for
 // names, between short ones: each must come out as it went in.
 func TestWritePassLongNames(t *testing.T) {
+	var entries []tf
 	var want []string
-	var buf bytes.Buffer
-	tw := tar.NewWriter(&buf)
 	for i := range 40 {
 		name := fmt.Sprintf("f%02d", i)
 		if i%3 == 0 {
 			name += "-" + strings.Repeat("n", (i+1)*1500) // 1.5 to 60 KiB
 		}
-		want = append(want, name)
-		if err := tw.WriteHeader(&tar.Header{Name: name, Typeflag: tar.TypeReg, Mode: 0o644, Size: 1, ModTime: testTime}); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := tw.Write([]byte{'x'}); err != nil {
-			t.Fatal(err)
-		}
+		entries = append(entries, reg(name, "x"))
+		want = append(want, render(&tar.Header{Name: name, Typeflag: tar.TypeReg, Mode: 0o644}, []byte("x")))
 	}
-	if err := tw.Close(); err != nil {
+	out, _, err := run(t, [][]byte{mkTar(t, entries...)}, Options{})
+	if err != nil {
 		t.Fatal(err)
-	}
-	var out bytes.Buffer
-	if err := Flatten(context.Background(), &out, []Layer{{R: bytes.NewReader(buf.Bytes()), Size: int64(buf.Len())}}, Options{}); err != nil {
-		t.Fatal(err)
-	}
-	var got []string
-	tr := tar.NewReader(&out)
-	for {
-		hdr, err := tr.Next()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		got = append(got, hdr.Name)
 	}
 	slices.Sort(want)
-	if !slices.Equal(got, want) {
-		t.Errorf("names written differ from the layer's")
+	if got := listing(t, out); !slices.Equal(got, want) {
+		t.Errorf("names written differ from the layer's:\n%s", diffLines(got, want))
 	}
 }
 
