@@ -292,7 +292,7 @@ func (o *output) endEntry() error {
 		return o.tw.Flush()
 	}
 	if o.remaining > 0 {
-		return fmt.Errorf("archive/tar: missed writing %d bytes", o.remaining)
+		return fmt.Errorf("%d bytes of file data missing", o.remaining)
 	}
 	if _, err := o.bw.Write(zeros[:o.pad]); err != nil {
 		return err
