@@ -47,9 +47,10 @@ type Options struct {
 	//     decompresses it only once the image's manifest and config show
 	//     that it is wanted, instead of decompressing every such blob to
 	//     learn its diff ID.
-	// Without them every unidentified layer is decompressed at once, which
-	// overlaps decompression with the daemon's sending when most layers
-	// are wanted.
+	// Without them, a layer that the stream does not name by its diff ID
+	// is spooled (decompressed if need be) and hashed as it arrives, which
+	// overlaps that work with the daemon's sending when most layers are
+	// wanted.
 	ImageDiffIDs []digest.Digest
 	// Ready, if set, is called by FromDaemon and FromSaveStream with each
 	// wanted layer as soon as it is spooled and verified, in the order the
