@@ -144,16 +144,11 @@ func legacyEntries(t testing.TB, imgs []*testImage, o legacyOptions) []tarEntry 
 		var layerPaths []string
 		firstByDiff := map[digest.Digest]string{}
 		parent := ""
-		chain := digest.Digest("")
+		chains := ChainIDs(img.diffIDs)
 		for i, l := range img.layers {
 			// The v1 ID is chain-based: it differs for the same layer at
 			// another position.
-			if chain == "" {
-				chain = img.diffIDs[i]
-			} else {
-				chain = digest.FromString(chain.String() + " " + img.diffIDs[i].String())
-			}
-			v1, v1JSON := dockerV1JSON(t, chain, parent, i == len(img.layers)-1)
+			v1, v1JSON := dockerV1JSON(t, chains[i], parent, i == len(img.layers)-1)
 			parent = v1
 			p := v1 + "/layer.tar"
 			layerPaths = append(layerPaths, p)

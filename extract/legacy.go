@@ -5,9 +5,11 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"slices"
 	"strings"
 
 	"github.com/opencontainers/go-digest"
+	"github.com/opencontainers/image-spec/identity"
 )
 
 // The legacy save layout (Docker ≤ 24) holds each layer in a directory
@@ -27,28 +29,20 @@ import (
 // that matches nothing (another daemon's algorithm, a crafted archive)
 // leaves the layer to be identified by hashing its content, as before.
 
-// chainIDs returns the chain ID of each layer of an image with diffIDs,
-// bottom first (the OCI image spec's ChainID).
-func chainIDs(diffIDs []digest.Digest) []digest.Digest {
-	out := make([]digest.Digest, len(diffIDs))
-	for i, d := range diffIDs {
-		if i == 0 {
-			out[i] = d
-			continue
-		}
-		out[i] = digest.FromString(out[i-1].String() + " " + d.String())
-	}
-	return out
+// ChainIDs returns the chain ID of each layer of an image with diffIDs,
+// bottom first (the OCI image spec's ChainID), leaving diffIDs as they are.
+func ChainIDs(diffIDs []digest.Digest) []digest.Digest {
+	return identity.ChainIDs(slices.Clone(diffIDs))
 }
 
 // layerIDPlaceholder stands for the chain ID while a json is marshalled
 // once; every sha256 digest has its length.
 var layerIDPlaceholder = "sha256:" + strings.Repeat("x", 64)
 
-// legacyLayerIndex returns the index in chains of the layer that the
-// legacy directory dir (a v1 ID in hex) holds, given the directory's json,
-// or -1 when no chain ID gives dir.
-func legacyLayerIndex(dir string, b []byte, chains []digest.Digest) int {
+// LegacyLayerIndex returns the index in chains (an image's ChainIDs) of
+// the layer that the legacy directory dir (a v1 ID in hex) holds, given
+// the directory's json, or -1 when no chain ID gives dir.
+func LegacyLayerIndex(dir string, b []byte, chains []digest.Digest) int {
 	if len(dir) != 64 || !isLowerHex(dir) || len(chains) == 0 {
 		return -1
 	}

@@ -30,23 +30,23 @@ func TestLegacyLayerIndexRealDaemon(t *testing.T) {
 	assert.NilError(t, json.Unmarshal(b, &data))
 	assert.Assert(t, len(data.Images) == 2)
 	for _, img := range data.Images {
-		chains := chainIDs(img.DiffIDs)
+		chains := ChainIDs(img.DiffIDs)
 		assert.Equal(t, len(img.Layers), len(chains), img.Image)
 		for i, l := range img.Layers {
-			assert.Equal(t, legacyLayerIndex(l.Dir, []byte(l.JSON), chains), i, "%s: layer %d", img.Image, i)
+			assert.Equal(t, LegacyLayerIndex(l.Dir, []byte(l.JSON), chains), i, "%s: layer %d", img.Image, i)
 
 			// Any other json, name or chain identifies nothing.
 			changed := strings.Replace(l.JSON, `"created":"`, `"created":" `, 1)
-			assert.Equal(t, legacyLayerIndex(l.Dir, []byte(changed), chains), -1, "%s: layer %d, json changed", img.Image, i)
+			assert.Equal(t, LegacyLayerIndex(l.Dir, []byte(changed), chains), -1, "%s: layer %d, json changed", img.Image, i)
 			other := strings.Repeat("0", 64)
 			renamed := strings.Replace(l.JSON, l.Dir, other, 1)
-			assert.Equal(t, legacyLayerIndex(other, []byte(renamed), chains), -1, "%s: layer %d, renamed", img.Image, i)
-			shifted := chainIDs(append([]digest.Digest{digest.FromString("below")}, img.DiffIDs...))
-			assert.Equal(t, legacyLayerIndex(l.Dir, []byte(l.JSON), shifted), -1, "%s: layer %d, another chain", img.Image, i)
+			assert.Equal(t, LegacyLayerIndex(other, []byte(renamed), chains), -1, "%s: layer %d, renamed", img.Image, i)
+			shifted := ChainIDs(append([]digest.Digest{digest.FromString("below")}, img.DiffIDs...))
+			assert.Equal(t, LegacyLayerIndex(l.Dir, []byte(l.JSON), shifted), -1, "%s: layer %d, another chain", img.Image, i)
 		}
 	}
 	for _, bad := range []string{``, `[]`, `{"id":1}`, `{"id":null}`, `{"parent":"x"}`} {
-		assert.Equal(t, legacyLayerIndex(strings.Repeat("a", 64), []byte(bad), chainIDs([]digest.Digest{digest.FromString("x")})), -1, bad)
+		assert.Equal(t, LegacyLayerIndex(strings.Repeat("a", 64), []byte(bad), ChainIDs([]digest.Digest{digest.FromString("x")})), -1, bad)
 	}
 }
 

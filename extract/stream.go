@@ -144,7 +144,7 @@ func newStreamReader(ctx context.Context, r io.Reader, want []digest.Digest, sp 
 		pending:  make(map[digest.Digest]pendingBlob),
 
 		deferCompressed: len(opts.ImageDiffIDs) > 0 && 2*len(want) < len(opts.ImageDiffIDs),
-		chains:          chainIDs(opts.ImageDiffIDs),
+		chains:          ChainIDs(opts.ImageDiffIDs),
 		legacyDirs:      make(map[string]digest.Digest),
 	}
 	for _, d := range want {
@@ -317,7 +317,7 @@ func (s *streamReader) entry(hdr *tar.Header) error {
 		if err != nil {
 			return err
 		}
-		if i := legacyLayerIndex(path.Dir(name), b, s.chains); i >= 0 {
+		if i := LegacyLayerIndex(path.Dir(name), b, s.chains); i >= 0 {
 			s.legacyDirs[path.Dir(name)] = s.opts.ImageDiffIDs[i]
 		}
 	case !strings.Contains(name, "/") && strings.HasSuffix(name, ".json") && hdr.Size <= maxJSONSize:

@@ -135,7 +135,13 @@ func parseOctal(f []byte) (int64, bool) {
 // bytes with the checksum field as spaces, unsigned or (as some old tars
 // wrote it) signed.
 func checksumOK(b []byte, chk int64) bool {
-	var unsigned, signed int64
+	unsigned, signed := checksums(b)
+	return chk == unsigned || chk == signed
+}
+
+// checksums returns the sums of the header block b's bytes, unsigned and
+// signed, with the checksum field counted as spaces.
+func checksums(b []byte) (unsigned, signed int64) {
 	for i, c := range b {
 		if 148 <= i && i < 156 {
 			c = ' '
@@ -143,7 +149,7 @@ func checksumOK(b []byte, chk int64) bool {
 		unsigned += int64(c)
 		signed += int64(int8(c))
 	}
-	return chk == unsigned || chk == signed
+	return unsigned, signed
 }
 
 // cstring is f up to its first NUL.

@@ -65,13 +65,7 @@ func quickFormat(h *tar.Header, b *[blockSize]byte) bool {
 	copy(b[345:500], prefix)
 	b[156] = h.Typeflag
 	copy(b[257:265], "ustar\x0000")
-	sum := int64(0)
-	for i, c := range b {
-		if 148 <= i && i < 156 {
-			c = ' '
-		}
-		sum += int64(c)
-	}
+	sum, _ := checksums(b[:])
 	putOctal(b[148:155], sum)
 	b[155] = ' '
 	return true

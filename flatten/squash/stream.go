@@ -108,12 +108,8 @@ func Write(ctx context.Context, w io.Writer, save io.Reader, img Image, opts Opt
 		br:       bufio.NewReaderSize(nil, 64<<10),
 		buf:      make([]byte, 256<<10),
 	}
+	s.chainIDs = extract.ChainIDs(img.DiffIDs)
 	for i, d := range img.DiffIDs {
-		chain := d
-		if i > 0 {
-			chain = digest.FromString(s.chainIDs[i-1].String() + " " + d.String())
-		}
-		s.chainIDs = append(s.chainIDs, chain)
 		if i >= opts.From && i <= opts.To {
 			s.inRange[d] = true
 		} else {
@@ -246,7 +242,7 @@ func (s *squasher) entry(tr *tar.Reader, hdr *tar.Header) error {
 		if err != nil {
 			return fmt.Errorf("reading entry %q: %w", name, err)
 		}
-		if i := s.legacyIndex(path.Dir(name), b); i >= 0 {
+		if i := extract.LegacyLayerIndex(path.Dir(name), b, s.chainIDs); i >= 0 {
 			s.v1[path.Dir(name)] = i
 		}
 		return nil
@@ -325,48 +321,6 @@ func (s *squasher) legacyLayer(name string, hdr *tar.Header) error {
 		return nil
 	}
 	return s.verified(name, blobPath(diff), hdr, diff, toOut, toExt)
-}
-
-// legacyIndex returns the index of the layer whose legacy v1 ID is v1id,
-// given the layer's <v1id>/json, or -1. Docker ≤ 24 computes the v1 ID
-// (image/v1.CreateID) as the digest of that JSON without "id", with
-// "layer_id" set to the layer's chain ID, "parent" to the parent's v1 ID as
-// a digest, and, below the top layer, without "os" (set after the ID).
-func (s *squasher) legacyIndex(v1id string, b []byte) int {
-	var m map[string]json.RawMessage
-	if json.Unmarshal(b, &m) != nil {
-		return -1
-	}
-	delete(m, "id")
-	if raw, ok := m["parent"]; ok {
-		var p string
-		if json.Unmarshal(raw, &p) != nil {
-			return -1
-		}
-		if !strings.HasPrefix(p, "sha256:") {
-			p = "sha256:" + p
-		}
-		m["parent"], _ = json.Marshal(p)
-	}
-	osRaw, hasOS := m["os"]
-	for i, chain := range s.chainIDs {
-		m["layer_id"], _ = json.Marshal(chain)
-		for _, withOS := range []bool{true, false} {
-			if withOS {
-				if !hasOS {
-					continue
-				}
-				m["os"] = osRaw
-			} else {
-				delete(m, "os")
-			}
-			out, err := json.Marshal(m)
-			if err == nil && digest.FromBytes(out).Encoded() == v1id {
-				return i
-			}
-		}
-	}
-	return -1
 }
 
 // verified copies an entry named by its digest d and checks it; outName is
