@@ -45,19 +45,22 @@ func (s *sink) Write(p []byte) (int, error) {
 var zeros = make([]byte, 256<<10)
 
 // fileSection returns the file and the offset in it where r's byte 0 is,
-// when r reads an *os.File directly: a spool file, or a section of a saved
-// archive.
+// when r reads an *os.File directly or through sections of it: a spool
+// file, or a layer of a saved archive (a section of the archive, itself a
+// section of the file from where the archive starts in it).
 func fileSection(r io.ReaderAt) (*os.File, int64, bool) {
-	switch r := r.(type) {
-	case *os.File:
-		return r, 0, true
-	case *io.SectionReader:
-		outer, off, _ := r.Outer()
-		if f, ok := outer.(*os.File); ok {
-			return f, off, true
+	base := int64(0)
+	for {
+		switch s := r.(type) {
+		case *os.File:
+			return s, base, true
+		case *io.SectionReader:
+			outer, off, _ := s.Outer()
+			r, base = outer, base+off
+		default:
+			return nil, 0, false
 		}
 	}
-	return nil, 0, false
 }
 
 // zeroCopyOutput returns the output file when file data may be moved to it
