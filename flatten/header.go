@@ -3,6 +3,8 @@ package flatten
 import (
 	"archive/tar"
 	"bytes"
+	"encoding/binary"
+	"math/bits"
 	"strings"
 	"time"
 )
@@ -140,16 +142,33 @@ func checksumOK(b []byte, chk int64) bool {
 }
 
 // checksums returns the sums of the header block b's bytes, unsigned and
-// signed, with the checksum field counted as spaces.
+// signed, with the checksum field counted as spaces. It adds eight bytes
+// at a time, in four 16-bit lanes (64 words of at most 2 × 255 a lane fit
+// in 16 bits); the signed sum is the unsigned one less 256 for every byte
+// with its top bit set.
 func checksums(b []byte) (unsigned, signed int64) {
-	for i, c := range b {
-		if 148 <= i && i < 156 {
-			c = ' '
-		}
-		unsigned += int64(c)
-		signed += int64(int8(c))
+	const (
+		bytes16 = 0x00ff00ff00ff00ff
+		tops    = 0x8080808080808080
+	)
+	b = b[:blockSize]
+	var lanes uint64
+	high := 0
+	for i := 0; i < blockSize; i += 8 {
+		w := binary.LittleEndian.Uint64(b[i:])
+		lanes += w&bytes16 + w>>8&bytes16
+		high += bits.OnesCount64(w & tops)
 	}
-	return unsigned, signed
+	for ; lanes != 0; lanes >>= 16 {
+		unsigned += int64(lanes & 0xffff)
+	}
+	for _, c := range b[148:156] {
+		unsigned += int64(' ') - int64(c)
+		if c >= 0x80 {
+			high--
+		}
+	}
+	return unsigned, unsigned - 256*int64(high)
 }
 
 // cstring is f up to its first NUL.

@@ -134,6 +134,39 @@ func TestQuickHeaderChecksums(t *testing.T) {
 	}
 }
 
+// TestChecksums checks checksums, which adds eight bytes at a time,
+// against the sums taken byte by byte, on blocks of any bytes and on the
+// extremes (every byte 0xff gives the largest sum, and the most bytes with
+// their top bit set).
+func TestChecksums(t *testing.T) {
+	r := rand.New(rand.NewPCG(9, 10))
+	var blocks [][]byte
+	for _, fill := range []byte{0x00, 0x20, 0x7f, 0x80, 0xff} {
+		blocks = append(blocks, bytes.Repeat([]byte{fill}, blockSize))
+	}
+	for range 1000 {
+		b := make([]byte, blockSize)
+		for j := range b {
+			b[j] = byte(r.Uint32())
+		}
+		blocks = append(blocks, b)
+	}
+	for i, b := range blocks {
+		var unsigned, signed int64
+		for j, c := range b {
+			if 148 <= j && j < 156 {
+				c = ' '
+			}
+			unsigned += int64(c)
+			signed += int64(int8(c))
+		}
+		gotU, gotS := checksums(b)
+		if gotU != unsigned || gotS != signed {
+			t.Fatalf("block %d: checksums %d, %d; want %d, %d", i, gotU, gotS, unsigned, signed)
+		}
+	}
+}
+
 // FuzzQuickHeader checks that whatever block quickHeader reads, archive/tar
 // reads too, with the same fields.
 func FuzzQuickHeader(f *testing.F) {
