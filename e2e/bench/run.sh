@@ -19,6 +19,10 @@
 #            .tar.gz vs docker save | gzip -6, (g) inspect vs docker
 #            history, (i) extract --input vs crane export from a saved
 #            archive; (h) extract of the 1x and the 2x image on one daemon.
+#            Floors and ceilings beside them: (a') docker save -o FILE,
+#            (a'') the same then the output less the top layer copied
+#            from it, and for gzip layer blobs igzip (ISA-L, from apt-get
+#            isal) inflating them one per core.
 #   REPORT   BENCHMARKS.md via e2e/bench/benchtool.
 #
 # Environment:
@@ -112,6 +116,13 @@ if ! /usr/bin/time -v true >/dev/null 2>&1; then
 	DEBIAN_FRONTEND=noninteractive apt-get -q -y -o DPkg::Lock::Timeout=600 install time >/dev/null ||
 		{ apt-get -q update >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get -q -y install time >/dev/null; }
 fi
+# igzip (ISA-L, SIMD inflation, the fastest gzip decompressor Debian has)
+# for (i)'s inflation ceiling on the daemon whose layer blobs are gzip.
+if want i && ! command -v igzip >/dev/null; then
+	log "installing igzip (apt-get isal)"
+	DEBIAN_FRONTEND=noninteractive apt-get -q -y -o DPkg::Lock::Timeout=600 install isal >/dev/null ||
+		{ apt-get -q update >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get -q -y install isal >/dev/null; }
+fi
 for tool in gzip head cat stat; do command -v "$tool" >/dev/null || die "$tool not found"; done
 
 declare -A HOST=()
@@ -198,6 +209,7 @@ meta client "$(docker version --format '{{.Client.Version}}' 2>/dev/null)"
 meta version "$("$DL" version)"
 meta crane "$(crane version) ($CRANE_PKG@$CRANE_VERSION)"
 meta gzip "$(gzip --version | head -1)"
+if want i; then meta igzip "$(igzip --version 2>&1 | head -1) (Debian isal $(dpkg-query -W -f '${Version}' isal 2>/dev/null))"; fi
 meta go "$(go version | cut -d' ' -f3-)"
 meta kinds "${KINDS[*]}"
 meta pairs "$PAIRS"
@@ -346,6 +358,20 @@ for KIND in "${KINDS[@]}"; do
 		CMD[bfile]="$dl extract $IMG -o $RUN_REL/out.tar"
 		OUTFILE[bfile]="$RUN/out.tar"
 	fi
+	if want a && want b && [ "$offset" -ge "$(($(stat -c %s "$saved") - (1 << 20)))" ]; then
+		# (a'') the stream stored, then the output written from it. The
+		# top layer's blob ends the stream's layers, and it may delete or
+		# replace any entry of the others: no output but its own entries
+		# can be written before it is in hand. So at least the output
+		# less the top layer's size is written after the stream ends; as
+		# fast as the kernel copies a stored file (copy_file_range).
+		outsize=$("$DL" extract --input "$saved" -o - | wc -c)
+		meta "out_bytes.$KIND" "$outsize"
+		vs+=(asavecp)
+		CMD[asavecp]="docker save -o $RUN_REL/save.tar $IMG && benchtool copy $RUN_REL/save.tar $RUN_REL/out.tar $((outsize - top_size))"
+		OUTFILE[asavecp]="$RUN/out.tar"
+		POST[asavecp]="rm -f $RUN_REL/save.tar"
+	fi
 	if want c; then
 		vs+=(c)
 		PRE[c]="docker rm -f $EXPORT_CTR >/dev/null 2>&1; docker create --name $EXPORT_CTR $IMG > /dev/null"
@@ -390,7 +416,22 @@ for KIND in "${KINDS[@]}"; do
 		CMD[input]="$dl extract --input $saved -o - > /dev/null"
 		PRE[crane]="cat $saved > /dev/null"
 		CMD[crane]="crane export - - < $saved > /dev/null"
-		rounds input "$PAIRS" input crane
+		vs=(input crane)
+		# The layer blobs that are gzip (the containerd store's): igzip
+		# inflates each, one per core. Its CPU seconds over the cores
+		# bound the throughput of any tool that inflates them.
+		blobs="$RUN/blobs"
+		rm -rf "$blobs" && mkdir -p "$blobs"
+		tar -xf "$saved" -C "$blobs"
+		find "$blobs" -type f -size +1k -exec sh -c '[ "$(head -c 2 "$1" | od -An -tx1 | tr -d " ")" = 1f8b ] && echo "$1"' _ {} \; >"$RUN/gzip-blobs"
+		if [ -s "$RUN/gzip-blobs" ]; then
+			meta "gzip_blobs.$KIND" "$(wc -l <"$RUN/gzip-blobs") gzip layer blobs, $(xargs -a "$RUN/gzip-blobs" cat | wc -c) bytes, $(xargs -a "$RUN/gzip-blobs" igzip -dc | wc -c) bytes inflated"
+			PRE[inflate]="xargs -a $RUN_REL/gzip-blobs cat > /dev/null"
+			CMD[inflate]="xargs -a $RUN_REL/gzip-blobs -P $(nproc) -n 1 igzip -dc > /dev/null"
+			vs+=(inflate)
+		fi
+		rounds input "$PAIRS" "${vs[@]}"
+		rm -rf "$blobs" "$RUN/gzip-blobs"
 	fi
 	rm -f "$saved"
 done

@@ -5,6 +5,9 @@
 //		ARCHIVE, just past the data of the top layer's blob (layer.tar in
 //		the legacy layout, blobs/sha256/<digest> in the OCI layouts), then
 //		the entry's name and size: "OFFSET NAME SIZE".
+//	benchtool copy SRC DST BYTES
+//		copies the first BYTES of SRC to the new file DST with
+//		copy_file_range (io.CopyN between two files).
 //	benchtool report -dir RUNDIR -o BENCHMARKS.md
 //		reads the samples, commands and facts run.sh recorded in RUNDIR and
 //		writes the report: every figure with min/median/max, every ratio
@@ -18,13 +21,15 @@ import (
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: benchtool offset ARCHIVE | benchtool report -dir RUNDIR -o FILE")
+		fmt.Fprintln(os.Stderr, "usage: benchtool offset ARCHIVE | benchtool copy SRC DST BYTES | benchtool report -dir RUNDIR -o FILE")
 		os.Exit(1)
 	}
 	var err error
 	switch os.Args[1] {
 	case "offset":
 		err = runOffset(os.Args[2:])
+	case "copy":
+		err = runCopy(os.Args[2:])
 	case "report":
 		err = runReport(os.Args[2:])
 	default:
