@@ -30,6 +30,9 @@ install: build ## Install the plugin into $${DOCKER_CONFIG:-~/.docker}/cli-plugi
 
 .PHONY: unit
 unit: ## Run the unit tests and the fuzz corpora
+	@# igzip, which extract's tests check against the built-in inflater,
+	@# comes from apt-get (isal) with the e2e daemons' packages.
+	@command -v igzip >/dev/null || e2e/daemons/install.sh
 	$(GO) test -count=1 ./inspect/... ./extract/... ./flatten/... ./cli-plugins/...
 
 .PHONY: e2e

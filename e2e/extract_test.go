@@ -330,7 +330,17 @@ func TestExtractCompressions(t *testing.T) {
 // TestExtractInputMatchesDaemon checks that --input on a docker save
 // archive, as a file and on stdin, gives the daemon path's bytes, for each
 // daemon's save layout; and that inspect --input agrees too.
+//
+// The containerd store's layers are gzip: they are inflated by igzip (in
+// PATH here: e2e/daemons/install.sh installs it) and, with
+// DOCKER_LAYERS_IGZIP=0, by the built-in inflater, which must agree.
 func TestExtractInputMatchesDaemon(t *testing.T) {
+	if _, err := exec.LookPath("igzip"); err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatalf("igzip is missing (e2e/daemons/install.sh installs it): %v", err)
+		}
+		t.Log("igzip is missing: both runs use the built-in inflater")
+	}
 	forEachDaemon(t, func(t *testing.T, d daemon) {
 		dir := t.TempDir()
 		img := "docker-layers-fixture:latest"
@@ -338,6 +348,11 @@ func TestExtractInputMatchesDaemon(t *testing.T) {
 		must(t, d.docker(t, "save", "-o", saved, img))
 		for _, spec := range []string{":", "2:-1", "-1"} {
 			daemonOut := must(t, d.plugin(t, "extract", img, "-l", spec, "-o", "-"))
+			builtin := must(t, runCmd(t, []string{"DOCKER_HOST=" + d.host, "DOCKER_CONFIG=" + pluginConfig, "DOCKER_CONTEXT=", "DOCKER_LAYERS_IGZIP=0"},
+				nil, binary, "extract", img, "-l", spec, "-o", "-"))
+			if builtin != daemonOut {
+				t.Errorf("-l %s: the built-in inflater (%d bytes) and igzip (%d) differ", spec, len(builtin), len(daemonOut))
+			}
 			fileOut := must(t, d.standalone(t, "extract", "--input", saved, "-l", spec, "-o", "-"))
 			data, err := os.ReadFile(saved)
 			if err != nil {

@@ -190,7 +190,7 @@ func readStream(ctx context.Context, r io.Reader, opts Options) (_ *Archive, ret
 		return nil, fmt.Errorf("reading archive: %w", err)
 	}
 	c := detectArchiveCompression(head)
-	dr, err := decompress(c, r)
+	dr, err := decompress(c, r, opts.GzipProgram)
 	if err != nil {
 		return nil, fmt.Errorf("reading archive: %w", err)
 	}
@@ -795,7 +795,7 @@ func (a *Archive) layer(ctx context.Context, loc located, w digest.Digest, p Pro
 		// archive is read in few system calls; what follows the
 		// compressed stream is drained through it too.
 		br := bufio.NewReaderSize(io.TeeReader(src, raw), decompressBufSize)
-		dr, err := decompress(c, br)
+		dr, err := decompress(c, br, a.opts.GzipProgram)
 		if err != nil {
 			return Layer{}, fmt.Errorf("decompressing layer %s (entry %q): %w", w, e.name, err)
 		}

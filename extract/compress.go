@@ -93,11 +93,15 @@ const (
 // drain what follows the compressed stream) does not get a second buffer.
 const decompressBufSize = 256 << 10
 
-// decompress returns a reader of r decompressed with c. Close releases the
-// decoder; it does not close r.
-func decompress(c compression, r io.Reader) (io.ReadCloser, error) {
+// decompress returns a reader of r decompressed with c; gzip with the
+// program gzipProg (see Options.GzipProgram) unless it is "". Close
+// releases the decoder; it does not close r.
+func decompress(c compression, r io.Reader, gzipProg string) (io.ReadCloser, error) {
 	switch c {
 	case gzipCompression:
+		if gzipProg != "" {
+			return startProg(gzipProg, r)
+		}
 		// Given a *bufio.Reader, the inflater reads through it directly
 		// (its fastest path); a large one makes few reads of r, which is
 		// a chain of readers down to the daemon's socket.

@@ -317,6 +317,11 @@ func TestIntegrity(t *testing.T) {
 		if tc.want != nil {
 			w = tc.want
 		}
+		// gzip layers are read with the built-in inflater and with igzip.
+		progs := []string{""}
+		if strings.HasPrefix(tc.name, "containerd") {
+			progs = append(progs, igzipPath(t))
+		}
 		for _, m := range allModes {
 			exp := tc.archive
 			if m == modeStream {
@@ -325,33 +330,40 @@ func TestIntegrity(t *testing.T) {
 			if (m == modeOpen || m == modeReadFile) && tc.file != nil {
 				exp = *tc.file
 			}
-			t.Run(tc.name+"/"+string(m), func(t *testing.T) {
-				tmp := t.TempDir()
-				opts := tc.opts
-				opts.TmpDir = tmp
-				_, err := extractWith(t, m, data, "", w, opts)
-				if exp.ok {
-					assert.NilError(t, err)
-				} else {
-					assert.Assert(t, err != nil)
-					t.Log(err)
-					assert.Check(t, !strings.Contains(err.Error(), "\n"), "one line")
-					if exp.is != nil {
-						assert.Check(t, errors.Is(err, exp.is), "want %v, got %v", exp.is, err)
-					}
-					if exp.daemon {
-						var de *DaemonError
-						assert.Check(t, errors.As(err, &de), "got %T", err)
-					}
-					if exp.msg != "" {
-						assert.ErrorContains(t, err, exp.msg)
-					}
-					if tc.name == "no space left on device" {
-						assert.Check(t, errors.Is(err, syscall.ENOSPC))
-					}
+			for _, prog := range progs {
+				name := tc.name + "/" + string(m)
+				if prog != "" {
+					name += "/igzip"
 				}
-				assertEmptyDir(t, tmp)
-			})
+				t.Run(name, func(t *testing.T) {
+					tmp := t.TempDir()
+					opts := tc.opts
+					opts.TmpDir = tmp
+					opts.GzipProgram = prog
+					_, err := extractWith(t, m, data, "", w, opts)
+					if exp.ok {
+						assert.NilError(t, err)
+					} else {
+						assert.Assert(t, err != nil)
+						t.Log(err)
+						assert.Check(t, !strings.Contains(err.Error(), "\n"), "one line")
+						if exp.is != nil {
+							assert.Check(t, errors.Is(err, exp.is), "want %v, got %v", exp.is, err)
+						}
+						if exp.daemon {
+							var de *DaemonError
+							assert.Check(t, errors.As(err, &de), "got %T", err)
+						}
+						if exp.msg != "" {
+							assert.ErrorContains(t, err, exp.msg)
+						}
+						if tc.name == "no space left on device" {
+							assert.Check(t, errors.Is(err, syscall.ENOSPC))
+						}
+					}
+					assertEmptyDir(t, tmp)
+				})
+			}
 		}
 	}
 }
@@ -360,7 +372,7 @@ func decompressAll(t testing.TB, b []byte) []byte {
 	t.Helper()
 	head, r, err := peek(bytes.NewReader(b))
 	assert.NilError(t, err)
-	dr, err := decompress(detectLayerCompression(head), r)
+	dr, err := decompress(detectLayerCompression(head), r, "")
 	assert.NilError(t, err)
 	defer dr.Close()
 	out, err := io.ReadAll(dr)

@@ -477,7 +477,7 @@ func (s *streamReader) layerFrom(name string, hdr *tar.Header, r io.Reader, expe
 		return s.fail(fmt.Errorf("reading entry %q: %w", name, err))
 	}
 	c := detectLayerCompression(head)
-	dr, err := decompress(c, r)
+	dr, err := decompress(c, r, s.opts.GzipProgram)
 	if err != nil {
 		return s.fail(fmt.Errorf("decompressing entry %q: %w", name, err))
 	}

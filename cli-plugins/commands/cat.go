@@ -95,7 +95,7 @@ func catArgs(input *string) cobra.PositionalArgs {
 }
 
 func runCat(ctx context.Context, dockerCLI command.Cli, opts catOptions) (retErr error) {
-	xopts := extract.Options{TmpDir: opts.tmpdir, Platform: opts.platform}
+	xopts := extract.Options{TmpDir: opts.tmpdir, Platform: opts.platform, GzipProgram: gzipProgram()}
 	sel, err := selectLayers(ctx, dockerCLI, opts.input, opts.image, opts.layers, xopts)
 	defer sel.close(&retErr)
 	if err != nil {

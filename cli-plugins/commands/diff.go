@@ -98,7 +98,7 @@ With --input, the image is read from a "docker save" archive (a file, or
 }
 
 func runDiff(ctx context.Context, dockerCLI command.Cli, opts diffOptions, filter *flatten.PathFilter) (retErr error) {
-	xopts := extract.Options{TmpDir: opts.tmpdir, Platform: opts.platform}
+	xopts := extract.Options{TmpDir: opts.tmpdir, Platform: opts.platform, GzipProgram: gzipProgram()}
 	sel, err := selectLayers(ctx, dockerCLI, opts.input, opts.image, opts.layers, xopts)
 	defer sel.close(&retErr)
 	if err != nil {

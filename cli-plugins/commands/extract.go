@@ -168,7 +168,7 @@ func allSame(cs []compression) bool {
 }
 
 func runExtract(ctx context.Context, dockerCLI command.Cli, opts extractOptions) (retErr error) {
-	xopts := extract.Options{TmpDir: opts.tmpdir, Platform: opts.platform}
+	xopts := extract.Options{TmpDir: opts.tmpdir, Platform: opts.platform, GzipProgram: gzipProgram()}
 	progress := newProgress(dockerCLI, opts)
 	xopts.Progress = progress.update
 	defer progress.done()

@@ -76,7 +76,7 @@ config, and its layer data skipped.
 }
 
 func runInspect(ctx context.Context, dockerCLI command.Cli, opts inspectOptions) (retErr error) {
-	sel, err := selectLayers(ctx, dockerCLI, opts.input, opts.image, opts.layers, extract.Options{Platform: opts.platform})
+	sel, err := selectLayers(ctx, dockerCLI, opts.input, opts.image, opts.layers, extract.Options{Platform: opts.platform, GzipProgram: gzipProgram()})
 	defer sel.close(&retErr)
 	if err != nil {
 		return err

@@ -117,7 +117,7 @@ func runSquash(ctx context.Context, dockerCLI command.Cli, opts squashOptions) (
 	if opts.layers != "" {
 		specs = []string{opts.layers}
 	}
-	sel, err := selectLayers(ctx, dockerCLI, "", opts.image, specs, extract.Options{TmpDir: opts.tmpdir, Platform: opts.platform})
+	sel, err := selectLayers(ctx, dockerCLI, "", opts.image, specs, extract.Options{TmpDir: opts.tmpdir, Platform: opts.platform, GzipProgram: gzipProgram()})
 	defer sel.close(&retErr)
 	if err != nil {
 		return err
@@ -135,15 +135,16 @@ func runSquash(ctx context.Context, dockerCLI command.Cli, opts squashOptions) (
 		img.SaveOptions = ds.saveOpts
 	}
 	sopts := squash.Options{
-		From:       from,
-		To:         to,
-		Tags:       opts.refs,
-		Comment:    opts.message,
-		Containerd: containerd,
-		TmpDir:     opts.tmpdir,
-		Progress:   progress.update,
-		Copying:    progress.copying,
-		Warn:       progress.warn,
+		From:        from,
+		To:          to,
+		Tags:        opts.refs,
+		Comment:     opts.message,
+		Containerd:  containerd,
+		TmpDir:      opts.tmpdir,
+		GzipProgram: gzipProgram(),
+		Progress:    progress.update,
+		Copying:     progress.copying,
+		Warn:        progress.warn,
 	}
 
 	var res *squash.Result

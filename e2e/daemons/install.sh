@@ -11,6 +11,8 @@
 #     bookworm's containerd/runc from PATH.
 #   * busybox-static: provides /bin/busybox, copied into the fixture images.
 #   * gzip, bzip2, xz-utils, zstd: the e2e tests check compressed output with them.
+#   * isal: igzip, which extract inflates gzip layers with when it is in PATH;
+#     the unit and e2e tests check it against the built-in inflater.
 #
 # Idempotent, quiet on success, fast (< 1 s) when everything is present.
 # Works non-interactively (CI=true, no stdin). Must run as root (or with sudo).
@@ -19,7 +21,7 @@ set -euo pipefail
 PREFIX="${DOCKER_LAYERS_PREFIX:-/opt/docker-layers}"
 D26="$PREFIX/docker-26"
 # Bookworm packages installed on the system.
-SYSTEM_PKGS=(docker.io containerd runc iptables busybox-static gzip bzip2 xz-utils zstd)
+SYSTEM_PKGS=(docker.io containerd runc iptables busybox-static gzip bzip2 xz-utils zstd isal)
 
 export DEBIAN_FRONTEND=noninteractive
 log() { printf 'install.sh: %s\n' "$*" >&2; }

@@ -63,6 +63,9 @@ type Options struct {
 	// TmpDir is where the squashed range and the squashed layer are
 	// spooled; default os.TempDir().
 	TmpDir string
+	// GzipProgram inflates the gzip layers of the squashed range; see
+	// extract.Options.GzipProgram. "" is the built-in inflater.
+	GzipProgram string
 	// Progress, if set, reports the reading of the squashed range.
 	Progress func(extract.Progress)
 	// Copying, if set, reports the copying of kept layers (and of blobs

@@ -167,8 +167,9 @@ func (s *squasher) startExtract() {
 	// as extract has verified it, while the stream goes on.
 	s.ix = flatten.NewIndexer(s.ctx, len(want), flatten.Options{KeepWhiteouts: true, Warn: s.opts.Warn, TmpDir: s.opts.TmpDir})
 	xopts := extract.Options{
-		TmpDir:   s.opts.TmpDir,
-		Progress: s.opts.Progress,
+		TmpDir:      s.opts.TmpDir,
+		GzipProgram: s.opts.GzipProgram,
+		Progress:    s.opts.Progress,
 		Ready: func(k int, l extract.Layer) {
 			s.ix.Add(k, flatten.Layer{ID: l.DiffID.String(), R: l.R, Size: l.Size})
 		},
