@@ -8,10 +8,12 @@ import (
 	"strconv"
 )
 
-// runCopy copies the first BYTES of SRC to a new file DST the fastest way
-// the kernel can: io.CopyN between two *os.File, which is copy_file_range
-// on Linux, the call extract's own output uses. It stands for writing an
-// output of BYTES bytes from a stored stream.
+// runCopy writes BYTES of SRC to a new file DST the fastest way the
+// kernel can: io.CopyN between two *os.File, which is copy_file_range on
+// Linux, the call extract's own output uses. It stands for writing an
+// output of BYTES bytes from a stored stream. SRC is copied again from its
+// start as often as needed: a stream of compressed layers is smaller than
+// the output.
 func runCopy(args []string) (err error) {
 	if len(args) != 3 {
 		return errors.New("usage: benchtool copy SRC DST BYTES")
@@ -33,9 +35,23 @@ func runCopy(args []string) (err error) {
 		if cerr := dst.Close(); err == nil {
 			err = cerr
 		}
+		if err != nil {
+			_ = os.Remove(args[1])
+		}
 	}()
-	if _, err := io.CopyN(dst, src, n); err != nil {
-		return fmt.Errorf("copy: %w", err)
+	for n > 0 {
+		k, err := io.CopyN(dst, src, n)
+		n -= k
+		switch {
+		case err == io.EOF && k > 0:
+			if _, err := src.Seek(0, io.SeekStart); err != nil {
+				return fmt.Errorf("copy: %w", err)
+			}
+		case err == io.EOF:
+			return fmt.Errorf("copy: %s is empty", args[0])
+		case err != nil:
+			return fmt.Errorf("copy: %w", err)
+		}
 	}
 	return nil
 }

@@ -6,8 +6,8 @@
 //		the legacy layout, blobs/sha256/<digest> in the OCI layouts), then
 //		the entry's name and size: "OFFSET NAME SIZE".
 //	benchtool copy SRC DST BYTES
-//		copies the first BYTES of SRC to the new file DST with
-//		copy_file_range (io.CopyN between two files).
+//		writes BYTES of SRC (from its start again as often as needed) to
+//		the new file DST with copy_file_range (io.CopyN between files).
 //	benchtool report -dir RUNDIR -o BENCHMARKS.md
 //		reads the samples, commands and facts run.sh recorded in RUNDIR and
 //		writes the report: every figure with min/median/max, every ratio
