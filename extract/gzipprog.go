@@ -143,17 +143,13 @@ func progError(prog, stderr string, waitErr error) string {
 }
 
 // tailBuffer keeps the last bytes written to it: a program's stderr,
-// however much it writes.
-type tailBuffer struct {
-	mu sync.Mutex
-	b  []byte
-}
+// however much it writes. exec's goroutine writes it; it is read only
+// after Wait, which waits for that goroutine.
+type tailBuffer struct{ b []byte }
 
 const tailBufferSize = 4 << 10
 
 func (t *tailBuffer) Write(p []byte) (int, error) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
 	t.b = append(t.b, p...)
 	if len(t.b) > tailBufferSize {
 		t.b = append(t.b[:0], t.b[len(t.b)-tailBufferSize:]...)
@@ -161,8 +157,4 @@ func (t *tailBuffer) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-func (t *tailBuffer) String() string {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	return string(t.b)
-}
+func (t *tailBuffer) String() string { return string(t.b) }

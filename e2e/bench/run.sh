@@ -111,18 +111,16 @@ note() { log "note: $*"; meta note "$*"; }
 # ---------------------------------------------------------------- SETUP
 log "setup: daemons, tools, images"
 "$ROOT/e2e/daemons/install.sh"
-if ! /usr/bin/time -v true >/dev/null 2>&1; then
-	log "installing GNU time (apt-get)"
-	DEBIAN_FRONTEND=noninteractive apt-get -q -y -o DPkg::Lock::Timeout=600 install time >/dev/null ||
-		{ apt-get -q update >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get -q -y install time >/dev/null; }
-fi
+# apt_install PKG — install a Debian package, updating the lists if needed.
+apt_install() {
+	log "installing $1 (apt-get)"
+	DEBIAN_FRONTEND=noninteractive apt-get -q -y -o DPkg::Lock::Timeout=600 install "$1" >/dev/null ||
+		{ apt-get -q update >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get -q -y install "$1" >/dev/null; }
+}
+/usr/bin/time -v true >/dev/null 2>&1 || apt_install time
 # igzip (ISA-L, SIMD inflation, the fastest gzip decompressor Debian has)
 # for (i)'s inflation ceiling on the daemon whose layer blobs are gzip.
-if want i && ! command -v igzip >/dev/null; then
-	log "installing igzip (apt-get isal)"
-	DEBIAN_FRONTEND=noninteractive apt-get -q -y -o DPkg::Lock::Timeout=600 install isal >/dev/null ||
-		{ apt-get -q update >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get -q -y install isal >/dev/null; }
-fi
+if want i && ! command -v igzip >/dev/null; then apt_install isal; fi
 for tool in gzip head cat stat; do command -v "$tool" >/dev/null || die "$tool not found"; done
 
 declare -A HOST=()
