@@ -17,6 +17,7 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/docker-layers/docker-layers/flatten"
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
@@ -33,11 +34,12 @@ type Archive struct {
 	opts    Options
 	ra      io.ReaderAt
 	size    int64
-	file    *os.File // opened by OpenArchive, closed by Close
+	file    *os.File   // opened by OpenArchive, closed by Close
+	layout  *layoutDir // an OCI image layout directory (OpenLayout); ra is nil then
 	spool   *spool
 	entries map[string]*entry
 	images  []*archiveImage
-	layers  map[string]Layer // verified layers, by entry name and diff ID
+	layers  map[string]flatten.Layer // verified layers, by entry name and diff ID
 	json    map[digest.Digest][]byte
 }
 
@@ -56,12 +58,24 @@ type ImageRef struct {
 	Index digest.Digest
 	// RepoTags are familiar names, like "busybox:latest".
 	RepoTags []string
+	// Names are the names index.json gives the image that are not tags,
+	// such as the "latest" of an OCI layout written by `skopeo copy …
+	// oci:DIR:latest` (org.opencontainers.image.ref.name).
+	Names []string
+}
+
+// name is the image's first name, or its ID when it has none.
+func (r ImageRef) name() string {
+	if names := slices.Concat(r.RepoTags, r.Names); len(names) > 0 {
+		return names[0]
+	}
+	return r.String()
 }
 
 func (r ImageRef) String() string {
 	name := "<untagged>"
-	if len(r.RepoTags) > 0 {
-		name = strings.Join(r.RepoTags, ", ")
+	if names := slices.Concat(r.RepoTags, r.Names); len(names) > 0 {
+		name = strings.Join(names, ", ")
 	}
 	var ids []string
 	if r.ID != "" {
@@ -85,9 +99,15 @@ func (r ImageRef) String() string {
 type Image struct {
 	ID       digest.Digest // config digest, i.e. docker's image ID (graphdriver store)
 	RepoTags []string
+	Names    []string      // see ImageRef
 	Config   ocispec.Image // full config: History, RootFS.DiffIDs, Created, Config...
 	Manifest digest.Digest // see ImageRef
 	Index    digest.Digest // see ImageRef
+	// RawConfig is the config as stored, byte for byte.
+	RawConfig []byte
+	// ManifestMediaType is the media type of the image's manifest (OCI's
+	// or Docker's), "" for an image that only manifest.json describes.
+	ManifestMediaType string
 
 	archive *Archive
 	layers  []layerSource // parallel to Config.RootFS.DiffIDs
@@ -214,25 +234,23 @@ func readStream(ctx context.Context, r io.Reader, opts Options) (_ *Archive, ret
 }
 
 // newArchive indexes the tar in ra and reads its images.
-func newArchive(ctx context.Context, ra io.ReaderAt, size int64, sp *spool, opts Options) (_ *Archive, retErr error) {
-	a := &Archive{
-		opts:    opts,
-		ra:      ra,
-		size:    size,
-		spool:   sp,
-		entries: make(map[string]*entry),
-		layers:  make(map[string]Layer),
-		json:    make(map[digest.Digest][]byte),
+func newArchive(ctx context.Context, ra io.ReaderAt, size int64, sp *spool, opts Options) (*Archive, error) {
+	a := &Archive{opts: opts, ra: ra, size: size, spool: sp}
+	return a.open(ctx, a.index)
+}
+
+// open lists the archive's entries with index, then reads its images. On
+// error it closes a.
+func (a *Archive) open(ctx context.Context, index func(context.Context) error) (*Archive, error) {
+	a.entries = make(map[string]*entry)
+	a.layers = make(map[string]flatten.Layer)
+	a.json = make(map[digest.Digest][]byte)
+	err := index(ctx)
+	if err == nil {
+		err = a.loadImages()
 	}
-	defer func() {
-		if retErr != nil {
-			_ = sp.Close()
-		}
-	}()
-	if err := a.index(ctx); err != nil {
-		return nil, err
-	}
-	if err := a.loadImages(); err != nil {
+	if err != nil {
+		_ = a.Close()
 		return nil, err
 	}
 	a.json = nil
@@ -315,6 +333,14 @@ func (a *Archive) index(ctx context.Context) error {
 	return nil
 }
 
+// content is an entry's data as stored.
+func (a *Archive) content(e *entry) (*io.SectionReader, error) {
+	if a.layout != nil {
+		return a.layout.open(e)
+	}
+	return io.NewSectionReader(a.ra, e.offset, e.size), nil
+}
+
 // daemonError looks for a JSON error message that ends the archive.
 func (a *Archive) daemonError() *DaemonError {
 	n := min(a.size, tailSize)
@@ -332,8 +358,12 @@ func (a *Archive) readEntry(name string) ([]byte, error) {
 	if e.size > maxJSONSize {
 		return nil, errorf(ErrInvalid, "%s is %d bytes, more than the %d MiB limit", name, e.size, maxJSONSize>>20)
 	}
+	sr, err := a.content(e)
+	if err != nil {
+		return nil, err
+	}
 	b := make([]byte, e.size)
-	if _, err := a.ra.ReadAt(b, e.offset); err != nil {
+	if _, err := sr.ReadAt(b, 0); err != nil && !(errors.Is(err, io.EOF) && e.size == 0) {
 		return nil, fmt.Errorf("reading %s: %w", name, err)
 	}
 	return b, nil
@@ -399,8 +429,12 @@ func (a *Archive) loadImages() error {
 			if name == "" {
 				name = desc.Annotations[ocispec.AnnotationRefName]
 			}
-			if f := familiarRef(name); f != "" && !slices.Contains(ai.ref.RepoTags, f) {
-				ai.ref.RepoTags = append(ai.ref.RepoTags, f)
+			if f := familiarRef(name); f != "" {
+				if !slices.Contains(ai.ref.RepoTags, f) {
+					ai.ref.RepoTags = append(ai.ref.RepoTags, f)
+				}
+			} else if name != "" && !slices.Contains(ai.ref.Names, name) {
+				ai.ref.Names = append(ai.ref.Names, name)
 			}
 		}
 	}
@@ -411,7 +445,7 @@ func (a *Archive) loadImages() error {
 	}
 	for _, ai := range a.images {
 		if ai.img != nil {
-			ai.img.RepoTags = ai.ref.RepoTags
+			ai.img.RepoTags, ai.img.Names = ai.ref.RepoTags, ai.ref.Names
 		}
 	}
 	return nil
@@ -514,7 +548,7 @@ func (a *Archive) imageFromRecord(it manifestItem, cfgBytes []byte, cfgDigest di
 	if err := a.checkPlatform(cfg); err != nil {
 		return nil, err
 	}
-	img := &Image{ID: cfgDigest, Config: cfg, archive: a}
+	img := &Image{ID: cfgDigest, Config: cfg, RawConfig: cfgBytes, archive: a}
 	for _, p := range it.Layers {
 		c, err := cleanManifestPath(p)
 		if err != nil {
@@ -542,7 +576,7 @@ func (a *Archive) checkPlatform(cfg ocispec.Image) error {
 	}
 	p := configPlatform(cfg)
 	if !a.matcher().Match(p) {
-		return &PlatformError{Want: *a.opts.Platform, Available: []ocispec.Platform{p}, single: true}
+		return &PlatformError{Want: *a.opts.Platform, Available: []ocispec.Platform{p}}
 	}
 	return nil
 }
@@ -555,6 +589,7 @@ func (a *Archive) Images() []ImageRef {
 	for _, ai := range a.images {
 		r := ai.ref
 		r.RepoTags = slices.Clone(r.RepoTags)
+		r.Names = slices.Clone(r.Names)
 		refs = append(refs, r)
 	}
 	return refs
@@ -574,6 +609,15 @@ func (a *Archive) Image(ref string) (*Image, error) {
 		return nil, err
 	}
 	if ai.err != nil {
+		var pe *PlatformError
+		if errors.As(ai.err, &pe) {
+			// The whole message: which image lacks what.
+			named := *pe
+			if named.Ref = ref; ref == "" {
+				named.Ref = ai.ref.name()
+			}
+			return nil, &named
+		}
 		return nil, fmt.Errorf("image %s: %w", ai.ref, ai.err)
 	}
 	return ai.img, nil
@@ -588,6 +632,11 @@ func (a *Archive) lookup(ref string) (*archiveImage, error) {
 			return a.images[0], nil
 		}
 		return nil, fmt.Errorf("the archive holds %d images, name one: %s", len(a.images), a.holds())
+	}
+	for _, ai := range a.images {
+		if slices.Contains(ai.ref.Names, ref) {
+			return ai, nil
+		}
 	}
 	if n := normalizeRef(ref); n != "" {
 		for _, ai := range a.images {
@@ -638,19 +687,16 @@ func (a *Archive) holds() string {
 // order of want, each verified against its diff ID (uncompressed sections
 // are hashed once, the first time they are requested). The layers stay
 // valid until the Archive is closed.
-func (a *Archive) Layers(ctx context.Context, img *Image, want []digest.Digest) ([]Layer, error) {
-	return a.LayersReady(ctx, img, want, nil)
-}
-
-// LayersReady is Layers that also calls ready, when not nil, with each
-// layer as soon as its content can be read, before LayersReady returns: k
+//
+// ready, when not nil, is called with each layer as soon as its content
+// can be read, before Layers returns: k
 // is the layer's index in want. An uncompressed layer is a section of the
 // archive and is handed over at once, before it is verified; a compressed
 // one once it is decompressed and verified. So a caller can read layers
 // while the others are verified, but must not trust or write anything it
-// read from them unless LayersReady then succeeds. ready may be called
+// read from them unless Layers then succeeds. ready may be called
 // from several goroutines at once.
-func (a *Archive) LayersReady(ctx context.Context, img *Image, want []digest.Digest, ready func(k int, l Layer)) ([]Layer, error) {
+func (a *Archive) Layers(ctx context.Context, img *Image, want []digest.Digest, ready func(k int, l flatten.Layer)) ([]flatten.Layer, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if img == nil || img.archive != a {
@@ -663,12 +709,12 @@ func (a *Archive) LayersReady(ctx context.Context, img *Image, want []digest.Dig
 		return nil, err
 	}
 	if ready == nil {
-		ready = func(int, Layer) {}
+		ready = func(int, flatten.Layer) {}
 	}
 	// Find every layer first, so that a layer that is missing or badly
 	// stored fails before any work starts (and no goroutine outlives a
 	// failed call).
-	out := make([]Layer, len(want))
+	out := make([]flatten.Layer, len(want))
 	keys := make([]string, len(want))   // cache keys, path@diffID
 	locs := make([]*located, len(want)) // nil: cached already
 	for k, w := range want {
@@ -693,7 +739,7 @@ func (a *Archive) LayersReady(ctx context.Context, img *Image, want []digest.Dig
 		case loc == nil:
 			ready(k, out[k])
 		case loc.c == uncompressed:
-			ready(k, loc.section(a.ra, want[k]))
+			ready(k, loc.layer(want[k]))
 		}
 	}
 	// Verify (and decompress) the layers in parallel, one per core: each
@@ -740,16 +786,48 @@ func (a *Archive) LayersReady(ctx context.Context, img *Image, want []digest.Dig
 	return out, nil
 }
 
+// StoredLayer returns layer i of img (bottom first) as the archive stores
+// it, unverified: its descriptor and its bytes. The descriptor is the
+// manifest's; for an image that only manifest.json describes, its media
+// type comes from the bytes' compression and its digest from the entry's
+// name, or is "" when the name does not give it (a legacy
+// <v1id>/layer.tar, which holds the uncompressed layer). The reader stays
+// valid until the Archive is closed.
+func (a *Archive) StoredLayer(img *Image, i int) (ocispec.Descriptor, *io.SectionReader, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if img == nil || img.archive != a || i < 0 || i >= len(img.layers) {
+		return ocispec.Descriptor{}, nil, errors.New("no such layer in this archive")
+	}
+	if a.entries == nil {
+		return ocispec.Descriptor{}, nil, errors.New("archive is closed")
+	}
+	w := img.Config.RootFS.DiffIDs[i]
+	loc, err := a.locate(img.layers[i], w)
+	if err != nil {
+		return ocispec.Descriptor{}, nil, err
+	}
+	if src := img.layers[i]; src.desc != nil {
+		return *src.desc, loc.sr, nil
+	}
+	desc := ocispec.Descriptor{MediaType: loc.c.mediaType(), Digest: loc.expectRaw, Size: loc.e.size}
+	if loc.c == uncompressed && desc.Digest == "" {
+		desc.Digest = w
+	}
+	return desc, loc.sr, nil
+}
+
 // located is a layer's entry in the archive and how it is stored.
 type located struct {
 	e         *entry
+	sr        *io.SectionReader // the entry's content, as stored
 	c         compression
 	expectRaw digest.Digest // the digest the stored blob must have, when known
 }
 
-// section is the layer's content when it is stored uncompressed.
-func (loc located) section(ra io.ReaderAt, w digest.Digest) Layer {
-	return Layer{DiffID: w, R: io.NewSectionReader(ra, loc.e.offset, loc.e.size), Size: loc.e.size}
+// layer is the layer's content when it is stored uncompressed.
+func (loc located) layer(w digest.Digest) flatten.Layer {
+	return flatten.Layer{ID: w.String(), R: loc.sr, Size: loc.e.size}
 }
 
 // locate finds the entry of layer w and its compression.
@@ -765,31 +843,35 @@ func (a *Archive) locate(src layerSource, w digest.Digest) (located, error) {
 			return located{}, errorf(ErrInvalid, "layer %s (entry %q) is %d bytes, its manifest says %d", w, e.name, e.size, src.desc.Size)
 		}
 	}
+	sr, err := a.content(e)
+	if err != nil {
+		return located{}, fmt.Errorf("layer %s: %w", w, err)
+	}
 	head := make([]byte, magicLen)
-	n, _ := io.NewSectionReader(a.ra, e.offset, e.size).ReadAt(head, 0)
-	return located{e: e, c: detectLayerCompression(head[:n]), expectRaw: expectRaw}, nil
+	n, _ := sr.ReadAt(head, 0)
+	return located{e: e, sr: sr, c: detectLayerCompression(head[:n]), expectRaw: expectRaw}, nil
 }
 
 // layer verifies one layer and returns it: a section of the archive when
 // it is stored uncompressed, a spool file otherwise. It runs concurrently
 // for different layers: it only reads the archive's index.
-func (a *Archive) layer(ctx context.Context, loc located, w digest.Digest, p Progress) (Layer, error) {
+func (a *Archive) layer(ctx context.Context, loc located, w digest.Digest, p Progress) (flatten.Layer, error) {
 	e, c, expectRaw := loc.e, loc.c, loc.expectRaw
 	p.Entry, p.DiffID, p.Size = e.name, w, e.size
 	m := newMeter(ctx, a.opts.Progress, p)
 	raw := sha256.New()
-	src := m.reader(io.NewSectionReader(a.ra, e.offset, e.size))
-	var l Layer
+	src := m.reader(io.NewSectionReader(loc.sr, 0, e.size))
+	var l flatten.Layer
 	if c == uncompressed {
 		// Straight into the hash, in copyBuffered's 1 MiB reads (io.Discard
 		// as the destination would read in 8 KiB ones).
 		if _, err := copyBuffered(raw, src); err != nil {
-			return Layer{}, fmt.Errorf("reading layer %s (entry %q): %w", w, e.name, err)
+			return flatten.Layer{}, fmt.Errorf("reading layer %s (entry %q): %w", w, e.name, err)
 		}
 		if got := digest.NewDigest(digest.SHA256, raw); got != w {
-			return Layer{}, errorf(ErrDigestMismatch, "layer %s (entry %q): content has digest %s", w, e.name, got)
+			return flatten.Layer{}, errorf(ErrDigestMismatch, "layer %s (entry %q): content has digest %s", w, e.name, got)
 		}
-		l = loc.section(a.ra, w)
+		l = loc.layer(w)
 	} else {
 		// The decompressor reads through a large buffer, so that the
 		// archive is read in few system calls; what follows the
@@ -797,30 +879,30 @@ func (a *Archive) layer(ctx context.Context, loc located, w digest.Digest, p Pro
 		br := bufio.NewReaderSize(io.TeeReader(src, raw), decompressBufSize)
 		dr, err := decompress(c, br, a.opts.GzipProgram)
 		if err != nil {
-			return Layer{}, fmt.Errorf("decompressing layer %s (entry %q): %w", w, e.name, err)
+			return flatten.Layer{}, fmt.Errorf("decompressing layer %s (entry %q): %w", w, e.name, err)
 		}
 		f, got, size, err := a.spool.spoolHashed(dr)
 		_ = dr.Close()
 		if err != nil {
-			return Layer{}, fmt.Errorf("decompressing %s layer %s (entry %q): %w", c, w, e.name, err)
+			return flatten.Layer{}, fmt.Errorf("decompressing %s layer %s (entry %q): %w", c, w, e.name, err)
 		}
 		if _, err := io.Copy(io.Discard, br); err != nil {
 			a.spool.discard(f)
-			return Layer{}, fmt.Errorf("reading layer %s (entry %q): %w", w, e.name, err)
+			return flatten.Layer{}, fmt.Errorf("reading layer %s (entry %q): %w", w, e.name, err)
 		}
 		if rawGot := digest.NewDigest(digest.SHA256, raw); expectRaw != "" && rawGot != expectRaw {
 			a.spool.discard(f)
-			return Layer{}, errorf(ErrDigestMismatch, "layer %s (entry %q): blob has digest %s", w, e.name, rawGot)
+			return flatten.Layer{}, errorf(ErrDigestMismatch, "layer %s (entry %q): blob has digest %s", w, e.name, rawGot)
 		}
 		if got != w {
 			a.spool.discard(f)
-			return Layer{}, errorf(ErrDigestMismatch, "layer %s (entry %q, %s): uncompressed content has digest %s", w, e.name, c, got)
+			return flatten.Layer{}, errorf(ErrDigestMismatch, "layer %s (entry %q, %s): uncompressed content has digest %s", w, e.name, c, got)
 		}
 		a.spool.keep(f)
-		l = Layer{DiffID: w, R: io.NewSectionReader(f, 0, size), Size: size}
+		l = flatten.Layer{ID: w.String(), R: io.NewSectionReader(f, 0, size), Size: size}
 	}
 	if c == uncompressed && expectRaw != "" && expectRaw != w {
-		return Layer{}, errorf(ErrDigestMismatch, "layer %s (entry %q): stored uncompressed but named %s", w, e.name, expectRaw)
+		return flatten.Layer{}, errorf(ErrDigestMismatch, "layer %s (entry %q): stored uncompressed but named %s", w, e.name, expectRaw)
 	}
 	m.finish()
 	return l, nil
@@ -835,6 +917,10 @@ func (a *Archive) Close() error {
 	if a.file != nil {
 		errs = append(errs, a.file.Close())
 		a.file = nil
+	}
+	if a.layout != nil {
+		errs = append(errs, a.layout.close())
+		a.layout = nil
 	}
 	if a.spool != nil {
 		errs = append(errs, a.spool.Close())

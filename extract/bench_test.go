@@ -125,7 +125,7 @@ func BenchmarkOpenArchiveLayers(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		if _, err := a.Layers(ctx, img, want); err != nil {
+		if _, err := a.Layers(ctx, img, want, nil); err != nil {
 			b.Fatal(err)
 		}
 		if err := a.Close(); err != nil {

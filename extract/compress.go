@@ -10,6 +10,7 @@ import (
 
 	"github.com/klauspost/compress/gzip"
 	"github.com/klauspost/compress/zstd"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"github.com/ulikunitz/xz"
 )
 
@@ -36,6 +37,18 @@ func (c compression) String() string {
 		return "xz"
 	default:
 		return "uncompressed"
+	}
+}
+
+// mediaType is the OCI layer media type of a layer blob in c.
+func (c compression) mediaType() string {
+	switch c {
+	case gzipCompression:
+		return ocispec.MediaTypeImageLayerGzip
+	case zstdCompression:
+		return ocispec.MediaTypeImageLayerZstd
+	default:
+		return ocispec.MediaTypeImageLayer
 	}
 }
 

@@ -92,7 +92,7 @@ func testRealImage(t *testing.T, kind, host, ref string) {
 		assert.NilError(t, err)
 		readLayers(t, ls.List(), w)
 		for _, l := range ls.List() {
-			sizes[l.DiffID] = l.Size
+			sizes[digest.Digest(l.ID)] = l.Size
 		}
 		assert.NilError(t, ls.Close())
 		assertEmptyDir(t, tmp)
@@ -111,7 +111,7 @@ func testRealImage(t *testing.T, kind, host, ref string) {
 	byID, err := a.Image(strings.TrimPrefix(inspect[0].ID, "sha256:")[:12])
 	assert.NilError(t, err)
 	assert.Equal(t, byID, img)
-	ls, err := a.Layers(ctx, img, want)
+	ls, err := a.Layers(ctx, img, want, nil)
 	assert.NilError(t, err)
 	readLayers(t, ls, want)
 	assert.NilError(t, a.Close())
@@ -124,7 +124,7 @@ func testRealImage(t *testing.T, kind, host, ref string) {
 	assert.NilError(t, err)
 	img, err = a.Image("")
 	assert.NilError(t, err)
-	ls, err = a.Layers(ctx, img, want)
+	ls, err = a.Layers(ctx, img, want, nil)
 	assert.NilError(t, err)
 	readLayers(t, ls, want)
 	assert.NilError(t, a.Close())

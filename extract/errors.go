@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -120,31 +121,38 @@ func leadingDaemonError(b []byte) *DaemonError {
 	return trailingDaemonError(b)
 }
 
-// PlatformError is returned (wrapped) by [Archive.Image] when the image has
-// no manifest for the platform [Options.Platform] asks for (the running
-// platform when it is nil). It matches ErrNotExist.
+// PlatformError is returned (wrapped) when an image has no manifest for
+// the platform asked for ([Options.Platform]; the running platform when it
+// is nil). It matches ErrNotExist.
 type PlatformError struct {
+	// Ref names the image as the user did; "" when unknown.
+	Ref string
 	// Want is the platform asked for.
 	Want ocispec.Platform
-	// Available are the platforms the image has in the archive, normalized,
-	// without duplicates: one for a single-platform image.
+	// Available are the platforms the image has: one for a
+	// single-platform image.
 	Available []ocispec.Platform
-	// single is a single-platform image (no image index).
-	single bool
 }
 
 func (e *PlatformError) Error() string {
-	if e.single && len(e.Available) == 1 {
-		return fmt.Sprintf("image is for platform %s, not %s", formatPlatform(e.Available[0]), formatPlatform(e.Want))
+	img := "image"
+	if e.Ref != "" {
+		img = fmt.Sprintf("image %q", e.Ref)
 	}
-	var avail []string
+	var names []string
 	for _, p := range e.Available {
-		avail = append(avail, formatPlatform(p))
+		if n := formatPlatform(p); !slices.Contains(names, n) {
+			names = append(names, n)
+		}
 	}
-	if len(avail) == 0 {
-		avail = []string{"none"}
+	want := formatPlatform(e.Want)
+	switch len(names) {
+	case 0:
+		return fmt.Sprintf("%s has no %s, nor any other platform", img, want)
+	case 1:
+		return fmt.Sprintf("%s has no %s: its only platform is %s", img, want, names[0])
 	}
-	return fmt.Sprintf("no manifest for platform %s in the archive; available: %s", formatPlatform(e.Want), strings.Join(avail, ", "))
+	return fmt.Sprintf("%s has no %s: available platforms are %s", img, want, strings.Join(names, ", "))
 }
 
 // Is makes a PlatformError match ErrNotExist.

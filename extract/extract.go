@@ -5,21 +5,12 @@ import (
 	"fmt"
 	"io"
 
+	"github.com/docker-layers/docker-layers/flatten"
 	"github.com/docker/docker/client"
 	"github.com/klauspost/readahead"
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
-
-// Layer is one verified, uncompressed layer tar.
-type Layer struct {
-	DiffID digest.Digest
-	// R reads the layer: a spool file, or a section of an uncompressed
-	// archive file (no copy). It stays valid until the [Layers] or
-	// [Archive] it came from is closed.
-	R    io.ReaderAt
-	Size int64
-}
 
 // Options configure reading. The zero value is ready to use.
 type Options struct {
@@ -59,8 +50,8 @@ type Options struct {
 	// caller can start reading a layer while the next ones are still being
 	// read. The layer is valid until the Layers is closed, or, when the
 	// call fails, until it returns. It runs on the reading goroutine: keep
-	// it cheap. For an Archive, see [Archive.LayersReady].
-	Ready func(k int, l Layer)
+	// it cheap. For an Archive, see [Archive.Layers].
+	Ready func(k int, l flatten.Layer)
 	// GzipProgram, if set, is a program that inflates gzip as `gzip -dc`
 	// does, stdin to stdout, such as ISA-L's igzip (SIMD inflation, more
 	// than twice as fast here as the built-in klauspost/compress
@@ -96,12 +87,12 @@ type Client interface {
 // spool directory, after which the layers' readers fail.
 type Layers struct {
 	spool *spool
-	list  []Layer
+	list  []flatten.Layer
 }
 
 // List returns the layers in the order they were requested. A diff ID
 // requested twice appears twice, sharing one reader.
-func (l *Layers) List() []Layer {
+func (l *Layers) List() []flatten.Layer {
 	return l.list
 }
 
@@ -181,7 +172,7 @@ func fromSaveStream(ctx context.Context, r io.Reader, want []digest.Digest, opts
 	l := &Layers{spool: sp}
 	for _, d := range want {
 		got := s.got[d]
-		l.list = append(l.list, Layer{DiffID: d, R: io.NewSectionReader(got.f, 0, got.size), Size: got.size})
+		l.list = append(l.list, flatten.Layer{ID: d.String(), R: io.NewSectionReader(got.f, 0, got.size), Size: got.size})
 	}
 	return l, nil
 }

@@ -12,6 +12,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/docker-layers/docker-layers/flatten"
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"gotest.tools/v3/assert"
@@ -72,7 +73,7 @@ func extractWith(t *testing.T, m mode, data []byte, ref string, want []digest.Di
 	if err != nil {
 		return nil, err
 	}
-	ls, err := a.LayersReady(ctx, img, want, rec.ready)
+	ls, err := a.Layers(ctx, img, want, rec.ready)
 	if err != nil {
 		return nil, err
 	}
@@ -83,21 +84,21 @@ func extractWith(t *testing.T, m mode, data []byte, ref string, want []digest.Di
 // readyRecorder records the calls of a Ready callback.
 type readyRecorder struct {
 	mu  sync.Mutex
-	got map[int][]Layer
+	got map[int][]flatten.Layer
 }
 
-func (r *readyRecorder) ready(k int, l Layer) {
+func (r *readyRecorder) ready(k int, l flatten.Layer) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.got == nil {
-		r.got = map[int][]Layer{}
+		r.got = map[int][]flatten.Layer{}
 	}
 	r.got[k] = append(r.got[k], l)
 }
 
 // check verifies that Ready was called once for each of the layers
 // returned, with the same content.
-func (r *readyRecorder) check(t *testing.T, ls []Layer) {
+func (r *readyRecorder) check(t *testing.T, ls []flatten.Layer) {
 	t.Helper()
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -105,24 +106,24 @@ func (r *readyRecorder) check(t *testing.T, ls []Layer) {
 	for k, l := range ls {
 		calls := r.got[k]
 		assert.Assert(t, is.Len(calls, 1), "Ready calls for layer %d", k)
-		assert.Equal(t, calls[0].DiffID, l.DiffID)
+		assert.Equal(t, calls[0].ID, l.ID)
 		assert.Equal(t, calls[0].Size, l.Size)
 		b, err := io.ReadAll(io.NewSectionReader(calls[0].R, 0, calls[0].Size))
 		assert.NilError(t, err)
-		assert.Equal(t, digest.FromBytes(b), l.DiffID, "layer %d given to Ready", k)
+		assert.Equal(t, digest.FromBytes(b).String(), l.ID, "layer %d given to Ready", k)
 	}
 }
 
-func readLayers(t *testing.T, ls []Layer, want []digest.Digest) [][]byte {
+func readLayers(t *testing.T, ls []flatten.Layer, want []digest.Digest) [][]byte {
 	t.Helper()
 	assert.Equal(t, len(ls), len(want))
 	var out [][]byte
 	for i, l := range ls {
-		assert.Equal(t, l.DiffID, want[i])
+		assert.Equal(t, digest.Digest(l.ID), want[i])
 		b, err := io.ReadAll(io.NewSectionReader(l.R, 0, l.Size))
 		assert.NilError(t, err)
 		assert.Equal(t, int64(len(b)), l.Size)
-		assert.Equal(t, digest.FromBytes(b), l.DiffID)
+		assert.Equal(t, digest.FromBytes(b).String(), l.ID)
 		out = append(out, b)
 	}
 	return out
@@ -266,7 +267,7 @@ func TestPlatformSelection(t *testing.T) {
 		}{
 			{name: "default", img: host},
 			{name: "explicit other", platform: &op, img: other},
-			{name: "not exported", platform: &absent, errMsg: "no manifest for platform linux/riscv64 in the archive; available: "},
+			{name: "not exported", platform: &absent, errMsg: "has no linux/riscv64: available platforms are "},
 		}
 		for _, tc := range tests {
 			for _, m := range []mode{modeOpen, modeRead} {
@@ -313,7 +314,7 @@ func TestPlatformSelection(t *testing.T) {
 		assert.NilError(t, err)
 		hp := hostPlatform()
 		_, err = extractWith(t, modeOpen, data, "", other.diffIDs, Options{TmpDir: tmp, Platform: &hp})
-		assert.ErrorContains(t, err, "image is for platform "+formatPlatform(otherPlatform()))
+		assert.ErrorContains(t, err, "its only platform is "+formatPlatform(otherPlatform()))
 		assertEmptyDir(t, tmp)
 	})
 }
@@ -516,7 +517,7 @@ func TestSpoolDir(t *testing.T) {
 	assert.NilError(t, err)
 	im, err := a.Image("")
 	assert.NilError(t, err)
-	layers, err := a.Layers(context.Background(), im, img.diffIDs)
+	layers, err := a.Layers(context.Background(), im, img.diffIDs, nil)
 	assert.NilError(t, err)
 	for _, l := range layers {
 		_, ok := l.R.(*io.SectionReader)
@@ -524,7 +525,7 @@ func TestSpoolDir(t *testing.T) {
 	}
 	assertEmptyDir(t, tmp)
 	assert.NilError(t, a.Close())
-	_, err = a.Layers(context.Background(), im, img.diffIDs)
+	_, err = a.Layers(context.Background(), im, img.diffIDs, nil)
 	assert.ErrorContains(t, err, "closed")
 }
 

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/docker-layers/docker-layers/flatten"
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"gotest.tools/v3/assert"
@@ -81,7 +82,7 @@ func FuzzReadArchive(f *testing.F) {
 						continue
 					}
 					want = img.Config.RootFS.DiffIDs
-					ls, err := a.Layers(ctx, img, want)
+					ls, err := a.Layers(ctx, img, want, nil)
 					if err != nil {
 						continue
 					}
@@ -121,15 +122,15 @@ func FuzzReadArchive(f *testing.F) {
 	})
 }
 
-func checkLayers(t *testing.T, ls []Layer) {
+func checkLayers(t *testing.T, ls []flatten.Layer) {
 	t.Helper()
 	for _, l := range ls {
 		d, n, err := hashReader(io.NewSectionReader(l.R, 0, l.Size))
 		if err != nil {
 			t.Fatal(err)
 		}
-		if d != l.DiffID || n != l.Size {
-			t.Fatalf("layer %s: read %d bytes hashing to %s", l.DiffID, n, d)
+		if d.String() != l.ID || n != l.Size {
+			t.Fatalf("layer %s: read %d bytes hashing to %s", l.ID, n, d)
 		}
 	}
 }

@@ -48,13 +48,13 @@ func TestReadMetadata(t *testing.T) {
 		{name: "containerd other", entries: multi, platform: &op, img: other},
 		{name: "containerd other shuffled", entries: shuffled(multi, 3), platform: &op, img: other},
 		{name: "containerd absent", entries: multi, platform: &absent, avail: []ocispec.Platform{hp, op},
-			msg: "no manifest for platform linux/riscv64 in the archive; available: "},
+			msg: "has no linux/riscv64: available platforms are "},
 		{name: "oci", entries: ociEntries(t, []*testImage{single}), platform: &hp, img: single},
 		{name: "oci other", entries: ociEntries(t, []*testImage{single}), platform: &op, avail: []ocispec.Platform{hp},
-			msg: "image is for platform " + formatPlatform(hp) + ", not " + formatPlatform(op)},
+			msg: "has no " + formatPlatform(op) + ": its only platform is " + formatPlatform(hp)},
 		{name: "legacy", entries: legacyEntries(t, []*testImage{single}, legacyOptions{}), platform: &hp, img: single},
 		{name: "legacy other", entries: legacyEntries(t, []*testImage{single}, legacyOptions{}), platform: &op, avail: []ocispec.Platform{hp},
-			msg: "image is for platform " + formatPlatform(hp)},
+			msg: "its only platform is " + formatPlatform(hp)},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -85,7 +85,7 @@ func TestReadMetadata(t *testing.T) {
 			assert.DeepEqual(t, img.Config.RootFS.DiffIDs, tc.img.diffIDs)
 			assert.Equal(t, img.ID, tc.img.configID)
 			// No layer data was kept.
-			_, err = a.Layers(context.Background(), img, img.Config.RootFS.DiffIDs[:1])
+			_, err = a.Layers(context.Background(), img, img.Config.RootFS.DiffIDs[:1], nil)
 			assert.Check(t, errors.Is(err, ErrLayerNotFound), "%v", err)
 		})
 	}
@@ -142,7 +142,7 @@ func TestReadMetadataErrors(t *testing.T) {
 		defer a.Close()
 		got, err := a.Image("x")
 		assert.NilError(t, err)
-		_, err = a.Layers(context.Background(), got, []digest.Digest{img.diffIDs[0]})
+		_, err = a.Layers(context.Background(), got, []digest.Digest{img.diffIDs[0]}, nil)
 		assert.Check(t, errors.Is(err, ErrLayerNotFound))
 	})
 }

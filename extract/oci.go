@@ -66,11 +66,13 @@ func configPlatform(cfg ocispec.Image) ocispec.Platform {
 	})
 }
 
+// formatPlatform is how a platform is shown: os/arch[/variant],
+// normalized ("linux/arm64", not "linux/aarch64" or "linux/arm64/v8").
 func formatPlatform(p ocispec.Platform) string {
 	if p.OS == "" && p.Architecture == "" {
 		return "unknown"
 	}
-	return platforms.Format(p)
+	return platforms.Format(platforms.Normalize(p))
 }
 
 // resolveTop resolves one descriptor of index.json to an image: a
@@ -259,7 +261,14 @@ func (a *Archive) imageFromManifest(desc ocispec.Descriptor, fromIndex bool) (*I
 			return nil, err
 		}
 	}
-	img := &Image{ID: m.Config.Digest, Manifest: desc.Digest, Config: cfg, archive: a}
+	mt := m.MediaType
+	if mt == "" {
+		mt = desc.MediaType
+	}
+	if mt == "" {
+		mt = ocispec.MediaTypeImageManifest
+	}
+	img := &Image{ID: m.Config.Digest, Manifest: desc.Digest, Config: cfg, RawConfig: cb, ManifestMediaType: mt, archive: a}
 	for i := range m.Layers {
 		l := m.Layers[i]
 		if err := validDigest(l.Digest); err != nil {

@@ -97,6 +97,7 @@ type entry struct {
 	offset   int64 // of the data, in the archive (indexed archives only)
 	size     int64
 	sparse   bool
+	err      error // why the entry cannot be read: an OCI layout's symlink that leads out of it
 }
 
 // maxLinkHops bounds symlink resolution.
@@ -113,6 +114,9 @@ func resolve(entries map[string]*entry, name string) (*entry, error) {
 				return nil, errorf(ErrLayerNotFound, "entry %q is not in the archive", name)
 			}
 			return nil, errorf(ErrLayerNotFound, "%q links to %q, which is not in the archive", name, cur)
+		}
+		if e.err != nil {
+			return nil, e.err
 		}
 		switch e.typeflag {
 		case tar.TypeReg: // archive/tar reports the old TypeRegA as TypeReg

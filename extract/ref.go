@@ -3,59 +3,41 @@ package extract
 import (
 	"strings"
 
+	"github.com/distribution/reference"
 	"github.com/opencontainers/go-digest"
 )
 
-// normalizeRef turns a tag reference into its fully qualified form, the
-// way docker's reference.ParseNormalizedNamed does: "busybox" becomes
+// normalizeRef turns a tag reference into its fully qualified form, as
+// distribution/reference normalizes it: "busybox" becomes
 // "docker.io/library/busybox:latest". It returns "" for references that
-// are not a name with an optional tag (digest references, empty strings).
+// are not a name with an optional tag (digest references, invalid names).
 func normalizeRef(s string) string {
-	if s == "" || strings.ContainsAny(s, "@ \t\r\n") {
+	named, err := reference.ParseNormalizedNamed(s)
+	if err != nil {
 		return ""
 	}
-	name, tag := s, "latest"
-	if i := strings.LastIndexByte(s, ':'); i > strings.LastIndexByte(s, '/') {
-		name, tag = s[:i], s[i+1:]
-		if tag == "" || name == "" {
-			return ""
-		}
-	}
-	domain, rest := "docker.io", name
-	if i := strings.IndexByte(name, '/'); i >= 0 {
-		first := name[:i]
-		if strings.ContainsAny(first, ".:") || first == "localhost" || strings.ToLower(first) != first {
-			domain, rest = first, name[i+1:]
-		}
-	}
-	if domain == "index.docker.io" {
-		domain = "docker.io"
-	}
-	if domain == "docker.io" && !strings.Contains(rest, "/") {
-		rest = "library/" + rest
-	}
-	if rest == "" {
+	if _, ok := named.(reference.Digested); ok {
 		return ""
 	}
-	return domain + "/" + rest + ":" + tag
+	return reference.TagNameOnly(named).String()
 }
 
-// familiarRef turns a fully qualified tag reference into the short form
-// docker shows: "docker.io/library/busybox:latest" becomes
-// "busybox:latest". It returns "" for references without a tag.
+// familiarRef turns a tag reference into the short form docker shows:
+// "docker.io/library/busybox:latest" becomes "busybox:latest". It returns
+// "" for references without an explicit tag.
 func familiarRef(s string) string {
-	n := normalizeRef(s)
-	if n == "" {
+	named, err := reference.ParseNormalizedNamed(s)
+	if err != nil {
 		return ""
 	}
-	if i := strings.LastIndexByte(s, ':'); i <= strings.LastIndexByte(s, '/') {
-		return "" // no explicit tag: not a tag reference
+	if _, ok := named.(reference.Digested); ok {
+		return ""
 	}
-	n = strings.TrimPrefix(n, "docker.io/")
-	if rest, ok := strings.CutPrefix(n, "library/"); ok && !strings.Contains(rest, "/") {
-		return rest
+	tagged, ok := named.(reference.NamedTagged)
+	if !ok {
+		return ""
 	}
-	return n
+	return reference.FamiliarString(tagged)
 }
 
 // shortID is the 12-hex-digit form docker shows for an image ID.

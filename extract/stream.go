@@ -11,6 +11,7 @@ import (
 	"path"
 	"strings"
 
+	"github.com/docker-layers/docker-layers/flatten"
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
@@ -509,7 +510,7 @@ func (s *streamReader) keep(d digest.Digest, f *os.File, n int64) {
 	if s.opts.Ready != nil {
 		for k, w := range s.wantList {
 			if w == d {
-				s.opts.Ready(k, Layer{DiffID: d, R: io.NewSectionReader(f, 0, n), Size: n})
+				s.opts.Ready(k, flatten.Layer{ID: d.String(), R: io.NewSectionReader(f, 0, n), Size: n})
 			}
 		}
 	}

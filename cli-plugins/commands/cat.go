@@ -6,8 +6,8 @@ import (
 	"fmt"
 	"io"
 
-	"github.com/docker-layers/docker-layers/extract"
 	"github.com/docker-layers/docker-layers/flatten"
+	"github.com/docker-layers/docker-layers/source"
 	"github.com/docker/cli/cli/command"
 	"github.com/docker/cli/cli/command/completion"
 	"github.com/docker/cli/cli/command/formatter"
@@ -43,9 +43,7 @@ them: a file that a lower, unselected layer holds is not found.
 The bytes go to stdout (a terminal too, as cat does) or, with -o, to a
 file written atomically.
 
-With --input, the image is read from a "docker save" archive (a file, or
-- for stdin) and no daemon is needed; IMAGE may then be left out when the
-archive holds one image.
+` + imageSourceHelp + `
 
 Exit status 2 when PATH does not exist, was deleted by a layer (the error
 names it), or is a directory, a device or a FIFO.
@@ -56,8 +54,9 @@ names it), or is a directory, a device or a FIFO.
 		Example: `  docker layers cat myimg /etc/os-release
   docker layers cat myimg /app/config.yml -l :3
   docker layers cat myimg /usr/bin/tool -o tool
-  docker layers cat --input saved.tar /etc/passwd`,
-		Args: catArgs(&opts.input),
+  docker layers cat --input saved.tar /etc/passwd
+  docker layers cat oci:./layout:v2 /etc/os-release`,
+		Args: imageArgs(2, &opts.input),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if len(args) == 1 {
 				opts.path = args[0]
@@ -75,7 +74,7 @@ names it), or is a directory, a device or a FIFO.
 	flags.StringArrayVarP(&opts.layers, "layers", "l", nil, "Merge only these layers (index, ID prefix, tag or range A:B; repeatable)")
 	flags.StringVarP(&opts.output, "output", "o", "", `Write to a file, or "-" for stdout (default: stdout)`)
 	flags.BoolVarP(&opts.force, "force", "f", false, "Overwrite the output file if it exists")
-	flags.StringVar(&opts.input, "input", "", `Read the image from a "docker save" archive file, or "-" for stdin, instead of the daemon`)
+	flags.StringVar(&opts.input, "input", "", inputHelp)
 	flags.StringVar(&opts.tmpdir, "tmpdir", "", "Directory for spooled layers (default $TMPDIR or /tmp)")
 	addPlatformFlag(cmd, flags, &opts.platform)
 	_ = cmd.MarkFlagFilename("input", "tar", "tgz", "gz", "zst")
@@ -83,21 +82,10 @@ names it), or is a directory, a device or a FIFO.
 	return cmd
 }
 
-// catArgs requires IMAGE and PATH; with an archive (*input), PATH alone is
-// enough.
-func catArgs(input *string) cobra.PositionalArgs {
-	return func(cmd *cobra.Command, args []string) error {
-		if *input != "" && len(args) == 1 {
-			return nil
-		}
-		return exactArgs(2)(cmd, args)
-	}
-}
-
 func runCat(ctx context.Context, dockerCLI command.Cli, opts catOptions) (retErr error) {
-	xopts := extract.Options{TmpDir: opts.tmpdir, Platform: opts.platform, GzipProgram: gzipProgram()}
-	sel, err := selectLayers(ctx, dockerCLI, opts.input, opts.image, opts.layers, xopts)
-	defer sel.close(&retErr)
+	sopts := source.Options{TmpDir: opts.tmpdir, Platform: opts.platform, GzipProgram: gzipProgram()}
+	sel, err := selectLayers(ctx, dockerCLI, opts.input, opts.image, opts.layers, sopts)
+	defer closeSelection(sel, &retErr)
 	if err != nil {
 		return err
 	}
@@ -110,14 +98,14 @@ func runCat(ctx context.Context, dockerCLI command.Cli, opts catOptions) (retErr
 			out.abort()
 		}
 	}()
-	layers, err := sel.src.layers(ctx, sel.diffIDs(), xopts)
+	layers, err := sel.Layers(ctx, sel.DiffIDs(), nil)
 	if err != nil {
 		return err
 	}
 	f, err := flatten.Open(ctx, layers, opts.path)
 	var de *flatten.DeletedError
 	if errors.As(err, &de) {
-		l := sel.anc.Layers[sel.selected[de.Layer]]
+		l := sel.Ancestry.Layers[sel.Selected[de.Layer]]
 		return fmt.Errorf("%s: deleted by layer %d (%s)", de.Path, l.Index, formatter.TruncateID(l.DiffID.String()))
 	}
 	if err != nil {

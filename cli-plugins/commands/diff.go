@@ -4,8 +4,8 @@ import (
 	"context"
 	"fmt"
 
-	"github.com/docker-layers/docker-layers/extract"
 	"github.com/docker-layers/docker-layers/flatten"
+	"github.com/docker-layers/docker-layers/source"
 	"github.com/docker/cli/cli/command"
 	"github.com/docker/cli/cli/command/completion"
 	"github.com/docker/cli/cli/command/formatter"
@@ -57,8 +57,7 @@ patterns on the path from the root ("etc/*.conf"; a leading "/" is
 optional), where a pattern that matches a directory matches everything
 under it.
 
-With --input, the image is read from a "docker save" archive (a file, or
-- for stdin) and no daemon is needed.
+` + imageSourceHelp + `
 
 ` + layerSpecHelp + `
 
@@ -68,8 +67,9 @@ With --input, the image is read from a "docker save" archive (a file, or
   docker layers diff myimg --path /etc --path 'usr/lib/*.so*'
   docker layers diff myimg --summary
   docker layers diff --input saved.tar --format json
+  docker layers diff oci:./layout -l -1
   docker layers diff myimg --format '{{.Layer}} {{.Change}} {{.Path}}'`,
-		Args: imageArg(&opts.input),
+		Args: imageArgs(1, &opts.input),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if len(args) > 0 {
 				opts.image = args[0]
@@ -89,7 +89,7 @@ With --input, the image is read from a "docker save" archive (a file, or
 	flags.BoolVar(&opts.summary, "summary", false, "Show counts, bytes and wasted bytes per layer instead of paths")
 	flags.BoolVar(&opts.noTrunc, "no-trunc", false, "Don't truncate output")
 	flags.BoolVarP(&opts.human, "human", "H", true, "Print sizes in human readable format")
-	flags.StringVar(&opts.input, "input", "", `Read the image from a "docker save" archive file, or "-" for stdin, instead of the daemon`)
+	flags.StringVar(&opts.input, "input", "", inputHelp)
 	flags.StringVar(&opts.tmpdir, "tmpdir", "", "Directory for spooled layers (default $TMPDIR or /tmp)")
 	addPlatformFlag(cmd, flags, &opts.platform)
 	_ = cmd.MarkFlagFilename("input", "tar", "tgz", "gz", "zst")
@@ -98,30 +98,27 @@ With --input, the image is read from a "docker save" archive (a file, or
 }
 
 func runDiff(ctx context.Context, dockerCLI command.Cli, opts diffOptions, filter *flatten.PathFilter) (retErr error) {
-	xopts := extract.Options{TmpDir: opts.tmpdir, Platform: opts.platform, GzipProgram: gzipProgram()}
-	sel, err := selectLayers(ctx, dockerCLI, opts.input, opts.image, opts.layers, xopts)
-	defer sel.close(&retErr)
+	sopts := source.Options{TmpDir: opts.tmpdir, Platform: opts.platform, GzipProgram: gzipProgram()}
+	sel, err := selectLayers(ctx, dockerCLI, opts.input, opts.image, opts.layers, sopts)
+	defer closeSelection(sel, &retErr)
 	if err != nil {
 		return err
 	}
-	if len(sel.selected) == 0 {
-		return fmt.Errorf("image %s has no layers", sel.anc.Ref)
+	anc := sel.Ancestry
+	if len(sel.Selected) == 0 {
+		return fmt.Errorf("image %s has no layers", anc.Ref)
 	}
 	// Each layer's changes are relative to every layer below it; wasted
 	// bytes need every layer above.
-	top := sel.selected[len(sel.selected)-1]
+	top := sel.Selected[len(sel.Selected)-1]
 	if opts.summary {
-		top = len(sel.anc.Layers) - 1
+		top = len(anc.Layers) - 1
 	}
-	all := &selection{anc: sel.anc}
-	for i := 0; i <= top; i++ {
-		all.selected = append(all.selected, i)
-	}
-	layers, err := sel.src.layers(ctx, all.diffIDs(), xopts)
+	layers, err := sel.Layers(ctx, anc.DiffIDs()[:top+1], nil)
 	if err != nil {
 		return err
 	}
-	cs, err := flatten.Changes(ctx, layers, flatten.ChangesOptions{Report: sel.selected, Filter: filter})
+	cs, err := flatten.Changes(ctx, layers, flatten.ChangesOptions{Report: sel.Selected, Filter: filter})
 	if err != nil {
 		return err
 	}
@@ -133,8 +130,8 @@ func runDiff(ctx context.Context, dockerCLI command.Cli, opts diffOptions, filte
 		}
 		fmtCtx.Format = newDiffSummaryFormat(format)
 		var rows []diffSummaryRow
-		for _, i := range sel.selected {
-			rows = append(rows, diffSummaryRow{layer: i, diffID: sel.anc.Layers[i].DiffID.String(), sum: cs.Summaries[i]})
+		for _, i := range sel.Selected {
+			rows = append(rows, diffSummaryRow{layer: i, diffID: anc.Layers[i].DiffID.String(), sum: cs.Summaries[i]})
 		}
 		return diffSummaryWrite(fmtCtx, opts.human, rows)
 	}
@@ -144,7 +141,7 @@ func runDiff(ctx context.Context, dockerCLI command.Cli, opts diffOptions, filte
 	fmtCtx.Format = newDiffFormat(format)
 	rows := make([]diffRow, len(cs.Changes))
 	for i, c := range cs.Changes {
-		rows[i] = diffRow{diffID: sel.anc.Layers[c.Layer].DiffID.String(), c: c}
+		rows[i] = diffRow{diffID: anc.Layers[c.Layer].DiffID.String(), c: c}
 	}
 	if err := diffWrite(fmtCtx, opts.human, rows); err != nil {
 		return fmt.Errorf("writing output: %w", err)

@@ -7,8 +7,8 @@ import (
 	"os"
 	"strconv"
 
-	"github.com/docker-layers/docker-layers/extract"
 	"github.com/docker-layers/docker-layers/flatten"
+	"github.com/docker-layers/docker-layers/source"
 	"github.com/docker/cli/cli/command"
 	"github.com/docker/cli/cli/command/completion"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -56,8 +56,7 @@ that matches a directory selects everything under it, an exclusion wins,
 and the parent directories of included paths are written too, so that
 "tar -x" gives them their attributes.
 
-With --input, the image is read from a "docker save" archive (a file, or
-- for stdin) and no daemon is needed.
+` + imageSourceHelp + `
 
 ` + layerSpecHelp + `
 
@@ -67,9 +66,10 @@ With --input, the image is read from a "docker save" archive (a file, or
   docker layers extract myimg --include /etc --exclude '/etc/ssl' -o etc.tar
   docker layers extract myimg -l -1 --keep-whiteouts -o top-layer.tar
   docker layers extract --input saved.tar -o rootfs.tar
+  docker layers extract oci-archive:app.oci.tar -o rootfs.tar
   docker layers extract --platform linux/arm64 myimg -o rootfs-arm64.tar
   docker save myimg | docker layers extract --input - -l 2: --zstd > changes.tar.zst`,
-		Args: imageArg(&opts.input),
+		Args: imageArgs(1, &opts.input),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if len(args) > 0 {
 				opts.image = args[0]
@@ -85,7 +85,7 @@ With --input, the image is read from a "docker save" archive (a file, or
 	flags.StringArrayVarP(&opts.layers, "layers", "l", nil, "Extract only these layers (index, ID prefix, tag or range A:B; repeatable)")
 	flags.StringVarP(&opts.output, "output", "o", "", `Write to a file, or "-" for stdout (default: stdout, unless it is a terminal)`)
 	flags.BoolVarP(&opts.force, "force", "f", false, "Overwrite the output file if it exists")
-	flags.StringVar(&opts.input, "input", "", `Read the image from a "docker save" archive file, or "-" for stdin, instead of the daemon`)
+	flags.StringVar(&opts.input, "input", "", inputHelp)
 	flags.BoolVar(&opts.keepWhiteouts, "keep-whiteouts", false, "Keep whiteouts that hide files below the selected layers: write the squashed layer diff")
 	flags.StringVar(&opts.compression, "compression", "", "Compression: none, gzip, bzip2, xz or zstd (default: from the output file's extension, else none)")
 	flags.BoolVarP(&opts.gzip, "gzip", "z", false, "Compress with gzip (parallel)")
@@ -168,13 +168,11 @@ func allSame(cs []compression) bool {
 }
 
 func runExtract(ctx context.Context, dockerCLI command.Cli, opts extractOptions) (retErr error) {
-	xopts := extract.Options{TmpDir: opts.tmpdir, Platform: opts.platform, GzipProgram: gzipProgram()}
-	progress := newProgress(dockerCLI, opts)
-	xopts.Progress = progress.update
+	progress := newProgress(dockerCLI, opts.progress, opts.quiet)
 	defer progress.done()
-
-	sel, err := selectLayers(ctx, dockerCLI, opts.input, opts.image, opts.layers, xopts)
-	defer sel.close(&retErr)
+	sopts := source.Options{TmpDir: opts.tmpdir, Platform: opts.platform, GzipProgram: gzipProgram(), Progress: progress.update}
+	sel, err := selectLayers(ctx, dockerCLI, opts.input, opts.image, opts.layers, sopts)
+	defer closeSelection(sel, &retErr)
 	if err != nil {
 		return err
 	}
@@ -191,7 +189,7 @@ func runExtract(ctx context.Context, dockerCLI command.Cli, opts extractOptions)
 	// Each layer is indexed (flatten's first pass) as soon as it is in
 	// hand, while the next ones are still being read and verified;
 	// nothing is written before every layer is verified.
-	want := sel.diffIDs()
+	want := sel.DiffIDs()
 	ix := flatten.NewIndexer(ctx, len(want), flatten.Options{
 		KeepWhiteouts: opts.keepWhiteouts,
 		Include:       opts.include,
@@ -201,8 +199,7 @@ func runExtract(ctx context.Context, dockerCLI command.Cli, opts extractOptions)
 		IndexEntries:  indexEntries(),
 	})
 	defer ix.Close()
-	xopts.Ready = func(k int, l extract.Layer) { ix.Add(k, flattenLayer(l)) }
-	layers, err := sel.src.layers(ctx, want, xopts)
+	layers, err := sel.Layers(ctx, want, ix.Add)
 	if err != nil {
 		return err
 	}

@@ -4,13 +4,12 @@ import (
 	"context"
 	"fmt"
 
-	"github.com/docker-layers/docker-layers/extract"
 	"github.com/docker-layers/docker-layers/inspect"
+	"github.com/docker-layers/docker-layers/source"
 	"github.com/docker/cli/cli/command"
 	"github.com/docker/cli/cli/command/completion"
 	"github.com/docker/cli/cli/command/formatter"
 	flagsHelper "github.com/docker/cli/cli/flags"
-	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"github.com/spf13/cobra"
 )
@@ -42,6 +41,8 @@ another platform than the daemon's host on a containerd image store older
 than API 1.49: the image's save stream is then read for that platform's
 config, and its layer data skipped.
 
+` + imageSourceHelp + `
+
 ` + layerSpecHelp + `
 
 ` + exitCodesHelp,
@@ -50,10 +51,11 @@ config, and its layer data skipped.
   docker layers inspect --all myimg
   docker layers inspect -q -l -1 myimg
   docker layers inspect --input saved.tar
+  docker layers inspect oci:./layout:latest
   docker layers inspect --platform linux/arm64 myimg
   docker layers inspect --format json myimg
   docker layers inspect --format '{{.Index}}\t{{.DiffID}}\t{{.Size}}' myimg`,
-		Args: imageArg(&opts.input),
+		Args: imageArgs(1, &opts.input),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if len(args) > 0 {
 				opts.image = args[0]
@@ -69,19 +71,19 @@ config, and its layer data skipped.
 	flags.BoolVar(&opts.noTrunc, "no-trunc", false, "Don't truncate output")
 	flags.BoolVarP(&opts.human, "human", "H", true, "Print sizes and dates in human readable format")
 	flags.BoolVarP(&opts.all, "all", "a", false, "Also show history steps that made no layer (ENV, CMD...)")
-	flags.StringVar(&opts.input, "input", "", `Read the image from a "docker save" archive file, or "-" for stdin, instead of the daemon`)
+	flags.StringVar(&opts.input, "input", "", inputHelp)
 	_ = cmd.MarkFlagFilename("input", "tar", "tgz", "gz", "zst")
 	addPlatformFlag(cmd, flags, &opts.platform)
 	return cmd
 }
 
 func runInspect(ctx context.Context, dockerCLI command.Cli, opts inspectOptions) (retErr error) {
-	sel, err := selectLayers(ctx, dockerCLI, opts.input, opts.image, opts.layers, extract.Options{Platform: opts.platform, GzipProgram: gzipProgram()})
-	defer sel.close(&retErr)
+	sel, err := selectLayers(ctx, dockerCLI, opts.input, opts.image, opts.layers, source.Options{Platform: opts.platform, GzipProgram: gzipProgram()})
+	defer closeSelection(sel, &retErr)
 	if err != nil {
 		return err
 	}
-	anc, selected := sel.anc, sel.selected
+	anc, selected := sel.Ancestry, sel.Selected
 	rows := inspectRows(anc, selected, opts.all)
 	if inferred := inferredLayers(anc, selected); len(inferred) > 0 && !opts.quiet {
 		_, _ = fmt.Fprintf(dockerCLI.Err(), "warning: the Engine API does not say which history steps of %s made layers %v; their CREATED BY is inferred from the commands (marked * after the index)\n", opts.image, inferred)
@@ -95,25 +97,6 @@ func runInspect(ctx context.Context, dockerCLI command.Cli, opts inspectOptions)
 		Format: newLayersFormat(format, opts.quiet, opts.human),
 		Trunc:  !opts.noTrunc,
 	}, opts.human, rows)
-}
-
-// daemonTagLookup resolves tags in layer specs through the daemon.
-func daemonTagLookup(c inspect.Client) inspect.TagLookup {
-	return func(ctx context.Context, ref string) ([]digest.Digest, error) {
-		img, err := c.ImageInspect(ctx, ref)
-		if err != nil {
-			return nil, err
-		}
-		ids := make([]digest.Digest, 0, len(img.RootFS.Layers))
-		for _, l := range img.RootFS.Layers {
-			d, err := digest.Parse(l)
-			if err != nil {
-				return nil, fmt.Errorf("image %s has an invalid diff ID %q", ref, l)
-			}
-			ids = append(ids, d)
-		}
-		return ids, nil
-	}
 }
 
 // inspectRows returns the rows to print, newest first: one per selected

@@ -31,9 +31,10 @@ type progress struct {
 	warns   []string // held back until the terminal display ends
 }
 
-func newProgress(dockerCLI command.Cli, opts extractOptions) *progress {
-	mode := opts.progress
-	if opts.quiet {
+// newProgress starts the display --progress mode asks for; quiet (-q)
+// turns it off.
+func newProgress(dockerCLI command.Cli, mode string, quiet bool) *progress {
+	if quiet {
 		mode = "none"
 	}
 	if mode == "auto" {

@@ -129,17 +129,6 @@ func exactArgs(n int) cobra.PositionalArgs {
 	}
 }
 
-// imageArg requires the IMAGE argument, which may be left out when
-// *input names an archive (it then holds one image).
-func imageArg(input *string) cobra.PositionalArgs {
-	return func(cmd *cobra.Command, args []string) error {
-		if *input != "" && len(args) == 0 {
-			return nil
-		}
-		return exactArgs(1)(cmd, args)
-	}
-}
-
 func flagError(cmd *cobra.Command, err error) error {
 	if err == nil {
 		return nil

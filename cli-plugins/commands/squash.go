@@ -6,7 +6,8 @@ import (
 
 	"github.com/distribution/reference"
 	"github.com/docker-layers/docker-layers/extract"
-	"github.com/docker-layers/docker-layers/flatten/squash"
+	"github.com/docker-layers/docker-layers/source"
+	"github.com/docker-layers/docker-layers/squash"
 	"github.com/docker/cli/cli/command"
 	"github.com/docker/cli/cli/command/completion"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -15,6 +16,7 @@ import (
 
 type squashOptions struct {
 	image    string
+	input    string
 	layers   string
 	tags     []string
 	message  string
@@ -45,20 +47,30 @@ the range come just before the collapsed entry, which takes the place of
 the last squashed step.
 
 The new image is streamed into the daemon (docker load) and tagged with
--t; only the squashed layers are spooled. With -o, a "docker load"
-archive (manifest.json and an OCI index.json) is written instead. On a
-daemon with the containerd image store the squashed layer is gzipped.
-The new image ID is printed on stdout.
+-t. With -o, a "docker load" archive (manifest.json and an OCI
+index.json) is written instead, and no daemon is needed when the image
+comes from an archive or a layout. On a daemon with the containerd image
+store the squashed layer is gzipped. The new image ID is printed on
+stdout.
+
+An image of the daemon is read from its save stream into the spool first
+(about the image's size on disk); an archive or a layout is read in place.
+
+` + imageSourceHelp + `
 
 ` + layerSpecHelp + `
 
 ` + exitCodesHelp,
 		Example: `  docker layers squash myimg -t myimg:squashed
   docker layers squash myimg -l 2:-1 -t myimg:small -m "squash the build steps"
-  docker layers squash myimg -l myimg:base: -o squashed.tar && docker load -i squashed.tar`,
-		Args: exactArgs(1),
+  docker layers squash myimg -l myimg:base: -o squashed.tar && docker load -i squashed.tar
+  docker layers squash --input saved.tar -l 1:-1 -o squashed.tar
+  docker layers squash oci:./layout:latest -t myimg:squashed`,
+		Args: imageArgs(1, &opts.input),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			opts.image = args[0]
+			if len(args) > 0 {
+				opts.image = args[0]
+			}
 			if err := validateSquashFlags(cmd, dockerCLI, &opts); err != nil {
 				return err
 			}
@@ -72,11 +84,13 @@ The new image ID is printed on stdout.
 	flags.StringVarP(&opts.message, "message", "m", "", "Comment of the squashed history step")
 	flags.StringVarP(&opts.output, "output", "o", "", `Write a "docker load" archive to a file, or "-" for stdout, instead of loading the image`)
 	flags.BoolVarP(&opts.force, "force", "f", false, "Overwrite the output file if it exists")
+	flags.StringVar(&opts.input, "input", "", inputHelp)
 	flags.StringVar(&opts.tmpdir, "tmpdir", "", "Directory for the spooled layers (default $TMPDIR or /tmp)")
 	flags.StringVar(&opts.progress, "progress", "auto", `Progress output on stderr: "auto", "tty", "plain" or "none"`)
 	flags.BoolVarP(&opts.quiet, "quiet", "q", false, "Suppress the progress output; print only the image ID")
 	addPlatformFlag(cmd, flags, &opts.platform)
 	_ = cmd.MarkFlagFilename("output", "tar")
+	_ = cmd.MarkFlagFilename("input", "tar", "tgz", "gz", "zst")
 	_ = cmd.MarkFlagDirname("tmpdir")
 	_ = cmd.RegisterFlagCompletionFunc("progress", cobra.FixedCompletions([]string{"auto", "tty", "plain", "none"}, cobra.ShellCompDirectiveNoFileComp))
 	return cmd
@@ -110,46 +124,51 @@ func validateSquashFlags(cmd *cobra.Command, dockerCLI command.Cli, opts *squash
 }
 
 func runSquash(ctx context.Context, dockerCLI command.Cli, opts squashOptions) (retErr error) {
-	progress := newProgress(dockerCLI, extractOptions{progress: opts.progress, quiet: opts.quiet})
+	progress := newProgress(dockerCLI, opts.progress, opts.quiet)
 	defer progress.done()
 
 	var specs []string
 	if opts.layers != "" {
 		specs = []string{opts.layers}
 	}
-	sel, err := selectLayers(ctx, dockerCLI, "", opts.image, specs, extract.Options{TmpDir: opts.tmpdir, Platform: opts.platform, GzipProgram: gzipProgram()})
-	defer sel.close(&retErr)
+	sopts := source.Options{TmpDir: opts.tmpdir, Platform: opts.platform, GzipProgram: gzipProgram(), Progress: progress.update}
+	sel, err := selectLayers(ctx, dockerCLI, opts.input, opts.image, specs, sopts)
+	defer closeSelection(sel, &retErr)
 	if err != nil {
 		return err
 	}
-	from, to := sel.selected[0], sel.selected[len(sel.selected)-1]
-	if to-from+1 != len(sel.selected) {
-		return fmt.Errorf("layers %v are not one range", sel.selected)
+	from, to := sel.Selected[0], sel.Selected[len(sel.Selected)-1]
+	if to-from+1 != len(sel.Selected) {
+		return fmt.Errorf("layers %v are not one range", sel.Selected)
 	}
-	containerd, err := squash.ContainerdStore(ctx, dockerCLI.Client())
+	a, img, err := sel.Stored(ctx)
 	if err != nil {
 		return err
 	}
-	img := squash.Image{ID: sel.anc.ID, DiffIDs: sel.anc.DiffIDs()}
-	if ds, ok := sel.src.(*daemonSource); ok {
-		img.SaveOptions = ds.saveOpts
+	// The containerd image store keeps layers compressed as they are
+	// loaded, and names images by their manifest: ask the daemon that
+	// loads the new image, or the one the image comes from.
+	ref, _ := imageReference(opts.input, opts.image) // parsed by selectLayers already
+	var containerd bool
+	if opts.output == "" || ref.Transport == source.Daemon {
+		if containerd, err = source.ContainerdStore(ctx, dockerCLI.Client()); err != nil {
+			return err
+		}
 	}
-	sopts := squash.Options{
-		From:        from,
-		To:          to,
-		Tags:        opts.refs,
-		Comment:     opts.message,
-		Containerd:  containerd,
-		TmpDir:      opts.tmpdir,
-		GzipProgram: gzipProgram(),
-		Progress:    progress.update,
-		Copying:     progress.copying,
-		Warn:        progress.warn,
+	squashOpts := squash.Options{
+		From:       from,
+		To:         to,
+		Tags:       opts.refs,
+		Comment:    opts.message,
+		Containerd: containerd,
+		TmpDir:     opts.tmpdir,
+		Copying:    progress.copying,
+		Warn:       progress.warn,
 	}
 
 	var res *squash.Result
 	if opts.output == "" {
-		if res, err = squash.Load(ctx, dockerCLI.Client(), img, sopts); err != nil {
+		if res, err = squash.Load(ctx, dockerCLI.Client(), a, img, squashOpts); err != nil {
 			return err
 		}
 	} else {
@@ -157,7 +176,7 @@ func runSquash(ctx context.Context, dockerCLI command.Cli, opts squashOptions) (
 		if err != nil {
 			return err
 		}
-		if res, err = squash.Save(ctx, dockerCLI.Client(), img, out.w, sopts); err != nil {
+		if res, err = squash.Write(ctx, out.w, a, img, squashOpts); err != nil {
 			out.abort()
 			return err
 		}
@@ -166,15 +185,13 @@ func runSquash(ctx context.Context, dockerCLI command.Cli, opts squashOptions) (
 		}
 	}
 	progress.done()
-	w := dockerCLI.Out()
 	if opts.output == "-" {
-		if opts.quiet {
-			return nil
+		if !opts.quiet {
+			_, _ = fmt.Fprintln(dockerCLI.Err(), res.ID)
 		}
-		_, _ = fmt.Fprintln(dockerCLI.Err(), res.ID)
 		return nil
 	}
-	_, _ = fmt.Fprintln(w, res.ID)
+	_, _ = fmt.Fprintln(dockerCLI.Out(), res.ID)
 	return nil
 }
 

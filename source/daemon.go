@@ -1,0 +1,234 @@
+package source
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/containerd/platforms"
+	"github.com/docker-layers/docker-layers/extract"
+	"github.com/docker-layers/docker-layers/flatten"
+	"github.com/docker-layers/docker-layers/inspect"
+	"github.com/docker/docker/api/types/image"
+	"github.com/docker/docker/api/types/system"
+	"github.com/docker/docker/api/types/versions"
+	"github.com/docker/docker/client"
+	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+)
+
+// platformAPIVersion is the Engine API version from which ImageInspect,
+// ImageHistory and ImageSave all take a platform (ImageHistory and
+// ImageSave from 1.48, ImageInspect from 1.49).
+const platformAPIVersion = "1.49"
+
+// daemonImage is an image of the Docker Engine.
+type daemonImage struct {
+	c        Client
+	ref      string
+	opts     Options
+	saveOpts []client.ImageSaveOption // what ImageSave needs for the platform
+	anc      *inspect.Ancestry
+	loaded   *extract.Layers
+	stored   *extract.Archive
+}
+
+func (d *daemonImage) Ancestry(ctx context.Context) (*inspect.Ancestry, error) {
+	if d.anc != nil {
+		return d.anc, nil
+	}
+	var err error
+	if d.opts.Platform != nil {
+		d.anc, d.saveOpts, err = loadPlatform(ctx, d.c, d.ref, *d.opts.Platform)
+	} else {
+		d.anc, err = inspect.Load(ctx, d.c, d.ref)
+	}
+	return d.anc, err
+}
+
+func (d *daemonImage) TagLookup() inspect.TagLookup {
+	if p := d.opts.Platform; p != nil {
+		return func(ctx context.Context, ref string) ([]digest.Digest, error) {
+			anc, _, err := loadPlatform(ctx, d.c, ref, *p)
+			if err != nil {
+				return nil, err
+			}
+			return anc.DiffIDs(), nil
+		}
+	}
+	return func(ctx context.Context, ref string) ([]digest.Digest, error) {
+		img, err := d.c.ImageInspect(ctx, ref)
+		if err != nil {
+			return nil, err
+		}
+		ids := make([]digest.Digest, 0, len(img.RootFS.Layers))
+		for _, l := range img.RootFS.Layers {
+			id, err := digest.Parse(l)
+			if err != nil {
+				return nil, fmt.Errorf("image %s has an invalid diff ID %q", ref, l)
+			}
+			ids = append(ids, id)
+		}
+		return ids, nil
+	}
+}
+
+func (d *daemonImage) Layers(ctx context.Context, want []digest.Digest, ready func(k int, l flatten.Layer)) ([]flatten.Layer, error) {
+	anc, err := d.Ancestry(ctx)
+	if err != nil {
+		return nil, err
+	}
+	xopts := d.opts.extract()
+	// With the image's diff IDs, a layer that is not wanted is passed over
+	// in the stream rather than spooled and hashed to learn what it is.
+	xopts.ImageDiffIDs = anc.DiffIDs()
+	xopts.Ready = ready
+	if err := d.loaded.Close(); err != nil {
+		return nil, err
+	}
+	d.loaded, err = extract.FromDaemon(ctx, d.c, anc.ID, want, xopts, d.saveOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return d.loaded.List(), nil
+}
+
+func (d *daemonImage) Stored(ctx context.Context) (*extract.Archive, *extract.Image, error) {
+	anc, err := d.Ancestry(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	if d.stored == nil {
+		rc, err := d.c.ImageSave(ctx, []string{anc.ID}, d.saveOpts...)
+		if err != nil {
+			return nil, nil, fmt.Errorf("saving image %s: %w", d.ref, err)
+		}
+		defer rc.Close()
+		if d.stored, err = extract.ReadArchive(ctx, rc, d.opts.extract()); err != nil {
+			return nil, nil, err
+		}
+	}
+	img, err := d.stored.Image("")
+	if err != nil {
+		return nil, nil, withRef(err, d.ref)
+	}
+	return d.stored, img, nil
+}
+
+func (d *daemonImage) Close() error {
+	err := d.loaded.Close()
+	if d.stored != nil {
+		err = errors.Join(err, d.stored.Close())
+	}
+	return err
+}
+
+// loadPlatform reads the ancestry of platform p of the image ref, and
+// returns the ImageSave options that export its layers.
+//
+// From API 1.49 the daemon does the work: ImageInspect (with its manifest
+// list, to name the platforms the image has), ImageHistory and ImageSave
+// take the platform. Before, the daemon answers ImageInspect and
+// ImageHistory for one platform only: the host's, with the containerd image
+// store. When that is not p, the image's own save stream tells what it
+// holds: its index, manifests and configs (no layer is kept), p's config
+// giving the ancestry; its layers then come from the save stream of the
+// whole image, where their diff IDs identify them. An image of the
+// graphdriver store has one platform, and ImageInspect names it.
+func loadPlatform(ctx context.Context, c Client, ref string, p ocispec.Platform) (*inspect.Ancestry, []client.ImageSaveOption, error) {
+	c.NegotiateAPIVersion(ctx)
+	matcher := platforms.OnlyStrict(p)
+	if versions.GreaterThanOrEqualTo(c.ClientVersion(), platformAPIVersion) {
+		img, err := c.ImageInspect(ctx, ref, client.ImageInspectWithManifests(true))
+		if err != nil {
+			return nil, nil, err
+		}
+		if len(img.Manifests) == 0 {
+			// A single-platform image (graphdriver store).
+			if own := imagePlatform(img); !matcher.Match(own) {
+				return nil, nil, &extract.PlatformError{Ref: ref, Want: p, Available: []ocispec.Platform{own}}
+			}
+			anc, err := inspect.Load(ctx, c, ref)
+			return anc, nil, err
+		}
+		var avail []ocispec.Platform
+		found := false
+		for _, m := range img.Manifests {
+			if m.Kind != image.ManifestKindImage || !m.Available || m.ImageData == nil {
+				continue
+			}
+			avail = append(avail, m.ImageData.Platform)
+			found = found || matcher.Match(platforms.Normalize(m.ImageData.Platform))
+		}
+		if !found {
+			return nil, nil, &extract.PlatformError{Ref: ref, Want: p, Available: avail}
+		}
+		anc, err := inspect.LoadPlatform(ctx, c, ref, p)
+		if err != nil {
+			return nil, nil, err
+		}
+		return anc, []client.ImageSaveOption{client.ImageSaveWithPlatforms(p)}, nil
+	}
+
+	img, err := c.ImageInspect(ctx, ref)
+	if err != nil {
+		return nil, nil, err
+	}
+	own := imagePlatform(img)
+	if matcher.Match(own) {
+		anc, err := inspect.Load(ctx, c, ref)
+		return anc, nil, err
+	}
+	if cs, err := ContainerdStore(ctx, c); err != nil {
+		return nil, nil, err
+	} else if !cs {
+		return nil, nil, &extract.PlatformError{Ref: ref, Want: p, Available: []ocispec.Platform{own}}
+	}
+	rc, err := c.ImageSave(ctx, []string{img.ID})
+	if err != nil {
+		return nil, nil, fmt.Errorf("saving image %s: %w", ref, err)
+	}
+	defer rc.Close()
+	a, err := extract.ReadMetadata(ctx, rc, extract.Options{Platform: &p})
+	if err != nil {
+		return nil, nil, fmt.Errorf("reading the platforms of image %s: %w", ref, err)
+	}
+	defer a.Close()
+	x, err := a.Image("")
+	if err != nil {
+		var pe *extract.PlatformError
+		if errors.As(err, &pe) {
+			return nil, nil, &extract.PlatformError{Ref: ref, Want: p, Available: pe.Available}
+		}
+		return nil, nil, fmt.Errorf("reading the platforms of image %s: %w", ref, err)
+	}
+	anc, err := inspect.FromConfig(ref, img.ID, img.RepoTags, x.Config, nil)
+	return anc, nil, err
+}
+
+// imagePlatform is the platform ImageInspect describes.
+func imagePlatform(img image.InspectResponse) ocispec.Platform {
+	return platforms.Normalize(ocispec.Platform{OS: img.Os, Architecture: img.Architecture, Variant: img.Variant, OSVersion: img.OsVersion})
+}
+
+// InfoClient is the Engine API method ContainerdStore calls.
+type InfoClient interface {
+	Info(ctx context.Context) (system.Info, error)
+}
+
+// ContainerdStore reports whether the daemon uses the containerd image
+// store, whose images may hold several platforms and whose image IDs are
+// manifest or index digests.
+func ContainerdStore(ctx context.Context, c InfoClient) (bool, error) {
+	info, err := c.Info(ctx)
+	if err != nil {
+		return false, fmt.Errorf("asking the daemon for its image store: %w", err)
+	}
+	for _, kv := range info.DriverStatus {
+		if len(kv) == 2 && kv[0] == "driver-type" && strings.HasPrefix(kv[1], "io.containerd.snapshotter") {
+			return true, nil
+		}
+	}
+	return false, nil
+}

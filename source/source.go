@@ -1,0 +1,135 @@
+package source
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+
+	"github.com/docker-layers/docker-layers/extract"
+	"github.com/docker-layers/docker-layers/flatten"
+	"github.com/docker-layers/docker-layers/inspect"
+	"github.com/docker/docker/api/types/system"
+	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+)
+
+// Options configure how an image is read. The zero value is ready to use.
+type Options struct {
+	// Platform selects one platform of a multi-platform image; nil leaves
+	// the choice to the daemon, or takes the running platform in an
+	// archive or layout.
+	Platform *ocispec.Platform
+	// TmpDir is where layers are spooled; default os.TempDir().
+	TmpDir string
+	// GzipProgram inflates gzip layers; see extract.Options.GzipProgram.
+	GzipProgram string
+	// Progress, if set, reports the reading of layers; see
+	// extract.Options.Progress.
+	Progress func(extract.Progress)
+}
+
+func (o Options) extract() extract.Options {
+	return extract.Options{Platform: o.Platform, TmpDir: o.TmpDir, GzipProgram: o.GzipProgram, Progress: o.Progress}
+}
+
+// Client holds the Engine API methods that reading an image from the
+// daemon calls. The docker CLI's API client satisfies it.
+type Client interface {
+	inspect.Client
+	extract.Client
+	Info(ctx context.Context) (system.Info, error)
+	NegotiateAPIVersion(ctx context.Context)
+	ClientVersion() string
+}
+
+// Image is one image, of one platform, from one source.
+type Image interface {
+	// Ancestry returns the image's layers and history.
+	Ancestry(ctx context.Context) (*inspect.Ancestry, error)
+	// TagLookup resolves the references in layer specs ("myimg:base:"); nil
+	// when only the image's own history can.
+	TagLookup() inspect.TagLookup
+	// Layers returns the layers whose diff IDs are in want, in the order of
+	// want, each verified against its diff ID. They stay valid until
+	// Close. ready, when not nil, gets each layer as soon as it can be
+	// read, maybe before it is verified and from several goroutines:
+	// nothing read from it may be trusted unless Layers then succeeds.
+	Layers(ctx context.Context, want []digest.Digest, ready func(k int, l flatten.Layer)) ([]flatten.Layer, error)
+	// Stored returns the image as its source stores it (blobs, manifest,
+	// raw config), for squash. The daemon's image is read into the spool
+	// first, from one ImageSave stream.
+	Stored(ctx context.Context) (*extract.Archive, *extract.Image, error)
+	// Close releases the spool and the files the image holds open.
+	Close() error
+}
+
+// Open opens the image ref names. c is used only for the daemon, and may
+// be nil otherwise. The caller must Close the image.
+func Open(ctx context.Context, c Client, ref Reference, opts Options) (Image, error) {
+	switch ref.Transport {
+	case Daemon, "":
+		if c == nil {
+			return nil, errors.New("no Docker daemon to read the image from")
+		}
+		return &daemonImage{c: c, ref: ref.Name, opts: opts}, nil
+	case DockerArchive, OCIArchive, OCILayout:
+		return openArchive(ctx, ref, opts)
+	}
+	return nil, fmt.Errorf("unknown image source %q", ref.Transport)
+}
+
+// Selection is an opened image with its ancestry and the layers a user's
+// specs selected, bottom first.
+type Selection struct {
+	Image
+	Ancestry *inspect.Ancestry
+	Selected []int
+}
+
+// Select opens the image ref names, reads its ancestry and resolves the
+// layer specs (all layers when there are none). The caller must Close the
+// returned Selection, also on error when it is not nil.
+func Select(ctx context.Context, c Client, ref Reference, specs []string, opts Options) (*Selection, error) {
+	img, err := Open(ctx, c, ref, opts)
+	if err != nil {
+		return nil, err
+	}
+	s := &Selection{Image: img}
+	if s.Ancestry, err = img.Ancestry(ctx); err != nil {
+		return s, err
+	}
+	s.Selected, err = s.Ancestry.Resolve(ctx, specs, img.TagLookup())
+	return s, err
+}
+
+// DiffIDs returns the selected layers' diff IDs, bottom first.
+func (s *Selection) DiffIDs() []digest.Digest {
+	want := make([]digest.Digest, len(s.Selected))
+	for i, idx := range s.Selected {
+		want[i] = s.Ancestry.Layers[idx].DiffID
+	}
+	return want
+}
+
+// Close closes the image; a nil Selection is fine.
+func (s *Selection) Close() error {
+	if s == nil {
+		return nil
+	}
+	return s.Image.Close()
+}
+
+// unwrapPathError drops the *fs.PathError around err when its path is
+// already in the message that wraps it.
+func unwrapPathError(err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		if errors.Is(err, os.ErrNotExist) {
+			return errors.New("no such file or directory")
+		}
+		return pe.Err
+	}
+	return err
+}
