@@ -32,7 +32,7 @@ func benchFlatten(b *testing.B, layers []Layer, size int64) {
 	b.SetBytes(size)
 	b.ReportAllocs()
 	for b.Loop() {
-		if err := Flatten(context.Background(), io.Discard, layers, Options{}); err != nil {
+		if err := flattenLayers(context.Background(), io.Discard, layers, Options{}); err != nil {
 			b.Fatal(err)
 		}
 	}

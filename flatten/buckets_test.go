@@ -203,7 +203,7 @@ func TestBucketsTmpDirError(t *testing.T) {
 	tars := [][]byte{mkTar(t, reg("a", "1"), reg("b", "2")), mkTar(t, reg("c", "3"))}
 	withBuckets(1, func() {
 		var out bytes.Buffer
-		err := Flatten(context.Background(), &out, mkLayers(tars...), Options{TmpDir: filepath.Join(t.TempDir(), "missing")})
+		err := flattenLayers(context.Background(), &out, mkLayers(tars...), Options{TmpDir: filepath.Join(t.TempDir(), "missing")})
 		if err == nil || !strings.Contains(err.Error(), "writing the index to disk: ") || !errors.Is(err, fs.ErrNotExist) {
 			t.Fatalf("error %v, want one about writing the index to disk", err)
 		}

@@ -19,7 +19,7 @@ type Layer struct {
 	Size int64
 }
 
-// Options tune Flatten.
+// Options tune an Indexer.
 type Options struct {
 	// KeepWhiteouts writes the squashed layer diff: whiteouts and opaque
 	// markers that hide things below layers[0] are kept, so the output is
@@ -53,31 +53,6 @@ const modeMask = 1<<21 - 1
 
 // synthTime is the mtime of synthesized directories and markers.
 var synthTime = time.Unix(0, 0)
-
-// Flatten writes to w the merge of layers (layers[0] is the bottom) as one
-// tar stream. The same input always gives the same bytes. On error it
-// returns without writing the tar end marker, so a consumer of a stream can
-// see it is broken. It checks ctx.Done() between entries.
-//
-// Memory holds per-entry metadata only (name, layer, offset, type), never
-// file contents; past Options.IndexEntries entries, only a bounded part
-// of it (see buckets.go).
-func Flatten(ctx context.Context, w io.Writer, layers []Layer, opts Options) error {
-	x := NewIndexer(ctx, len(layers), opts)
-	defer x.Close()
-	return x.Flatten(w, layers)
-}
-
-// Reader runs Flatten into an io.Pipe and returns its read side. The caller
-// must Close the returned reader; closing it early stops Flatten. A read
-// returns Flatten's error, if any, after the data written before it.
-func Reader(ctx context.Context, layers []Layer, opts Options) io.ReadCloser {
-	pr, pw := io.Pipe()
-	go func() {
-		pw.CloseWithError(Flatten(ctx, pw, layers, opts))
-	}()
-	return pr
-}
 
 type flattener struct {
 	ctx    context.Context

@@ -8,18 +8,17 @@ import (
 	"sync"
 )
 
-// Indexer runs the first pass of Flatten ahead of time: it reads the
-// headers of each layer as soon as the layer is added, on a goroutine of
-// its own and in any order, and merges the layers into the index bottom
-// first as soon as every lower one is in; an index on disk is then cut
-// into buckets and checked (buckets.go). A caller that receives layers one
-// by one (from a save stream, or while it verifies them) adds each as it
-// comes, so that indexing overlaps the wait for the others; Flatten then
-// only has the writing left.
+// Indexer flattens layers: it writes the merge of layers (layer 0 is the
+// bottom) as one tar stream. It runs the first pass ahead of time: it
+// reads the headers of each layer as soon as the layer is added, on a
+// goroutine of its own and in any order, and merges the layers into the
+// index bottom first as soon as every lower one is in. A caller that
+// receives layers one by one (from a save stream, or while it verifies
+// them) adds each as it comes, so that indexing overlaps the wait for the
+// others; Flatten then only has the writing left.
 //
-// The output is the same as the package's Flatten, errors included: a
-// layer's scan error is reported when the merge reaches that layer, as
-// Flatten would report it.
+// The output and errors do not depend on the order the layers are added
+// in: a layer's scan error is reported when the merge reaches that layer.
 type Indexer struct {
 	f      *flattener
 	adds   chan added
@@ -69,8 +68,8 @@ func NewIndexer(ctx context.Context, n int, opts Options) *Indexer {
 }
 
 // Add hands layer i to the indexer. It never blocks. Adding a layer again
-// keeps the first one; an index out of range is ignored (Flatten reports
-// the missing layer).
+// keeps the first one; an index out of range is ignored (Flatten adds
+// the missing layers).
 func (x *Indexer) Add(i int, l Layer) {
 	x.mu.Lock()
 	defer x.mu.Unlock()
@@ -159,7 +158,7 @@ func (x *Indexer) index(n int) {
 		}
 		// Scan ahead the layers that came early, lowest first, within
 		// the bound. A scan error waits for its turn, so that errors come
-		// in layer order as from Flatten.
+		// in layer order, whatever the order of arrival.
 		for i := next + 1; i < n && held < maxAhead; i++ {
 			if _, ok := ahead[i]; ok || !arrived[i] {
 				continue
@@ -172,9 +171,16 @@ func (x *Indexer) index(n int) {
 	f.scan = layerScan{}
 }
 
-// Flatten writes the merge of layers to w, as the package's Flatten does.
-// layers are the layers the indexer was started for: those not added yet
-// are added now, and the ones added must have the same sizes.
+// Flatten writes to w the merge of layers as one tar stream. layers are
+// the layers the indexer was started for: those not added yet are added
+// now, and the ones added must have the same sizes. The same input always
+// gives the same bytes. On error it returns without writing the tar end
+// marker, so a consumer of a stream can see it is broken. It checks
+// ctx.Done() between entries.
+//
+// Memory holds per-entry metadata only (name, layer, offset, type), never
+// file contents; past Options.IndexEntries entries, only a bounded part
+// of it (see buckets.go).
 func (x *Indexer) Flatten(w io.Writer, layers []Layer) error {
 	if len(layers) != len(x.added) {
 		return fmt.Errorf("flatten: %d layers given to an indexer of %d", len(layers), len(x.added))
