@@ -18,12 +18,12 @@ import (
 // spilled to disk once more than n/2 entries are merged (from the first
 // layer on for n < 2), and scans spilled every 2 entries.
 func withBuckets(n int, fn func()) {
-	oldTree, oldBucket, oldFlush := maxTreeEntries, bucketEntries, scanFlush
-	maxTreeEntries, bucketEntries, scanFlush = n/2, n, 2
+	oldTree, oldBucket, oldFlush := maxTreeEntries, bucketEntries, scanPart
+	maxTreeEntries, bucketEntries, scanPart = n/2, n, 2
 	if n > 100 {
 		maxTreeEntries = 0
 	}
-	defer func() { maxTreeEntries, bucketEntries, scanFlush = oldTree, oldBucket, oldFlush }()
+	defer func() { maxTreeEntries, bucketEntries, scanPart = oldTree, oldBucket, oldFlush }()
 	fn()
 }
 

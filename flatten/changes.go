@@ -142,7 +142,7 @@ func Changes(ctx context.Context, layers []Layer, opts ChangesOptions) (*ChangeS
 		}
 	}
 	for li := range layers {
-		if err := f.scanLayer(li, &f.scan); err != nil {
+		if err := f.scanLayer(li, &f.scan, nil); err != nil {
 			return nil, err
 		}
 		c.before(report[li])

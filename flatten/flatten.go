@@ -61,11 +61,8 @@ type flattener struct {
 	keep   bool
 	root   *node
 	scan   layerScan
-	nlinks int // hardlink nodes created
-
-	applied int      // entries merged
-	at      applyPos // the record being merged (set for spilled records)
-	failed  bool     // the merge stopped with an error at `at`
+	nlinks int  // hardlink nodes created
+	step   step // the entry being merged
 }
 
 func (f *flattener) warnf(format string, args ...any) {
@@ -97,18 +94,23 @@ type frame struct {
 	vis  bool // content below layers[0] is visible in the parent (KeepWhiteouts)
 }
 
-func (f *flattener) write(out io.Writer) error {
-	w := newWriter(f, out)
-	defer w.abort()
-	if f.nlinks > 0 {
-		w.groups = make(map[ident]string)
-		f.addLinkGroups(w.groups)
-	}
+// write is pass 2: it writes the merged tree that ix gives to out, part
+// by part.
+func (f *flattener) write(ix index, out io.Writer) error {
 	filter, err := newWriteFilter(f.opts)
 	if err != nil {
 		return err
 	}
-	if err := w.writeTree(f.root, filter, "", "", true); err != nil {
+	w := newWriter(f, out)
+	defer w.abort()
+	w.groups = ix.linkGroups()
+	first := true
+	err = ix.parts(func(root *node, lo, hi string) error {
+		err := w.writeTree(root, filter, lo, hi, first)
+		first = false
+		return err
+	})
+	if err != nil {
 		return err
 	}
 	return w.close()
@@ -129,8 +131,8 @@ func (w *writer) abort() { w.out.abort() }
 
 // writeTree writes the tree under root, or with lo or hi set only the
 // paths in [lo, hi) in cmpPath order (hi "" has no end), and the
-// ancestors of lo that no earlier call wrote: the part of one bucket
-// (buckets.go). first is true for the first part of the output.
+// ancestors of lo that no earlier call wrote: one part of the index
+// (index.parts). first is true for the first part of the output.
 func (w *writer) writeTree(root *node, filter *writeFilter, lo, hi string, first bool) error {
 	f := w.f
 	if first && f.keep && root.flags != 0 && len(f.opts.Include) == 0 {

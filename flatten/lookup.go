@@ -83,7 +83,7 @@ func Open(ctx context.Context, layers []Layer, name string) (*File, error) {
 		err error
 	)
 	for li := range layers {
-		if err := f.scanLayer(li, &f.scan); err != nil {
+		if err := f.scanLayer(li, &f.scan, nil); err != nil {
 			return nil, err
 		}
 		if err := f.applyLayer(li); err != nil {
