@@ -565,9 +565,9 @@ func (d *diskIndex) check() error {
 	return nil
 }
 
-// parts merges the buckets in turn, after check: while fn writes one
+// parts merges the buckets in turn, after check: while w writes one
 // bucket, the next is merged on the other core.
-func (d *diskIndex) parts(fn func(root *node, lo, hi string) error) error {
+func (d *diskIndex) parts(w partWriter) error {
 	p := d.buckets
 	type merged struct {
 		bf  *flattener
@@ -600,7 +600,7 @@ func (d *diskIndex) parts(fn func(root *node, lo, hi string) error) error {
 			return m.err
 		}
 		lo, hi := p.bounds(b)
-		if err := fn(m.bf.root, lo, hi); err != nil {
+		if err := w.writePart(m.bf.root, lo, hi); err != nil {
 			return err
 		}
 		b++

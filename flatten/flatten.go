@@ -79,6 +79,8 @@ type writer struct {
 	layerR []*layerReader // per layer, created when first read
 	hdr    tar.Header
 	groups map[ident]string // hardlinked files -> first name written ("" before)
+	filter *writeFilter     // nil: every path
+	parts  int              // parts of the tree written
 	path   []byte
 	last   []byte // the path last written
 	name   []byte // a directory's name, with its slash (emit)
@@ -103,17 +105,19 @@ func (f *flattener) write(ix index, out io.Writer) error {
 	}
 	w := newWriter(f, out)
 	defer w.abort()
+	w.filter = filter
 	w.groups = ix.linkGroups()
-	first := true
-	err = ix.parts(func(root *node, lo, hi string) error {
-		err := w.writeTree(root, filter, lo, hi, first)
-		first = false
-		return err
-	})
-	if err != nil {
+	if err := ix.parts(w); err != nil {
 		return err
 	}
 	return w.close()
+}
+
+// writePart writes one part of the merged tree: see writeTree.
+func (w *writer) writePart(root *node, lo, hi string) error {
+	err := w.writeTree(root, w.filter, lo, hi, w.parts == 0)
+	w.parts++
+	return err
 }
 
 // newWriter starts the output to out; the caller must close or abort the

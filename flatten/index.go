@@ -24,12 +24,17 @@ type index interface {
 	// linkGroups returns a new map of the files that hardlinks of the
 	// merged tree name, each to "" (writer.groups), or nil if none.
 	linkGroups() map[ident]string
-	// parts calls fn with the parts of the merged tree, in output order:
+	// parts hands the parts of the merged tree to w, in output order:
 	// each is the tree under root restricted to the paths in [lo, hi)
-	// in cmpPath order, "" being no bound. It stops at fn's first error.
-	parts(fn func(root *node, lo, hi string) error) error
+	// in cmpPath order, "" being no bound. It stops at w's first error.
+	parts(w partWriter) error
 	// close releases what the index holds.
 	close()
+}
+
+// partWriter writes the parts of a merged tree: pass 2's writer.
+type partWriter interface {
+	writePart(root *node, lo, hi string) error
 }
 
 // memIndex is the merged tree in memory: each layer is merged as it is
@@ -72,8 +77,8 @@ func (m *memIndex) linkGroups() map[ident]string {
 	return groups
 }
 
-func (m *memIndex) parts(fn func(root *node, lo, hi string) error) error {
-	return fn(m.f.root, "", "")
+func (m *memIndex) parts(w partWriter) error {
+	return w.writePart(m.f.root, "", "")
 }
 
 func (m *memIndex) close() {}
@@ -137,11 +142,11 @@ func (g *growIndex) linkGroups() map[ident]string {
 	return g.disk.linkGroups()
 }
 
-func (g *growIndex) parts(fn func(root *node, lo, hi string) error) error {
+func (g *growIndex) parts(w partWriter) error {
 	if g.mem != nil {
-		return g.mem.parts(fn)
+		return g.mem.parts(w)
 	}
-	return g.disk.parts(fn)
+	return g.disk.parts(w)
 }
 
 func (g *growIndex) close() {
