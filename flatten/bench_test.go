@@ -32,7 +32,7 @@ func benchFlatten(b *testing.B, layers []Layer, size int64) {
 	b.SetBytes(size)
 	b.ReportAllocs()
 	for b.Loop() {
-		if err := Flatten(context.Background(), io.Discard, layers, Options{}); err != nil {
+		if err := flattenLayers(context.Background(), io.Discard, layers, Options{}); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -45,12 +45,11 @@ func indexHeap(b *testing.B, layers []Layer) {
 	runtime.GC()
 	var before, after runtime.MemStats
 	runtime.ReadMemStats(&before)
-	f := indexInMemory(b, layers)
-	f.scan = layerScan{}
+	m := indexInMemory(b, layers)
 	runtime.GC()
 	runtime.ReadMemStats(&after)
 	b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/(1<<20), "MB-index")
-	runtime.KeepAlive(f)
+	runtime.KeepAlive(m)
 }
 
 func BenchmarkTinyFiles100k(b *testing.B) {

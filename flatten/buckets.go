@@ -3,6 +3,7 @@ package flatten
 import (
 	"archive/tar"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"maps"
@@ -12,16 +13,15 @@ import (
 	"sync/atomic"
 )
 
-// A large image is merged in buckets, so that memory does not grow with
-// the number of entries.
+// diskIndex is the index of a large image, so that memory does not grow
+// with the number of entries.
 //
-// The Indexer spills the records of every layer to disk as they are
-// scanned (spill.go). When the in-memory tree would grow past
-// maxTreeEntries, it is dropped, and the output is made bucket by bucket
-// instead: the paths are cut into ranges in output order (cmpPath), each
-// of about bucketEntries records, and each bucket's records are merged
-// into a tree of their own by the same rules (tree.go), then written. Only
-// one bucket's tree is in memory at a time.
+// It writes the records of each layer to disk as they are added
+// (spill.go). When pass 1 ends, the paths are cut into ranges in output
+// order (cmpPath), each of about bucketEntries records (or
+// Options.IndexEntries), and each bucket's records are merged into a
+// tree of their own by the same rules (tree.go), and written as one part
+// of the output. Only one bucket's tree is in memory at a time.
 //
 // What a path ends up as depends on the records at the path and at its
 // ancestors, on the walks of records below it (which create missing
@@ -32,9 +32,9 @@ import (
 //     whose subtree goes on into the next bucket;
 //   - the records at every hardlink target and its ancestors;
 //   - for those context paths, the walks through them of records of other
-//     buckets, as touches of the deepest context path on the walk: the
-//     first one in each phase of each layer, and the first after each
-//     record at the path or above it, since only those can create
+//     buckets, as touches (tree.go) of the deepest context path on the
+//     walk: the first one in each phase of each layer, and the first after
+//     each record at the path or above it, since only those can create
 //     anything.
 //
 // Records reach each bucket in layer and tar order, so the merge in a
@@ -48,13 +48,9 @@ import (
 // files that hardlinks name, before anything is written; then once more to
 // write it.
 
-// maxTreeEntries is the number of entries merged into the in-memory tree
-// (about 125 bytes each) before the index goes to buckets; bucketEntries
-// the records per bucket. Variables for the tests.
-var (
-	maxTreeEntries = 1 << 14
-	bucketEntries  = 1 << 14
-)
+// bucketEntries is the default number of records per bucket. A variable
+// for the tests.
+var bucketEntries = 1 << 14
 
 // maxBuckets bounds the open bucket files: past maxBuckets*bucketEntries
 // records, buckets grow instead. Each is written through bucketBufSize.
@@ -62,19 +58,6 @@ const (
 	maxBuckets    = 64
 	bucketBufSize = 16 << 10
 )
-
-// Touches: a record of another bucket whose walk passes through a context
-// path creates the missing directories on the way (tree.go's walkDir). A
-// bucket gets such a walk as a touch of the deepest context path on it,
-// in the phase of the record (opaque markers, whiteouts, entries).
-const (
-	touchOpaque markerKind = 0x80 + iota
-	touchWhiteout
-	touchEntry
-)
-
-// touchOf is the touch of each phase of applyLayer.
-var touchOf = [...]markerKind{touchOpaque, touchWhiteout, touchEntry}
 
 // phaseOf is the phase of applyLayer that applies a record of kind k.
 func phaseOf(k markerKind) int {
@@ -87,71 +70,99 @@ func phaseOf(k markerKind) int {
 	return 2
 }
 
-// spill is the spilled index of an Indexer.
-type spill struct {
+// diskIndex is the index on disk (see above).
+type diskIndex struct {
+	f       *flattener // the settings and layers of the merge
 	file    *spillFile
-	dir     string
-	err     error               // writing the spill failed: it cannot be used
+	err     error               // writing the records failed: the index cannot be used
 	plnk    []map[string]int64  // per layer: aufs hardlink files
 	targets map[string]struct{} // hardlink targets
 	sample  sampler
+
+	layers  int32 // the layers added whole
+	taken   int   // entries of layer `layers` taken from its scan
+	written int   // entries of the scan written
 	scanErr error // the scan error of layer bad: only the layers below it are merged
 	bad     int32
-	merged  int32 // layers the in-memory tree merged, and warned about, before the spill
+	given   int32 // the warnings of the layers below it were given already
 
-	buckets *plan            // check's cut, for write
-	groups  map[ident]string // check's hardlink groups, for write
+	buckets *plan            // finish's cut, for parts
+	groups  map[ident]string // finish's hardlink groups
 }
 
-func newSpill(dir string, n int) *spill {
-	return &spill{
-		file:   newSpillFile(dir, spillBufSize),
-		dir:    dir,
+func newDiskIndex(f *flattener, n int) *diskIndex {
+	return &diskIndex{
+		f:      f,
+		file:   newSpillFile(f.opts.TmpDir, spillBufSize),
 		plnk:   make([]map[string]int64, n),
 		sample: sampler{max: 4096, stride: 1},
 	}
 }
 
-// add spills what is left to spill of s, the whole scan of layer li, the
-// next one.
-func (sp *spill) add(li int, s *layerScan) {
-	sp.flush(li, s)
-	if len(s.plnk) > 0 && sp.err == nil {
-		sp.plnk[li] = maps.Clone(s.plnk)
+func (d *diskIndex) add(li int, s *layerScan, more bool) error {
+	if err := d.record(li, s); err != nil {
+		return err
 	}
-}
-
-// flush spills the entries of s, a scan of layer li, that are not spilled
-// yet.
-func (sp *spill) flush(li int, s *layerScan) error {
-	if sp.err != nil {
-		return sp.err
+	if !more {
+		d.end(li, s)
+		return nil
 	}
-	var r record
-	for i := s.spilled; i < len(s.entries); i++ {
-		e := &s.entries[i]
-		r = record{layer: int32(li), seq: int32(s.base + i), off: e.off, kind: e.kind, typ: e.typ, name: e.name}
-		if e.link >= 0 {
-			r.target = s.links[e.link].target
-			if sp.targets == nil {
-				sp.targets = make(map[string]struct{})
-			}
-			sp.targets[r.target] = struct{}{}
-		}
-		if err := sp.file.put(&r); err != nil {
-			sp.err = fmt.Errorf("writing the index to disk: %w", err)
-			return sp.err
-		}
-		sp.sample.add(e.name)
-	}
-	s.spilled = len(s.entries)
+	d.taken += len(s.entries)
+	d.written = 0
+	s.entries, s.links = s.entries[:0], s.links[:0]
 	return nil
 }
 
-func (sp *spill) close() {
-	sp.file.Close()
-	if sp.buckets != nil {
-		sp.buckets.close()
+// record writes the entries of s, a scan of layer li, that are not
+// written yet, and leaves them in s.
+func (d *diskIndex) record(li int, s *layerScan) error {
+	if d.err != nil {
+		return d.err
+	}
+	var r record
+	for i := d.written; i < len(s.entries); i++ {
+		e := &s.entries[i]
+		r = record{layer: int32(li), seq: int32(d.taken + i), off: e.off, kind: e.kind, typ: e.typ, name: e.name}
+		if e.link >= 0 {
+			r.target = s.links[e.link].target
+			if d.targets == nil {
+				d.targets = make(map[string]struct{})
+			}
+			d.targets[r.target] = struct{}{}
+		}
+		if err := d.file.put(&r); err != nil {
+			d.err = fmt.Errorf("writing the index to disk: %w", err)
+			return d.err
+		}
+		d.sample.add(e.name)
+	}
+	d.written = len(s.entries)
+	return nil
+}
+
+// end ends layer li, whose entries are all recorded.
+func (d *diskIndex) end(li int, s *layerScan) {
+	if len(s.plnk) > 0 {
+		d.plnk[li] = maps.Clone(s.plnk)
+	}
+	d.layers, d.taken, d.written = int32(li+1), 0, 0
+}
+
+// finish cuts the records into buckets and runs the first pass over them
+// (check).
+func (d *diskIndex) finish(scanErr error) error {
+	if scanErr != nil {
+		d.scanErr, d.bad = scanErr, d.layers
+	}
+	return d.check()
+}
+
+func (d *diskIndex) linkGroups() map[ident]string { return maps.Clone(d.groups) }
+
+func (d *diskIndex) close() {
+	d.file.Close()
+	if d.buckets != nil {
+		d.buckets.close()
 	}
 }
 
@@ -206,23 +217,24 @@ func (p *plan) close() {
 	}
 }
 
-// plan cuts the spilled records into buckets and writes each bucket's
-// records, its own and the context, to a file of its own.
-func (sp *spill) plan(ctx context.Context, opts *Options) (*plan, error) {
+// plan cuts the records into buckets and writes each bucket's records,
+// its own and the context, to a file of its own.
+func (d *diskIndex) plan() (*plan, error) {
+	ctx, opts := d.f.ctx, &d.f.opts
 	per := bucketEntries
 	if opts.IndexEntries > 0 {
 		per = opts.IndexEntries
 	}
-	if n := sp.file.n; n > per*maxBuckets {
+	if n := d.file.n; n > per*maxBuckets {
 		per = (n + maxBuckets - 1) / maxBuckets
 	}
-	p := &plan{cuts: sp.sample.cuts(per, sp.file.n), ctx: make(map[string]int)}
+	p := &plan{cuts: d.sample.cuts(per, d.file.n), ctx: make(map[string]int)}
 	add := func(path string) { p.ctx[path] = 0 }
 	add("")
 	for _, c := range p.cuts {
 		ancestors(c, add)
 	}
-	for t := range sp.targets {
+	for t := range d.targets {
 		ancestors(t, add)
 		add(t)
 	}
@@ -236,9 +248,9 @@ func (sp *spill) plan(ctx context.Context, opts *Options) (*plan, error) {
 
 	p.files = make([]*spillFile, len(p.cuts)+1)
 	for b := range p.files {
-		p.files[b] = newSpillFile(sp.dir, bucketBufSize)
+		p.files[b] = newSpillFile(opts.TmpDir, bucketBufSize)
 	}
-	if err := sp.distribute(ctx, p, opts.KeepWhiteouts); err != nil {
+	if err := d.distribute(ctx, p, opts.KeepWhiteouts); err != nil {
 		p.close()
 		return nil, err
 	}
@@ -250,8 +262,8 @@ func (sp *spill) plan(ctx context.Context, opts *Options) (*plan, error) {
 // walks through a context path in one phase of one layer, only the first
 // one, and the first after each record at the path or above it, can
 // create anything.
-func (sp *spill) distribute(ctx context.Context, p *plan, keep bool) error {
-	sr, err := sp.file.reader()
+func (d *diskIndex) distribute(ctx context.Context, p *plan, keep bool) error {
+	sr, err := d.file.reader()
 	if err != nil {
 		return fmt.Errorf("writing the index to disk: %w", err)
 	}
@@ -279,7 +291,7 @@ func (sp *spill) distribute(ctx context.Context, p *plan, keep bool) error {
 		} else if err != nil {
 			return err
 		}
-		if sp.scanErr != nil && r.layer >= sp.bad {
+		if d.scanErr != nil && r.layer >= d.bad {
 			return nil // the failed layer's records before its error
 		}
 		if r.layer != layer {
@@ -396,39 +408,55 @@ func (ws *warnings) flush(warn func(string), failed bool, at applyPos) {
 	}
 }
 
-// mergeBucket merges bucket b's records into a new tree of f's settings.
-// Warnings go to warns (nil: none). The records of other buckets are
-// context: they give no warnings.
-func (sp *spill) mergeBucket(f *flattener, p *plan, b int, warns *warnings) (*flattener, error) {
-	bf := &flattener{
+// mergeBucket merges bucket b's records into a new tree of the merge's
+// settings. Warnings go to warns (nil: none); the records of other
+// buckets are context, and give none. A merge that fails with an error of
+// the layers (a *LayerError) stops at at.
+func (d *diskIndex) mergeBucket(p *plan, b int, warns *warnings) (bf *flattener, at applyPos, err error) {
+	f := d.f
+	bf = &flattener{
 		ctx:    f.ctx,
 		layers: f.layers,
 		opts:   f.opts,
 		keep:   f.keep,
 		root:   &node{layer: -1, typ: tar.TypeDir},
 	}
+	// Of each entry of bf.scan: its index in its layer's scan, and
+	// whether it is context.
+	type origin struct {
+		seq   int32
+		quiet bool
+	}
+	var origins []origin
+	cur := int32(-1)
+	pos := func() applyPos {
+		return applyPos{cur, bf.step.phase, origins[bf.step.i].seq}
+	}
 	bf.opts.Warn = nil
 	if warns != nil {
 		bf.opts.Warn = func(msg string) {
-			if bf.at.layer >= sp.merged {
-				warns.add(bf.at, msg)
+			if cur >= d.given && !origins[bf.step.i].quiet {
+				warns.add(pos(), msg)
 			}
 		}
 	}
 	sr, err := p.files[b].reader()
 	if err != nil {
-		return nil, err
+		return nil, at, err
 	}
 	s := &bf.scan
-	cur := int32(-1)
 	apply := func() error {
 		if cur < 0 {
 			return nil
 		}
-		s.plnk = sp.plnk[cur]
+		s.plnk = d.plnk[cur]
 		s.defined = nil
 		err := bf.applyLayer(int(cur))
+		if errors.As(err, new(*LayerError)) {
+			at = pos()
+		}
 		s.entries, s.links = s.entries[:0], s.links[:0]
+		origins = origins[:0]
 		return err
 	}
 	var r record
@@ -438,44 +466,43 @@ func (sp *spill) mergeBucket(f *flattener, p *plan, b int, warns *warnings) (*fl
 			break
 		}
 		if err != nil {
-			return nil, err
+			return nil, at, err
 		}
 		if r.layer != cur {
 			if err := apply(); err != nil {
-				return bf, err
+				return bf, at, err
 			}
 			cur = r.layer
 		}
-		e := entry{name: r.name, off: r.off, link: -1, kind: r.kind, typ: r.typ, seq: r.seq}
-		e.quiet = r.kind >= touchOpaque || p.bucketOf(r.name) != b
+		e := entry{name: r.name, off: r.off, link: -1, kind: r.kind, typ: r.typ}
 		if r.target != "" {
 			e.link = int32(len(s.links))
 			s.links = append(s.links, linkRef{target: r.target})
 		}
 		s.entries = append(s.entries, e)
+		origins = append(origins, origin{r.seq, r.kind >= touchOpaque || p.bucketOf(r.name) != b})
 	}
-	return bf, apply()
+	return bf, at, apply()
 }
 
-// check cuts the spilled records into buckets and runs the first pass
-// over them: the first error, the warnings before it, and the files
-// hardlinks name. Buckets are merged two at a time, on both cores; only
-// what is needed of each merge is kept, for write. The Indexer runs it as
-// soon as every layer is scanned, while the caller may still be verifying
-// them: nothing of it is written.
-func (sp *spill) check(f *flattener) error {
-	if sp.err != nil {
-		return sp.err
+// check cuts the records into buckets and runs the first pass over them:
+// the first error, the warnings before it, and the files hardlinks name.
+// Buckets are merged two at a time, on both cores; only what is needed of
+// each merge is kept, for parts. The Indexer runs it as soon as every
+// layer is scanned, while the caller may still be verifying them: nothing
+// of it is written.
+func (d *diskIndex) check() error {
+	if d.err != nil {
+		return d.err
 	}
-	p, err := sp.plan(f.ctx, &f.opts)
+	p, err := d.plan()
 	if err != nil {
 		return err
 	}
-	sp.buckets = p
+	d.buckets = p
 
 	type checked struct {
 		err    error
-		failed bool
 		at     applyPos
 		warns  warnings
 		groups map[ident]string
@@ -493,14 +520,11 @@ func (sp *spill) check(f *flattener) error {
 					return
 				}
 				r := &results[b]
-				bf, err := sp.mergeBucket(f, p, b, &r.warns)
-				r.err = err
-				if bf != nil {
-					r.failed, r.at = bf.failed, bf.at
-					if err == nil && bf.nlinks > 0 {
-						r.groups = make(map[ident]string)
-						bf.addLinkGroups(r.groups)
-					}
+				bf, at, err := d.mergeBucket(p, b, &r.warns)
+				r.err, r.at = err, at
+				if err == nil && bf.nlinks > 0 {
+					r.groups = make(map[ident]string)
+					bf.addLinkGroups(r.groups)
 				}
 			}
 		})
@@ -513,7 +537,7 @@ func (sp *spill) check(f *flattener) error {
 		warns    warnings
 	)
 	for _, r := range results {
-		if r.err != nil && !r.failed {
+		if r.err != nil && !errors.As(r.err, new(*LayerError)) {
 			return r.err // I/O or cancellation
 		}
 		if r.err != nil && (first == nil || r.at.before(firstPos)) {
@@ -530,26 +554,21 @@ func (sp *spill) check(f *flattener) error {
 			maps.Copy(groups, r.groups)
 		}
 	}
-	warns.flush(f.opts.Warn, first != nil, firstPos)
+	warns.flush(d.f.opts.Warn, first != nil, firstPos)
 	if first != nil {
 		return first
 	}
-	if sp.scanErr != nil {
-		return sp.scanErr
+	if d.scanErr != nil {
+		return d.scanErr
 	}
-	sp.groups = groups
+	d.groups = groups
 	return nil
 }
 
-// write writes the merge of the spilled layers to out, bucket by bucket,
-// after check: while one bucket is written, the next is merged on the
-// other core.
-func (sp *spill) write(f *flattener, out io.Writer) error {
-	p := sp.buckets
-	filter, err := newWriteFilter(f.opts)
-	if err != nil {
-		return err
-	}
+// parts merges the buckets in turn, after check: while w writes one
+// bucket, the next is merged on the other core.
+func (d *diskIndex) parts(w partWriter) error {
+	p := d.buckets
 	type merged struct {
 		bf  *flattener
 		err error
@@ -559,7 +578,7 @@ func (sp *spill) write(f *flattener, out io.Writer) error {
 	go func() {
 		defer close(trees)
 		for b := range p.files {
-			bf, err := sp.mergeBucket(f, p, b, nil)
+			bf, _, err := d.mergeBucket(p, b, nil)
 			select {
 			case trees <- merged{bf, err}:
 			case <-stop:
@@ -575,21 +594,16 @@ func (sp *spill) write(f *flattener, out io.Writer) error {
 		for range trees {
 		}
 	}()
-	w := newWriter(f, out)
-	defer w.abort()
-	w.groups = sp.groups
 	b := 0 // the merger sends every bucket, or stops after an error it sends
 	for m := range trees {
 		if m.err != nil {
 			return m.err
 		}
-		w.f = m.bf
 		lo, hi := p.bounds(b)
-		if err := w.writeTree(m.bf.root, filter, lo, hi, b == 0); err != nil {
+		if err := w.writePart(m.bf.root, lo, hi); err != nil {
 			return err
 		}
 		b++
 	}
-	w.f = f
-	return w.close()
+	return nil
 }

@@ -18,12 +18,12 @@ import (
 // spilled to disk once more than n/2 entries are merged (from the first
 // layer on for n < 2), and scans spilled every 2 entries.
 func withBuckets(n int, fn func()) {
-	oldTree, oldBucket, oldFlush := maxTreeEntries, bucketEntries, scanFlush
-	maxTreeEntries, bucketEntries, scanFlush = n/2, n, 2
+	oldTree, oldBucket, oldFlush := maxTreeEntries, bucketEntries, scanPart
+	maxTreeEntries, bucketEntries, scanPart = n/2, n, 2
 	if n > 100 {
 		maxTreeEntries = 0
 	}
-	defer func() { maxTreeEntries, bucketEntries, scanFlush = oldTree, oldBucket, oldFlush }()
+	defer func() { maxTreeEntries, bucketEntries, scanPart = oldTree, oldBucket, oldFlush }()
 	fn()
 }
 
@@ -203,7 +203,7 @@ func TestBucketsTmpDirError(t *testing.T) {
 	tars := [][]byte{mkTar(t, reg("a", "1"), reg("b", "2")), mkTar(t, reg("c", "3"))}
 	withBuckets(1, func() {
 		var out bytes.Buffer
-		err := Flatten(context.Background(), &out, mkLayers(tars...), Options{TmpDir: filepath.Join(t.TempDir(), "missing")})
+		err := flattenLayers(context.Background(), &out, mkLayers(tars...), Options{TmpDir: filepath.Join(t.TempDir(), "missing")})
 		if err == nil || !strings.Contains(err.Error(), "writing the index to disk: ") || !errors.Is(err, fs.ErrNotExist) {
 			t.Fatalf("error %v, want one about writing the index to disk", err)
 		}

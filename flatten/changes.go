@@ -105,8 +105,8 @@ type ChangeSet struct {
 // Changes reads the headers of layers (layers[0] is the bottom) and returns,
 // for each reported layer, the paths it adds, changes or deletes relative to
 // the merged file system of all the given layers below it, under the same
-// rules as Flatten. It reads file data only to compare two regular files
-// of equal size (by sha256).
+// rules as Indexer.Flatten. It reads file data only to compare two regular
+// files of equal size (by sha256).
 //
 // A whiteout of a directory is one Deleted change for the directory, whose
 // Size is the bytes of its subtree. An opaque marker gives one Deleted
@@ -142,7 +142,7 @@ func Changes(ctx context.Context, layers []Layer, opts ChangesOptions) (*ChangeS
 		}
 	}
 	for li := range layers {
-		if err := f.scanLayer(li, &f.scan); err != nil {
+		if err := f.scanLayer(li, &f.scan, nil); err != nil {
 			return nil, err
 		}
 		c.before(report[li])

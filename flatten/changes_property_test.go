@@ -204,7 +204,7 @@ func wastedByIdent(t *testing.T, tars [][]byte) string {
 		}
 	}
 	for li := range tars {
-		if err := f.scanLayer(li, &f.scan); err != nil {
+		if err := f.scanLayer(li, &f.scan, nil); err != nil {
 			t.Fatal(err)
 		}
 		if err := f.applyLayer(li); err != nil {

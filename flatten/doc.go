@@ -10,7 +10,8 @@
 //     and links (names.go);
 //   - the merge index, a compact tree of the final file system that holds
 //     only metadata (layer, header offset, type) and never file contents
-//     (scan.go, tree.go);
+//     (scan.go, tree.go), kept whole in memory or as records on disk
+//     behind one interface (index.go, buckets.go, spill.go);
 //   - writing the merged tree as one deterministic tar stream (flatten.go),
 //     optionally only the paths selected by globs (filter.go);
 //   - what each layer adds, changes and deletes, and the bytes it wastes
@@ -43,7 +44,8 @@
 // disk: the records pass 1 has been spilling to unlinked temporary files
 // are cut into ranges of paths in output order, and each range is merged
 // and written in turn, with the records that decide its ancestors and
-// hardlink targets as context (buckets.go). Memory then stays the same
+// hardlink targets as context (buckets.go). Pass 1 and pass 2 see only
+// the index interface (index.go), whichever of the two holds the tree. Memory then stays the same
 // however many files the image has; the output and errors are the same as
 // with the whole tree. Changes and Open still hold the whole tree.
 //

@@ -112,7 +112,7 @@ type pendingDir struct {
 	path  string
 	n     *node
 	vis   bool
-	done  bool // written already (by an earlier bucket)
+	done  bool // written already (by an earlier part)
 }
 
 // writeFilter applies Options.Include and Options.Exclude while the tree is
@@ -138,8 +138,8 @@ func newWriteFilter(opts Options) (*writeFilter, error) {
 // children are at stack depth depth (1 for the root's), whether it is
 // written and whether its children are visited. Before a selected node it
 // writes the unselected parents that wait for one. done says c was written
-// already, by an earlier bucket: it is visited again for the state of its
-// subtree, and never written twice.
+// already, by an earlier part of the index: it is visited again for the
+// state of its subtree, and never written twice.
 func (wf *writeFilter) visit(w *writer, c *node, vis bool, depth int, done bool) (emit, descend bool, err error) {
 	for len(wf.pending) > 0 && wf.pending[len(wf.pending)-1].depth >= depth {
 		wf.pending = wf.pending[:len(wf.pending)-1]

@@ -118,7 +118,7 @@ func TestIncludeExcludeAgainstFilter(t *testing.T) {
 			t.Fatal(err)
 		}
 		var out bytes.Buffer
-		if err := Flatten(t0ctx, &out, mkLayers(tars...), Options{Include: inc, Exclude: exc}); err != nil {
+		if err := flattenLayers(t0ctx, &out, mkLayers(tars...), Options{Include: inc, Exclude: exc}); err != nil {
 			t.Fatal(err)
 		}
 		if err := checkOutput(out.Bytes(), false); err != nil {

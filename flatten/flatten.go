@@ -19,7 +19,7 @@ type Layer struct {
 	Size int64
 }
 
-// Options tune Flatten.
+// Options tune an Indexer.
 type Options struct {
 	// KeepWhiteouts writes the squashed layer diff: whiteouts and opaque
 	// markers that hide things below layers[0] are kept, so the output is
@@ -54,31 +54,6 @@ const modeMask = 1<<21 - 1
 // synthTime is the mtime of synthesized directories and markers.
 var synthTime = time.Unix(0, 0)
 
-// Flatten writes to w the merge of layers (layers[0] is the bottom) as one
-// tar stream. The same input always gives the same bytes. On error it
-// returns without writing the tar end marker, so a consumer of a stream can
-// see it is broken. It checks ctx.Done() between entries.
-//
-// Memory holds per-entry metadata only (name, layer, offset, type), never
-// file contents; past Options.IndexEntries entries, only a bounded part
-// of it (see buckets.go).
-func Flatten(ctx context.Context, w io.Writer, layers []Layer, opts Options) error {
-	x := NewIndexer(ctx, len(layers), opts)
-	defer x.Close()
-	return x.Flatten(w, layers)
-}
-
-// Reader runs Flatten into an io.Pipe and returns its read side. The caller
-// must Close the returned reader; closing it early stops Flatten. A read
-// returns Flatten's error, if any, after the data written before it.
-func Reader(ctx context.Context, layers []Layer, opts Options) io.ReadCloser {
-	pr, pw := io.Pipe()
-	go func() {
-		pw.CloseWithError(Flatten(ctx, pw, layers, opts))
-	}()
-	return pr
-}
-
 type flattener struct {
 	ctx    context.Context
 	layers []Layer
@@ -86,11 +61,8 @@ type flattener struct {
 	keep   bool
 	root   *node
 	scan   layerScan
-	nlinks int // hardlink nodes created
-
-	applied int      // entries merged
-	at      applyPos // the record being merged (set for spilled records)
-	failed  bool     // the merge stopped with an error at `at`
+	nlinks int  // hardlink nodes created
+	step   step // the entry being merged
 }
 
 func (f *flattener) warnf(format string, args ...any) {
@@ -107,6 +79,8 @@ type writer struct {
 	layerR []*layerReader // per layer, created when first read
 	hdr    tar.Header
 	groups map[ident]string // hardlinked files -> first name written ("" before)
+	filter *writeFilter     // nil: every path
+	parts  int              // parts of the tree written
 	path   []byte
 	last   []byte // the path last written
 	name   []byte // a directory's name, with its slash (emit)
@@ -122,21 +96,28 @@ type frame struct {
 	vis  bool // content below layers[0] is visible in the parent (KeepWhiteouts)
 }
 
-func (f *flattener) write(out io.Writer) error {
-	w := newWriter(f, out)
-	defer w.abort()
-	if f.nlinks > 0 {
-		w.groups = make(map[ident]string)
-		f.addLinkGroups(w.groups)
-	}
+// write is pass 2: it writes the merged tree that ix gives to out, part
+// by part.
+func (f *flattener) write(ix index, out io.Writer) error {
 	filter, err := newWriteFilter(f.opts)
 	if err != nil {
 		return err
 	}
-	if err := w.writeTree(f.root, filter, "", "", true); err != nil {
+	w := newWriter(f, out)
+	defer w.abort()
+	w.filter = filter
+	w.groups = ix.linkGroups()
+	if err := ix.parts(w); err != nil {
 		return err
 	}
 	return w.close()
+}
+
+// writePart writes one part of the merged tree: see writeTree.
+func (w *writer) writePart(root *node, lo, hi string) error {
+	err := w.writeTree(root, w.filter, lo, hi, w.parts == 0)
+	w.parts++
+	return err
 }
 
 // newWriter starts the output to out; the caller must close or abort the
@@ -154,8 +135,8 @@ func (w *writer) abort() { w.out.abort() }
 
 // writeTree writes the tree under root, or with lo or hi set only the
 // paths in [lo, hi) in cmpPath order (hi "" has no end), and the
-// ancestors of lo that no earlier call wrote: the part of one bucket
-// (buckets.go). first is true for the first part of the output.
+// ancestors of lo that no earlier call wrote: one part of the index
+// (index.parts). first is true for the first part of the output.
 func (w *writer) writeTree(root *node, filter *writeFilter, lo, hi string, first bool) error {
 	f := w.f
 	if first && f.keep && root.flags != 0 && len(f.opts.Include) == 0 {

@@ -106,13 +106,21 @@ func mkLayers(tars ...[]byte) []Layer {
 	return ls
 }
 
+// flattenLayers writes the merge of layers to w through an Indexer, as
+// the commands do, with every layer added at once.
+func flattenLayers(ctx context.Context, w io.Writer, layers []Layer, opts Options) error {
+	x := NewIndexer(ctx, len(layers), opts)
+	defer x.Close()
+	return x.Flatten(w, layers)
+}
+
 // run flattens and returns the output bytes and the warnings.
 func run(t testing.TB, tars [][]byte, opts Options) ([]byte, []string, error) {
 	t.Helper()
 	var warns []string
 	opts.Warn = func(m string) { warns = append(warns, m) }
 	var out bytes.Buffer
-	err := Flatten(context.Background(), &out, mkLayers(tars...), opts)
+	err := flattenLayers(context.Background(), &out, mkLayers(tars...), opts)
 	return out.Bytes(), warns, err
 }
 

@@ -68,7 +68,7 @@ func TestIndexerErrorInOrder(t *testing.T) {
 	good := mkTar(t, reg("a", "1"))
 	broken := append(mkTar(t, reg("b", "2"))[:512], bytes.Repeat([]byte{'x'}, 1024)...)
 	layers := mkLayers(good, broken, good, broken)
-	wantErr := Flatten(t0ctx, io.Discard, layers, Options{})
+	wantErr := flattenLayers(t0ctx, io.Discard, layers, Options{})
 	if wantErr == nil || !strings.Contains(wantErr.Error(), "sha256:l1") {
 		t.Fatalf("Flatten: %v, want an error naming layer sha256:l1", wantErr)
 	}

@@ -55,13 +55,13 @@ type File struct {
 }
 
 // Open returns the regular file at name in the merge of layers (layers[0]
-// is the bottom), under the same rules as Flatten. name is taken from the
-// root: a leading "/" is optional and ".." stops at the root. Symlinks are
-// resolved inside the image, an absolute target from the image's root, up
-// to MaxSymlinks of them; a hardlink gives the data of the file it names.
-// It reads the layers' headers and then only the data of that file, which
-// the returned File reads from the layer as it is read: the layers must
-// stay readable until then.
+// is the bottom), under the same rules as Indexer.Flatten. name is taken
+// from the root: a leading "/" is optional and ".." stops at the root.
+// Symlinks are resolved inside the image, an absolute target from the
+// image's root, up to MaxSymlinks of them; a hardlink gives the data of
+// the file it names. It reads the layers' headers and then only the data
+// of that file, which the returned File reads from the layer as it is
+// read: the layers must stay readable until then.
 //
 // Errors: ErrIsDir, ErrNotRegular, ErrNotDir (a parent is not a
 // directory), ErrSymlinkLoop, a *DeletedError, or ErrNotFound, each in an
@@ -83,7 +83,7 @@ func Open(ctx context.Context, layers []Layer, name string) (*File, error) {
 		err error
 	)
 	for li := range layers {
-		if err := f.scanLayer(li, &f.scan); err != nil {
+		if err := f.scanLayer(li, &f.scan, nil); err != nil {
 			return nil, err
 		}
 		if err := f.applyLayer(li); err != nil {

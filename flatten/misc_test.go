@@ -133,13 +133,26 @@ func TestAttributesPreserved(t *testing.T) {
 	}
 }
 
-func TestReader(t *testing.T) {
+// flattenPipe runs Indexer.Flatten into an io.Pipe and returns its read
+// side, which ends with Flatten's error.
+func flattenPipe(layers []Layer) *io.PipeReader {
+	pr, pw := io.Pipe()
+	go func() {
+		pw.CloseWithError(flattenLayers(context.Background(), pw, layers, Options{}))
+	}()
+	return pr
+}
+
+// TestPipe: the output streams through an io.Pipe: the same bytes, an
+// error reaches the reader after the data, and closing the reader early
+// stops Flatten.
+func TestPipe(t *testing.T) {
 	tars := [][]byte{mkTar(t, reg("a", "x"), dir("d")), mkTar(t, reg("d/b", "y"))}
 	want, _, err := run(t, tars, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	rc := Reader(context.Background(), mkLayers(tars...), Options{})
+	rc := flattenPipe(mkLayers(tars...))
 	got, err := io.ReadAll(rc)
 	if err != nil {
 		t.Fatal(err)
@@ -148,25 +161,30 @@ func TestReader(t *testing.T) {
 		t.Fatal(err)
 	}
 	if !bytes.Equal(got, want) {
-		t.Error("Reader output differs from Flatten")
+		t.Error("output through a pipe differs")
 	}
 
 	// An error reaches the reader.
 	bad := [][]byte{mkTar(t, reg("../x", ""))}
-	rc = Reader(context.Background(), mkLayers(bad...), Options{})
+	rc = flattenPipe(mkLayers(bad...))
 	if _, err := io.ReadAll(rc); !errors.Is(err, ErrUnsafePath) {
 		t.Errorf("got %v, want ErrUnsafePath", err)
 	}
 	rc.Close()
 
-	// Closing early stops Flatten.
+	// Closing early stops Flatten, with the pipe's error.
 	big := [][]byte{mkTar(t, reg("big", strings.Repeat("x", 4<<20)))}
-	rc = Reader(context.Background(), mkLayers(big...), Options{})
-	if _, err := rc.Read(make([]byte, 10)); err != nil {
+	pr, pw := io.Pipe()
+	done := make(chan error, 1)
+	go func() { done <- flattenLayers(context.Background(), pw, mkLayers(big...), Options{}) }()
+	if _, err := pr.Read(make([]byte, 10)); err != nil {
 		t.Fatal(err)
 	}
-	if err := rc.Close(); err != nil {
+	if err := pr.Close(); err != nil {
 		t.Fatal(err)
+	}
+	if err := <-done; !errors.Is(err, io.ErrClosedPipe) {
+		t.Errorf("Flatten after the reader closed: %v, want io.ErrClosedPipe", err)
 	}
 }
 
@@ -175,7 +193,7 @@ func TestCancel(t *testing.T) {
 	cancel()
 	tars := [][]byte{mkTar(t, reg("a", "x"))}
 	var out bytes.Buffer
-	err := Flatten(ctx, &out, mkLayers(tars...), Options{})
+	err := flattenLayers(ctx, &out, mkLayers(tars...), Options{})
 	if !errors.Is(err, context.Canceled) {
 		t.Fatalf("got %v, want context.Canceled", err)
 	}
@@ -183,13 +201,13 @@ func TestCancel(t *testing.T) {
 
 func TestBadLayer(t *testing.T) {
 	var out bytes.Buffer
-	err := Flatten(context.Background(), &out, []Layer{{ID: "x", Size: 3}}, Options{})
+	err := flattenLayers(context.Background(), &out, []Layer{{ID: "x", Size: 3}}, Options{})
 	if err == nil || !strings.Contains(err.Error(), "layer x:") {
 		t.Fatalf("got %v", err)
 	}
 	// An empty layer list gives an empty tar.
 	out.Reset()
-	if err := Flatten(context.Background(), &out, nil, Options{}); err != nil {
+	if err := flattenLayers(context.Background(), &out, nil, Options{}); err != nil {
 		t.Fatal(err)
 	}
 	if !bytes.Equal(out.Bytes(), endMarker) {

@@ -86,7 +86,7 @@ func genStack(t testing.TB, r *rand.Rand, nLayers int) [][]byte {
 
 func flattenBytes(tars [][]byte, keep bool) ([]byte, error) {
 	var out bytes.Buffer
-	err := Flatten(t0ctx, &out, mkLayers(tars...), Options{KeepWhiteouts: keep})
+	err := flattenLayers(t0ctx, &out, mkLayers(tars...), Options{KeepWhiteouts: keep})
 	return out.Bytes(), err
 }
 

@@ -18,12 +18,8 @@ type entry struct {
 	name string // canonical; for markers, the hidden path or the opaque dir
 	off  int64  // offset of the entry's first header block in the layer
 	link int32  // hardlinks: index into layerScan.links, else -1
-	seq  int32  // index in the layer's scan (set for spilled entries)
 	kind markerKind
 	typ  byte // normalised type flag (plain entries)
-	// quiet: the entry is context in a bucket (buckets.go); it gives no
-	// warnings there.
-	quiet bool
 }
 
 // layerScan holds the headers of the layer being applied. Its slices are
@@ -33,18 +29,11 @@ type layerScan struct {
 	links   []linkRef
 	plnk    map[string]int64    // aufs hardlink files: name -> header offset
 	defined map[string]struct{} // names of the plain entries, built on demand
-
-	// flush, when set, is called every scanFlush new entries, to spill
-	// entries[spilled:] to disk; when it says so, the entries are then
-	// dropped, and base counts the entries dropped.
-	flush   func(s *layerScan) (drop bool, err error)
-	spilled int
-	base    int
 }
 
-// scanFlush is how many entries a scan with a flush function holds. A
-// variable for the tests.
-var scanFlush = 4096
+// scanPart is how many new entries a scan holds before it hands them to
+// its part function, which may take them. A variable for the tests.
+var scanPart = 4096
 
 // linkRef is a hardlink target and, filled in before the layer is applied,
 // what the target was in the merged lower layers.
@@ -167,8 +156,11 @@ func nextHeader(tr *tar.Reader) (*tar.Header, error) {
 }
 
 // scanLayer reads the headers of layer li into s (f.scan, or a scan kept
-// until the layers below li are applied).
-func (f *flattener) scanLayer(li int, s *layerScan) error {
+// until the layers below li are applied). If part is not nil, it is
+// called with s every scanPart new entries; it may take the entries, and
+// empty s.entries and s.links. s then holds the entries after the last
+// part (s.plnk holds the whole layer's).
+func (f *flattener) scanLayer(li int, s *layerScan, part func(*layerScan) error) error {
 	l := f.layers[li]
 	if l.R == nil || l.Size < 0 {
 		return f.errorf(li, "", errors.New("no reader or negative size"))
@@ -176,7 +168,7 @@ func (f *flattener) scanLayer(li int, s *layerScan) error {
 	s.entries, s.links = s.entries[:0], s.links[:0]
 	clear(s.plnk)
 	s.defined = nil
-	s.base, s.spilled = 0, 0
+	handed := 0 // len(s.entries) after the last part
 	pr := newPosReader(l.R, l.Size)
 	// Plain headers are read by quickHeader, and the data after them
 	// skipped by offset; any other by archive/tar, which also reports
@@ -241,16 +233,11 @@ func (f *flattener) scanLayer(li int, s *layerScan) error {
 		if err := f.scanEntry(li, hdr, off, s); err != nil {
 			return err
 		}
-		if s.flush != nil && len(s.entries)-s.spilled >= scanFlush {
-			drop, err := s.flush(s)
-			if err != nil {
+		if part != nil && len(s.entries)-handed >= scanPart {
+			if err := part(s); err != nil {
 				return err
 			}
-			if drop {
-				s.base += len(s.entries)
-				s.entries, s.links = s.entries[:0], s.links[:0]
-				s.spilled = 0
-			}
+			handed = len(s.entries)
 		}
 	}
 }

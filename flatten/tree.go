@@ -115,6 +115,29 @@ func (f *flattener) walkDir(dir string, mode walkMode) (n *node, vis bool, stop 
 	return n, vis, stopNone, ""
 }
 
+// Touches are entries that only walk a path: the walk of an entry that
+// is merged elsewhere, whose path goes through this one. A touch creates
+// the missing directories on its path as that entry's walk would, in the
+// phase of that entry (opaque markers, whiteouts, entries), and nothing
+// else. A merge of part of the paths gets the walks of the other entries
+// through its paths as touches (buckets.go).
+const (
+	touchOpaque markerKind = 0x80 + iota
+	touchWhiteout
+	touchEntry
+)
+
+// touchOf is the touch of each phase of applyLayer.
+var touchOf = [...]markerKind{touchOpaque, touchWhiteout, touchEntry}
+
+// step is the entry applyLayer is merging: its phase (0 opaque markers,
+// 1 whiteouts, 2 entries) and its index in the scan. A warning or error
+// of the merge is about that entry.
+type step struct {
+	phase int32
+	i     int32
+}
+
 // applyLayer merges the scanned layer li into the tree: opaque markers
 // first, then whiteouts, then the entries in tar order. Markers hide only
 // what lower layers put there, wherever they appear in the layer.
@@ -131,9 +154,9 @@ func (f *flattener) applyLayer(li int) error {
 		for i := range s.entries {
 			switch e := &s.entries[i]; e.kind {
 			case kind:
-				f.at = applyPos{int32(li), int32(phase), e.seq}
+				f.step = step{int32(phase), int32(i)}
 				if err := f.applyMarker(li, e); err != nil {
-					return f.fail(err)
+					return err
 				}
 			case touchOf[phase]:
 				f.walkDir(e.name, markerWalk)
@@ -148,23 +171,15 @@ func (f *flattener) applyLayer(li int) error {
 		}
 		switch e := &s.entries[i]; e.kind {
 		case plainEntry:
-			f.at = applyPos{int32(li), 2, e.seq}
+			f.step = step{2, int32(i)}
 			if err := f.applyEntry(li, e); err != nil {
-				return f.fail(err)
+				return err
 			}
 		case touchEntry:
 			f.walkDir(e.name, walkCreate)
 		}
 	}
-	f.applied += len(s.entries)
 	return nil
-}
-
-// fail records that the merge stopped with err at f.at: buckets.go
-// compares the positions of the buckets' errors.
-func (f *flattener) fail(err error) error {
-	f.failed = true
-	return err
 }
 
 // lookupLink finds what a hardlink target is in the tree as it stands.
@@ -268,7 +283,7 @@ func (f *flattener) applyEntry(li int, e *entry) error {
 		return f.errorf(li, e.name, fmt.Errorf("%w: %q", ErrNotDir, at))
 	}
 	c := n.kids[base]
-	if c != nil && c.layer == k && !e.quiet {
+	if c != nil && c.layer == k {
 		f.warnf("layer %s: entry %q: the same path twice in one layer, the last one wins", f.layerName(li), e.name)
 	}
 	if e.typ == tar.TypeDir && c != nil && c.typ == tar.TypeDir {

@@ -13,18 +13,19 @@ import (
 )
 
 // indexInMemory runs pass 1 over layers into a tree in memory.
-func indexInMemory(t testing.TB, layers []Layer) *flattener {
+func indexInMemory(t testing.TB, layers []Layer) *memIndex {
 	t.Helper()
-	f := &flattener{ctx: context.Background(), layers: layers, root: &node{layer: -1, typ: tar.TypeDir}}
+	m := newMemIndex(&flattener{ctx: context.Background(), layers: layers})
+	var s layerScan
 	for i := range layers {
-		if err := f.scanLayer(i, &f.scan); err != nil {
+		if err := m.f.scanLayer(i, &s, nil); err != nil {
 			t.Fatal(err)
 		}
-		if err := f.applyLayer(i); err != nil {
+		if err := m.add(i, &s, false); err != nil {
 			t.Fatal(err)
 		}
 	}
-	return f
+	return m
 }
 
 // TestWritePassAllocations checks that pass 2 allocates nothing per entry
@@ -34,9 +35,9 @@ func indexInMemory(t testing.TB, layers []Layer) *flattener {
 func TestWritePassAllocations(t *testing.T) {
 	allocs := func(n int) float64 {
 		data := tinyFilesTar(t, n)
-		f := indexInMemory(t, []Layer{{R: bytes.NewReader(data), Size: int64(len(data))}})
+		m := indexInMemory(t, []Layer{{R: bytes.NewReader(data), Size: int64(len(data))}})
 		return testing.AllocsPerRun(5, func() {
-			if err := f.write(io.Discard); err != nil {
+			if err := m.f.write(m, io.Discard); err != nil {
 				t.Fatal(err)
 			}
 		})
@@ -76,12 +77,12 @@ func TestWritePassLongNames(t *testing.T) {
 func BenchmarkWritePass(b *testing.B) {
 	const n = 100_000
 	data := tinyFilesTar(b, n)
-	f := indexInMemory(b, []Layer{{R: bytes.NewReader(data), Size: int64(len(data))}})
+	m := indexInMemory(b, []Layer{{R: bytes.NewReader(data), Size: int64(len(data))}})
 	b.SetBytes(int64(len(data)))
 	var before, after runtime.MemStats
 	runtime.ReadMemStats(&before)
 	for b.Loop() {
-		if err := f.write(io.Discard); err != nil {
+		if err := m.f.write(m, io.Discard); err != nil {
 			b.Fatal(err)
 		}
 	}

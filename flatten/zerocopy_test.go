@@ -88,7 +88,7 @@ func TestZeroCopyOutputs(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if err := Flatten(context.Background(), out, layers, Options{}); err != nil {
+			if err := flattenLayers(context.Background(), out, layers, Options{}); err != nil {
 				t.Fatal(err)
 			}
 			got, err := os.ReadFile(out.Name())
@@ -111,7 +111,7 @@ func TestZeroCopyOutputs(t *testing.T) {
 			}
 			defer out.Close()
 			before := kernelCopied.Load()
-			if err := Flatten(context.Background(), out, layers, Options{}); err != nil {
+			if err := flattenLayers(context.Background(), out, layers, Options{}); err != nil {
 				t.Fatal(err)
 			}
 			got, err := os.ReadFile(out.Name())
@@ -135,7 +135,7 @@ func TestZeroCopyOutputs(t *testing.T) {
 				b, _ := io.ReadAll(r)
 				done <- b
 			}()
-			err = Flatten(context.Background(), w, layers, Options{})
+			err = flattenLayers(context.Background(), w, layers, Options{})
 			w.Close()
 			got := <-done
 			r.Close()
@@ -152,7 +152,7 @@ func TestZeroCopyOutputs(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer out.Close()
-			if err := Flatten(context.Background(), out, layers, Options{}); err != nil {
+			if err := flattenLayers(context.Background(), out, layers, Options{}); err != nil {
 				t.Fatal(err)
 			}
 		})
@@ -179,7 +179,7 @@ func TestZeroCopyClosedReader(t *testing.T) {
 	}
 	r.Close()
 	defer w.Close()
-	err = Flatten(context.Background(), w, []Layer{{ID: "l", R: f, Size: int64(len(b))}}, Options{})
+	err = flattenLayers(context.Background(), w, []Layer{{ID: "l", R: f, Size: int64(len(b))}}, Options{})
 	if err == nil || !strings.Contains(err.Error(), "writing output") {
 		t.Fatalf("want a write error, got %v", err)
 	}
@@ -213,7 +213,7 @@ func TestWriteErrorStops(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, n := range []int{0, 100, 64<<10 + 1, len(want) / 2, len(want) - 3*copyBufSize/2, len(want) - 1} {
-		err := Flatten(context.Background(), &failingWriter{n: n}, mkLayers(tars...), Options{})
+		err := flattenLayers(context.Background(), &failingWriter{n: n}, mkLayers(tars...), Options{})
 		if err == nil || !strings.Contains(err.Error(), "writing output") || !strings.Contains(err.Error(), "disk full") {
 			t.Errorf("failing after %d bytes: want the write error, got %v", n, err)
 		}
