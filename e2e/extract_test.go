@@ -51,14 +51,14 @@ func (d daemon) extractTree(t *testing.T, args ...string) tree {
 // checkSpilledIndex checks that extract gives the same bytes (plain, with
 // --keep-whiteouts, and filtered) when its index spills to disk from the first
 // layer on and is merged in buckets of a few records
-// (DOCKER_LAYERS_INDEX_ENTRIES), as for an image of many files.
+// (the hidden --index-entries flag), as for an image of many files.
 func (d daemon) checkSpilledIndex(t *testing.T, img string) {
 	t.Helper()
 	env := []string{"DOCKER_HOST=" + d.host, "DOCKER_CONFIG=" + pluginConfig, "DOCKER_CONTEXT="}
 	for _, args := range [][]string{{img}, {"--keep-whiteouts", img}, {"--include", "*/*", "--exclude", "*/[a-l]*", img}} {
 		args = append([]string{"layers", "extract", "-o", "-"}, args...)
 		inMemory := runCmd(t, env, nil, "docker", args...)
-		spilled := runCmd(t, append(env, "DOCKER_LAYERS_INDEX_ENTRIES=3"), nil, "docker", args...)
+		spilled := runCmd(t, env, nil, "docker", append([]string{"layers", "extract", "--index-entries", "3"}, args[2:]...)...)
 		if inMemory.code != 0 || spilled.code != 0 {
 			t.Fatalf("extract %v: in memory: %s\nspilled: %s", args, inMemory, spilled)
 		}

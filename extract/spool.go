@@ -181,9 +181,8 @@ const pipeBuffers = 4
 // The calling goroutine reads r a full buffer at a time, so that w gets
 // large writes however small the reads of r are; a second goroutine writes
 // the buffers to w and a third hashes them. Writing a spool file costs
-// more system time than reading the daemon's socket, so with the write on
-// the reading goroutine the daemon waited for it (OCI-layout save stream:
-// 12.6-13.6 s against 13.8-16.5 s with two stages, 5 paired runs).
+// more system time than reading the daemon's socket: on the reading
+// goroutine, the write would make the daemon wait (BENCHMARKS.md).
 // A write error stops the reading and is returned, also over a clean end
 // of r.
 func pipeHashed(w io.Writer, r io.Reader) (digest.Digest, int64, error) {

@@ -4,8 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"os"
-	"strconv"
 
 	"github.com/docker-layers/docker-layers/flatten"
 	"github.com/docker-layers/docker-layers/source"
@@ -32,6 +30,7 @@ type extractOptions struct {
 	progress      string
 	quiet         bool
 	platform      *ocispec.Platform
+	indexEntries  int
 }
 
 func newExtractCommand(dockerCLI command.Cli) *cobra.Command {
@@ -102,6 +101,10 @@ and the parent directories of included paths are written too, so that
 	_ = cmd.MarkFlagFilename("input", "tar", "tgz", "gz", "zst")
 	_ = cmd.MarkFlagDirname("tmpdir")
 	addPlatformFlag(cmd, flags, &opts.platform)
+	// How many entries of the merge index stay in memory before it goes
+	// to --tmpdir; the e2e tests make small images take that path.
+	flags.IntVar(&opts.indexEntries, "index-entries", 0, "Entries of the merge index held in memory before it spills to --tmpdir (default 16384)")
+	_ = flags.MarkHidden("index-entries")
 	_ = cmd.RegisterFlagCompletionFunc("compression", cobra.FixedCompletions([]string{"none", "gzip", "bzip2", "xz", "zstd"}, cobra.ShellCompDirectiveNoFileComp))
 	_ = cmd.RegisterFlagCompletionFunc("progress", cobra.FixedCompletions([]string{"auto", "tty", "plain", "none"}, cobra.ShellCompDirectiveNoFileComp))
 	return cmd
@@ -143,6 +146,9 @@ func validateExtractFlags(cmd *cobra.Command, dockerCLI command.Cli, opts *extra
 	}
 	if r, ok := levelRange[compression(opts.compression)]; ok && opts.level != 0 && (opts.level < r[0] || opts.level > r[1]) {
 		return usageErrorf(cmd, "--level %d is out of range for %s (%d to %d)", opts.level, opts.compression, r[0], r[1])
+	}
+	if opts.indexEntries < 0 {
+		return usageErrorf(cmd, "--index-entries %d is negative", opts.indexEntries)
 	}
 	if _, err := flatten.NewPathFilter(opts.include, opts.exclude); err != nil {
 		return usageErrorf(cmd, "invalid --include or --exclude: %v", err)
@@ -196,7 +202,7 @@ func runExtract(ctx context.Context, dockerCLI command.Cli, opts extractOptions)
 		Exclude:       opts.exclude,
 		Warn:          progress.warn,
 		TmpDir:        opts.tmpdir,
-		IndexEntries:  indexEntries(),
+		IndexEntries:  opts.indexEntries,
 	})
 	defer ix.Close()
 	layers, err := sel.Layers(ctx, want, ix.Add)
@@ -221,15 +227,4 @@ func runExtract(ctx context.Context, dockerCLI command.Cli, opts extractOptions)
 		return fmt.Errorf("compressing: %w", err)
 	}
 	return out.commit()
-}
-
-// indexEntries is the number of entries flatten's index holds in memory
-// before it spills to disk: DOCKER_LAYERS_INDEX_ENTRIES, for tests that
-// make small images take the spilling path; 0 (the default) otherwise.
-func indexEntries() int {
-	n, err := strconv.Atoi(os.Getenv("DOCKER_LAYERS_INDEX_ENTRIES"))
-	if err != nil || n < 0 {
-		return 0
-	}
-	return n
 }

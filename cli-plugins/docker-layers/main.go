@@ -17,9 +17,8 @@ import (
 // gcPercent is the garbage collector's target unless GOGC is set. Most of
 // the heap is flatten's merge index (at most a few MiB since it spills to
 // disk) and the I/O buffers; the garbage of the writing pass is
-// short-lived. Collecting at half the live heap instead of all of it kept
-// the peak RSS of extracting a 2.8 GB image at 51-54 MiB instead of 62-69
-// when the whole index was in memory, for no measurable time.
+// short-lived. Collecting at half the live heap instead of all of it keeps
+// the peak RSS near the live heap, for no measurable time (BENCHMARKS.md).
 const gcPercent = 50
 
 func main() {

@@ -450,7 +450,7 @@ if [ "$elapsed" -gt 2700 ] && [ "$PAIRS" -le 5 ]; then
 	note "The run took $((elapsed / 60)) min, more than the ~45 min aimed for, with the minimum of 5 pairs: on this machine one \`docker save\` of the 1.4 GB image takes $(med a) s (median over the daemons), and (f)'s \`docker save | gzip -6\` $(med savegz) s."
 fi
 meta duration "$((elapsed / 60)) min $((elapsed % 60)) s (set-up included)"
-benchtool report -dir "$RUN" -o "$OUT"
+benchtool report -dir "$RUN" -history "$HERE/history.md" -o "$OUT"
 failed=$(awk -F'\t' 'NR > 1 && $10 != 0' "$RUN/samples.tsv" | wc -l)
 log "wrote ${OUT#"$ROOT"/} in $((elapsed / 60)) min $((elapsed % 60)) s; samples in ${RUN_REL}/samples.tsv"
 [ "$failed" = 0 ] || die "$failed runs failed (see ${OUT#"$ROOT"/})"

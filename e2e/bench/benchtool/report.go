@@ -141,6 +141,7 @@ type report struct {
 	commands map[[3]string]string // kind, group, variant -> command
 	kinds    []string
 	micro    string // go test -bench output (m), if run
+	history  string // measurements behind design choices, kept across runs
 	w        *bufio.Writer
 }
 
@@ -148,6 +149,7 @@ func runReport(args []string) error {
 	fs := flag.NewFlagSet("report", flag.ContinueOnError)
 	dir := fs.String("dir", "", "run directory of run.sh (samples.tsv, commands.tsv, meta.tsv)")
 	out := fs.String("o", "BENCHMARKS.md", "report to write")
+	history := fs.String("history", "", "a Markdown file of earlier measurements behind design choices, copied into the report as it is")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -160,6 +162,13 @@ func runReport(args []string) error {
 	}
 	if b, err := os.ReadFile(filepath.Join(*dir, "micro.txt")); err == nil {
 		r.micro = string(b)
+	}
+	if *history != "" {
+		b, err := os.ReadFile(*history)
+		if err != nil {
+			return err
+		}
+		r.history = string(b)
 	}
 	tmp := *out + ".tmp"
 	f, err := os.Create(tmp)
@@ -487,6 +496,9 @@ func (r *report) write() {
 		r.writeKind(k)
 	}
 	r.writeMicro()
+	if r.history != "" {
+		r.p("%s\n", strings.TrimSpace(r.history))
+	}
 	r.writeRaw()
 }
 
