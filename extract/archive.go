@@ -333,6 +333,14 @@ func (a *Archive) index(ctx context.Context) error {
 	return nil
 }
 
+// what the archive is, in messages.
+func (a *Archive) what() string {
+	if a.layout != nil {
+		return "OCI layout"
+	}
+	return "archive"
+}
+
 // content is an entry's data as stored.
 func (a *Archive) content(e *entry) (*io.SectionReader, error) {
 	if a.layout != nil {
@@ -351,7 +359,7 @@ func (a *Archive) daemonError() *DaemonError {
 
 // readEntry reads a small JSON entry (following links), up to maxJSONSize.
 func (a *Archive) readEntry(name string) ([]byte, error) {
-	e, err := resolve(a.entries, name)
+	e, err := resolve(a.entries, name, a.what())
 	if err != nil {
 		return nil, err
 	}
@@ -394,7 +402,7 @@ func (a *Archive) hasBlob(d digest.Digest) bool {
 	if validDigest(d) != nil {
 		return false
 	}
-	_, err := resolve(a.entries, blobPath(d))
+	_, err := resolve(a.entries, blobPath(d), a.what())
 	return err == nil
 }
 
@@ -627,11 +635,11 @@ func (a *Archive) lookup(ref string) (*archiveImage, error) {
 	if ref == "" {
 		switch len(a.images) {
 		case 0:
-			return nil, errorf(ErrNotExist, "no image in the archive")
+			return nil, errorf(ErrNotExist, "no image in the %s", a.what())
 		case 1:
 			return a.images[0], nil
 		}
-		return nil, fmt.Errorf("the archive holds %d images, name one: %s", len(a.images), a.holds())
+		return nil, fmt.Errorf("the %s holds %d images, name one: %s", a.what(), len(a.images), a.holds())
 	}
 	for _, ai := range a.images {
 		if slices.Contains(ai.ref.Names, ref) {
@@ -669,7 +677,7 @@ func (a *Archive) lookup(ref string) (*archiveImage, error) {
 			return nil, e
 		}
 	}
-	return nil, errorf(ErrNotExist, "no image %q in the archive, which holds %s", ref, a.holds())
+	return nil, errorf(ErrNotExist, "no image %q in the %s, which holds %s", ref, a.what(), a.holds())
 }
 
 func (a *Archive) holds() string {
@@ -832,7 +840,7 @@ func (loc located) layer(w digest.Digest) flatten.Layer {
 
 // locate finds the entry of layer w and its compression.
 func (a *Archive) locate(src layerSource, w digest.Digest) (located, error) {
-	e, err := resolve(a.entries, src.path)
+	e, err := resolve(a.entries, src.path, a.what())
 	if err != nil {
 		return located{}, fmt.Errorf("layer %s: %w", w, err)
 	}

@@ -80,7 +80,7 @@ func formatPlatform(p ocispec.Platform) string {
 func (a *Archive) resolveTop(desc ocispec.Descriptor) *archiveImage {
 	ai := &archiveImage{configs: make(map[digest.Digest]bool)}
 	if !a.hasBlob(desc.Digest) {
-		ai.err = errorf(ErrNotExist, "manifest %s is not in the archive", desc.Digest)
+		ai.err = errorf(ErrNotExist, "manifest %s is not in the %s", desc.Digest, a.what())
 		ai.ref.Manifest = desc.Digest
 		return ai
 	}

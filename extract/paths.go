@@ -105,15 +105,15 @@ const maxLinkHops = 16
 
 // resolve follows symlinks and hard links from name to a regular file,
 // inside the archive only.
-func resolve(entries map[string]*entry, name string) (*entry, error) {
+func resolve(entries map[string]*entry, name, where string) (*entry, error) {
 	cur := name
 	for hop := 0; hop <= maxLinkHops; hop++ {
 		e, ok := entries[cur]
 		if !ok {
 			if cur == name {
-				return nil, errorf(ErrLayerNotFound, "entry %q is not in the archive", name)
+				return nil, errorf(ErrLayerNotFound, "entry %q is not in the %s", name, where)
 			}
-			return nil, errorf(ErrLayerNotFound, "%q links to %q, which is not in the archive", name, cur)
+			return nil, errorf(ErrLayerNotFound, "%q links to %q, which is not in the %s", name, cur, where)
 		}
 		if e.err != nil {
 			return nil, e.err
@@ -126,17 +126,17 @@ func resolve(entries map[string]*entry, name string) (*entry, error) {
 			return e, nil
 		case tar.TypeSymlink:
 			if path.IsAbs(e.linkname) {
-				return nil, errorf(ErrInvalid, "symlink %q points outside the archive (%q)", cur, e.linkname)
+				return nil, errorf(ErrInvalid, "symlink %q points outside the %s (%q)", cur, where, e.linkname)
 			}
 			next := cleanEntryName(path.Join(path.Dir(cur), e.linkname))
 			if next == "" {
-				return nil, errorf(ErrInvalid, "symlink %q points outside the archive (%q)", cur, e.linkname)
+				return nil, errorf(ErrInvalid, "symlink %q points outside the %s (%q)", cur, where, e.linkname)
 			}
 			cur = next
 		case tar.TypeLink:
 			next := cleanEntryName(e.linkname)
 			if next == "" {
-				return nil, errorf(ErrInvalid, "hard link %q points outside the archive (%q)", cur, e.linkname)
+				return nil, errorf(ErrInvalid, "hard link %q points outside the %s (%q)", cur, where, e.linkname)
 			}
 			cur = next
 		default:

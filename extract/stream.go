@@ -640,7 +640,7 @@ func (s *streamReader) explain(d digest.Digest) string {
 			if _, ok := s.entries[p]; !ok {
 				return fmt.Sprintf("(entry %q) is not in the save stream", p)
 			}
-			e, err := resolve(s.entries, p)
+			e, err := resolve(s.entries, p, "archive")
 			if err != nil {
 				return fmt.Sprintf("(entry %q): %v", p, err)
 			}
