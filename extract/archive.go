@@ -3,6 +3,7 @@ package extract
 import (
 	"archive/tar"
 	"bufio"
+	"bytes"
 	"cmp"
 	"context"
 	"crypto/sha256"
@@ -30,17 +31,18 @@ import (
 // The caller must Close an Archive; the layers it returned are invalid
 // afterwards. Its methods are safe for concurrent use.
 type Archive struct {
-	mu      sync.Mutex
-	opts    Options
-	ra      io.ReaderAt
-	size    int64
-	file    *os.File   // opened by OpenArchive, closed by Close
-	layout  *layoutDir // an OCI image layout directory (OpenLayout); ra is nil then
-	spool   *spool
-	entries map[string]*entry
-	images  []*archiveImage
-	layers  map[string]flatten.Layer // verified layers, by entry name and diff ID
-	json    map[digest.Digest][]byte
+	mu       sync.Mutex
+	opts     Options
+	ra       io.ReaderAt
+	size     int64
+	file     *os.File   // opened by OpenArchive, closed by Close
+	layout   *layoutDir // an OCI image layout directory (OpenLayout); ra is nil then
+	inMemory bool       // entries hold their data (ReadMetadata); ra is nil then
+	spool    *spool
+	entries  map[string]*entry
+	images   []*archiveImage
+	layers   map[string]flatten.Layer // verified layers, by entry name and diff ID
+	json     map[digest.Digest][]byte
 }
 
 // ImageRef is what an archive says about one image it holds.
@@ -343,8 +345,11 @@ func (a *Archive) what() string {
 
 // content is an entry's data as stored.
 func (a *Archive) content(e *entry) (*io.SectionReader, error) {
-	if a.layout != nil {
+	switch {
+	case a.layout != nil:
 		return a.layout.open(e)
+	case a.inMemory:
+		return io.NewSectionReader(bytes.NewReader(e.data), 0, e.size), nil
 	}
 	return io.NewSectionReader(a.ra, e.offset, e.size), nil
 }

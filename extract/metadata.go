@@ -32,114 +32,64 @@ const maxMetadataSize = 64 << 20
 //
 // The caller must Close the Archive.
 func ReadMetadata(ctx context.Context, r io.Reader, opts Options) (*Archive, error) {
-	raw := &tailReader{r: r}
-	tr := tar.NewReader(raw)
-	var (
-		buf      bytes.Buffer
-		kept     int64
-		last     string
-		entryEnd int64
-	)
-	tw := tar.NewWriter(&buf)
-	// daemonError finds a JSON error message the daemon appended to the
-	// stream, in what was read and in up to tailSize more bytes.
-	daemonError := func() *DaemonError {
-		extra, _ := io.ReadAll(io.LimitReader(raw.r, tailSize+1))
-		if len(extra) > tailSize {
-			return nil
-		}
-		return trailingDaemonError(append(raw.tail(), extra...))
-	}
-	fail := func(err error) error {
-		if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
-			return err
-		}
-		if de := daemonError(); de != nil {
-			return de
-		}
-		if errors.Is(err, io.ErrUnexpectedEOF) {
-			return errorf(ErrTruncated, "save stream truncated: %w", err)
-		}
-		return err
-	}
+	a := &Archive{opts: opts, spool: newSpool(opts), inMemory: true}
+	return a.open(ctx, func(ctx context.Context) error { return a.readMetadata(ctx, r) })
+}
+
+// readMetadata keeps the JSON documents of the save stream r, and the
+// links that may lead to them, as the archive's entries.
+func (a *Archive) readMetadata(ctx context.Context, r io.Reader) error {
+	st := newSaveTar(r)
+	var kept int64
 	for {
 		if err := ctx.Err(); err != nil {
-			return nil, err
+			return err
 		}
-		hdr, err := tr.Next()
+		hdr, err := st.next()
 		if errors.Is(err, io.EOF) {
-			break
+			return nil
 		}
 		if err != nil {
-			where := "its start"
-			if last != "" {
-				where = fmt.Sprintf("entry %q", truncate(last, 200))
-			}
-			return nil, fail(fmt.Errorf("reading save stream after %s: %w", where, err))
-		}
-		last, entryEnd = hdr.Name, raw.n+dataSize(hdr)
-		if isSparse(hdr) {
-			return nil, errorf(ErrInvalid, "entry %q is a sparse file", truncate(hdr.Name, 200))
+			return err
 		}
 		name := cleanEntryName(hdr.Name)
 		if name == "" {
 			continue
 		}
-		out := &tar.Header{Typeflag: hdr.Typeflag, Name: name, Linkname: hdr.Linkname, Mode: 0o644, Format: tar.FormatPAX}
-		var data []byte
+		e := &entry{name: name, typeflag: hdr.Typeflag, linkname: hdr.Linkname}
 		switch hdr.Typeflag {
 		case tar.TypeSymlink, tar.TypeLink:
 			// Kept: documents may be reached through links.
 		case tar.TypeReg:
 			if !metadataEntry(name) || hdr.Size > maxJSONSize {
 				// A layer, or not a document: skipped unread.
-				if err := skipEntry(ctx, tr, hdr); err != nil {
-					return nil, fail(fmt.Errorf("reading entry %q: %w", truncate(name, 200), err))
+				if err := skipEntry(ctx, st.tr, hdr); err != nil {
+					return st.fail(fmt.Errorf("reading entry %q: %w", truncate(name, 200), err))
 				}
 				continue
 			}
-			head, r, err := peek(tr)
+			head, r, err := peek(st.tr)
 			if err != nil {
-				return nil, fail(fmt.Errorf("reading entry %q: %w", truncate(name, 200), err))
+				return st.fail(fmt.Errorf("reading entry %q: %w", truncate(name, 200), err))
 			}
 			if trimmed := bytes.TrimLeft(head, " \t\r\n"); len(trimmed) == 0 || trimmed[0] != '{' && trimmed[0] != '[' {
 				continue // not JSON: a layer blob
 			}
-			if data, err = readCapped(r, maxJSONSize); err != nil {
-				return nil, fail(fmt.Errorf("reading entry %q: %w", truncate(name, 200), err))
+			if e.data, err = readCapped(r, maxJSONSize); err != nil {
+				return st.fail(fmt.Errorf("reading entry %q: %w", truncate(name, 200), err))
 			}
-			if kept += int64(len(data)); kept > maxMetadataSize {
-				return nil, errorf(ErrInvalid, "save stream holds more than %d MiB of JSON documents", maxMetadataSize>>20)
+			if kept += int64(len(e.data)); kept > maxMetadataSize {
+				return errorf(ErrInvalid, "save stream holds more than %d MiB of JSON documents", maxMetadataSize>>20)
 			}
-			out.Size = int64(len(data))
+			e.size = int64(len(e.data))
 		default:
 			continue
 		}
-		if err := tw.WriteHeader(out); err != nil {
-			return nil, err
+		if len(a.entries) >= maxEntries {
+			return errorf(ErrInvalid, "more than %d entries", maxEntries)
 		}
-		if _, err := tw.Write(data); err != nil {
-			return nil, err
-		}
+		a.entries[name] = e
 	}
-	end := (entryEnd + blockSize - 1) / blockSize * blockSize
-	if raw.n < end+2*blockSize {
-		if de := daemonError(); de != nil {
-			return nil, de
-		}
-		if raw.n == 0 {
-			return nil, errorf(ErrTruncated, "save stream is empty")
-		}
-		return nil, errorf(ErrTruncated, "save stream truncated: it ends after entry %q without the end-of-archive marker", truncate(last, 200))
-	}
-	extra, _ := io.ReadAll(io.LimitReader(raw.r, tailSize))
-	if de := leadingDaemonError(extra); de != nil {
-		return nil, de
-	}
-	if err := tw.Close(); err != nil {
-		return nil, err
-	}
-	return newArchive(ctx, bytes.NewReader(buf.Bytes()), int64(buf.Len()), newSpool(opts), opts)
 }
 
 // metadataEntry reports whether a regular entry may be a JSON document an

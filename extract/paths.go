@@ -97,7 +97,8 @@ type entry struct {
 	offset   int64 // of the data, in the archive (indexed archives only)
 	size     int64
 	sparse   bool
-	err      error // why the entry cannot be read: an OCI layout's symlink that leads out of it
+	err      error  // why the entry cannot be read: an OCI layout's symlink that leads out of it
+	data     []byte // the entry's content, for an archive kept in memory (ReadMetadata)
 }
 
 // maxLinkHops bounds symlink resolution.

@@ -23,54 +23,7 @@ const (
 	maxEntries = 1 << 20
 	// maxLearned caps the manifests and configs remembered from a stream.
 	maxLearned = 4096
-	// tailSize is how much of the end of a stream is kept to find an error
-	// the daemon appended, and how much more is read to find its end.
-	tailSize = 64 << 10
-	// blockSize is the tar block size.
-	blockSize = 512
 )
-
-// tailReader counts the bytes read from r and keeps the last tailSize of
-// them.
-type tailReader struct {
-	r    io.Reader
-	n    int64
-	ring []byte
-}
-
-func (t *tailReader) Read(p []byte) (int, error) {
-	n, err := t.r.Read(p)
-	t.record(p[:n])
-	return n, err
-}
-
-func (t *tailReader) record(p []byte) {
-	if len(p) == 0 {
-		return
-	}
-	if t.ring == nil {
-		t.ring = make([]byte, tailSize)
-	}
-	if len(p) > tailSize {
-		t.n += int64(len(p) - tailSize)
-		p = p[len(p)-tailSize:]
-	}
-	for len(p) > 0 {
-		i := int(t.n % tailSize)
-		c := copy(t.ring[i:], p)
-		t.n += int64(c)
-		p = p[c:]
-	}
-}
-
-// tail returns the last bytes read, oldest first.
-func (t *tailReader) tail() []byte {
-	if t.n <= tailSize {
-		return append([]byte(nil), t.ring[:t.n]...)
-	}
-	i := int(t.n % tailSize)
-	return append(append([]byte(nil), t.ring[i:]...), t.ring[:i]...)
-}
 
 // spooled is a verified layer in a spool file.
 type spooled struct {
@@ -86,19 +39,16 @@ type learnedManifest struct {
 
 // streamReader reads one save stream for a known set of diff IDs.
 type streamReader struct {
+	*saveTar
 	ctx  context.Context
 	opts Options
-	raw  *tailReader
-	tr   *tar.Reader
 	sp   *spool
 
 	wantList []digest.Digest
 	want     map[digest.Digest]bool
 	got      map[digest.Digest]spooled
 
-	last     string // name of the last entry started
-	entryEnd int64  // stream offset where the last entry's data ends
-	sawMeta  bool   // manifest.json or index.json was seen
+	sawMeta bool // manifest.json or index.json was seen
 
 	// What the stream showed so far: used to skip compressed blobs known
 	// to be unwanted, and to explain a missing layer.
@@ -128,12 +78,10 @@ type pendingBlob struct {
 }
 
 func newStreamReader(ctx context.Context, r io.Reader, want []digest.Digest, sp *spool, opts Options) *streamReader {
-	raw := &tailReader{r: r}
 	s := &streamReader{
+		saveTar:  newSaveTar(r),
 		ctx:      ctx,
 		opts:     opts,
-		raw:      raw,
-		tr:       tar.NewReader(raw),
 		sp:       sp,
 		wantList: want,
 		want:     make(map[digest.Digest]bool, len(want)),
@@ -166,12 +114,12 @@ func (s *streamReader) run() error {
 		if err := s.ctx.Err(); err != nil {
 			return err
 		}
-		hdr, err := s.tr.Next()
+		hdr, err := s.next()
 		if errors.Is(err, io.EOF) {
 			return s.atEOF()
 		}
 		if err != nil {
-			return s.fail(fmt.Errorf("reading save stream after %s: %w", s.where(), err))
+			return err
 		}
 		if err := s.entry(hdr); err != nil {
 			return err
@@ -215,56 +163,8 @@ func (s *streamReader) skipRest(hdr *tar.Header) error {
 	}
 }
 
-func (s *streamReader) where() string {
-	if s.last == "" {
-		return "its start"
-	}
-	return fmt.Sprintf("entry %q", truncate(s.last, 200))
-}
-
-// fail turns a read error into the error to report: the daemon's message
-// when it appended one to the stream, ErrTruncated for an early end.
-func (s *streamReader) fail(err error) error {
-	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
-		return err
-	}
-	if de := s.daemonError(); de != nil {
-		return de
-	}
-	if errors.Is(err, io.ErrUnexpectedEOF) {
-		return errorf(ErrTruncated, "save stream truncated: %w", err)
-	}
-	return err
-}
-
-// daemonError looks for a JSON error message at the very end of the
-// stream: in what was read, and in up to tailSize more bytes.
-func (s *streamReader) daemonError() *DaemonError {
-	extra, _ := io.ReadAll(io.LimitReader(s.raw.r, tailSize+1))
-	if len(extra) > tailSize {
-		return nil
-	}
-	return trailingDaemonError(append(s.raw.tail(), extra...))
-}
-
-// atEOF explains why the stream ended before every wanted layer was found.
+// atEOF explains why a complete stream held not every wanted layer.
 func (s *streamReader) atEOF() error {
-	end := (s.entryEnd + blockSize - 1) / blockSize * blockSize
-	marker := s.raw.n >= end+2*blockSize
-	if marker {
-		extra, _ := io.ReadAll(io.LimitReader(s.raw.r, tailSize))
-		if de := leadingDaemonError(extra); de != nil {
-			return de
-		}
-	} else {
-		if de := s.daemonError(); de != nil {
-			return de
-		}
-		if s.raw.n == 0 {
-			return errorf(ErrTruncated, "save stream is empty")
-		}
-		return errorf(ErrTruncated, "save stream truncated: it ends after %s without the end-of-archive marker", s.where())
-	}
 	if !s.sawMeta {
 		return errorf(ErrInvalid, "save stream has neither manifest.json nor index.json")
 	}
@@ -276,11 +176,6 @@ func (s *streamReader) atEOF() error {
 
 // entry handles one tar entry.
 func (s *streamReader) entry(hdr *tar.Header) error {
-	s.last = hdr.Name
-	s.entryEnd = s.raw.n + dataSize(hdr)
-	if isSparse(hdr) {
-		return errorf(ErrInvalid, "entry %q is a sparse file", truncate(hdr.Name, 200))
-	}
 	name := cleanEntryName(hdr.Name)
 	if name == "" {
 		return nil // never looked up
@@ -651,18 +546,4 @@ func (s *streamReader) explain(d digest.Digest) string {
 		}
 	}
 	return "is not in the save stream"
-}
-
-// isSparse reports whether hdr is a sparse file, whose data is not stored
-// contiguously.
-func isSparse(hdr *tar.Header) bool {
-	if hdr.Typeflag == tar.TypeGNUSparse {
-		return true
-	}
-	for k := range hdr.PAXRecords {
-		if strings.HasPrefix(k, "GNU.sparse.") {
-			return true
-		}
-	}
-	return false
 }
