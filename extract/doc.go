@@ -1,8 +1,9 @@
-// Package extract reads layers out of an image's save stream: the body of
-// the Engine API ImageSave call, or a `docker save` archive given as a file
-// or on standard input.
+// Package extract is the one reader of the formats images are saved in:
+// the body of the Engine API ImageSave call, a `docker save` archive (a
+// file or standard input), an OCI image layout directory and an OCI
+// archive (a tar of a layout).
 //
-// It owns everything between "a tar stream written by a daemon" and
+// It owns everything between "images as a daemon or a tool saved them" and
 // "verified, uncompressed layer tars on local disk":
 //
 //   - the three save layouts Docker writes today: the legacy v1.2 layout
@@ -21,7 +22,7 @@
 // compression by magic bytes only, never holds a layer in memory, and reads
 // JSON documents into memory only up to a hard cap.
 //
-// Two entry points exist. [FromSaveStream] (and [FromDaemon], which calls
+// Three entry points exist. [FromSaveStream] (and [FromDaemon], which calls
 // ImageSave and hands the body to it) knows the wanted diff IDs up front, so
 // it spools only what may be wanted and stops reading as soon as every
 // wanted layer is in hand. Given the image's diff IDs too
@@ -30,9 +31,16 @@
 // wanted is passed over, neither spooled nor hashed. [OpenArchive] and
 // [ReadArchive] open a saved archive whose images are discovered from the
 // archive itself: on a seekable, uncompressed file the layers are sections
-// of that file and nothing is copied. [ReadMetadata] reads a save stream
+// of that file and nothing is copied; [OpenLayout] does the same for an OCI
+// layout directory, whose blobs are files. [ReadMetadata] reads a save stream
 // for its index, manifests and configs only, to learn which platforms an
 // image holds and each one's diff IDs without keeping any layer.
+//
+// A stream's tar is read by one reader (saveTar), which turns read errors
+// and early ends into the daemon's appended error message or ErrTruncated;
+// an Archive's index checks the same on the whole file.
+//
+// Layers are handed out as [flatten.Layer], the type the merge reads.
 //
 // The package is a library: it imports neither cobra nor docker/cli, and it
 // calls one Engine API method through the narrow [Client] interface.
