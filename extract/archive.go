@@ -303,9 +303,12 @@ func (a *Archive) index(ctx context.Context) error {
 		if isSparse(hdr) {
 			return errorf(ErrInvalid, "entry %q is a sparse file", truncate(hdr.Name, 200))
 		}
-		name := cleanEntryName(hdr.Name)
+		name, err := entryName(hdr.Name)
+		if err != nil {
+			return err
+		}
 		if name == "" {
-			continue // never looked up
+			continue // the root directory
 		}
 		if len(a.entries) >= maxEntries {
 			return errorf(ErrInvalid, "more than %d entries", maxEntries)

@@ -52,9 +52,12 @@ func (a *Archive) readMetadata(ctx context.Context, r io.Reader) error {
 		if err != nil {
 			return err
 		}
-		name := cleanEntryName(hdr.Name)
+		name, err := entryName(hdr.Name)
+		if err != nil {
+			return err
+		}
 		if name == "" {
-			continue
+			continue // the root directory
 		}
 		e := &entry{name: name, typeflag: hdr.Typeflag, linkname: hdr.Linkname}
 		switch hdr.Typeflag {

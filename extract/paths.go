@@ -5,6 +5,7 @@ import (
 	"path"
 	"strings"
 
+	"github.com/docker-layers/docker-layers/flatten"
 	"github.com/opencontainers/go-digest"
 )
 
@@ -66,24 +67,26 @@ func digestFromConfigPath(name string) digest.Digest {
 	return digest.Digest("sha256:" + hex)
 }
 
-// cleanEntryName normalizes a tar entry name: "./a//b/" becomes "a/b". It
-// returns "" for names that are absolute or leave the archive root.
-func cleanEntryName(name string) string {
-	if name == "" || strings.ContainsRune(name, 0) || strings.HasPrefix(name, "/") {
-		return ""
+// entryName is the canonical name of an archive entry, by the rules of
+// flatten.CleanName: "./a//b/" is "a/b". It is "" for the root directory
+// entry ("./"), which is never looked up; a name that climbs out of the
+// archive, is empty or holds a NUL byte is an ErrInvalid error.
+func entryName(name string) (string, error) {
+	c, err := flatten.CleanName(name)
+	switch {
+	case err == nil:
+		return c, nil
+	case name != "" && !strings.ContainsRune(name, 0) && path.Clean("/"+name) == "/":
+		return "", nil
 	}
-	c := path.Clean(name)
-	if c == "." || c == ".." || strings.HasPrefix(c, "../") {
-		return ""
-	}
-	return c
+	return "", errorf(ErrInvalid, "entry %q: %w", truncate(name, 200), err)
 }
 
 // cleanManifestPath validates a path read from manifest.json before it is
 // used for a lookup.
 func cleanManifestPath(p string) (string, error) {
-	c := cleanEntryName(p)
-	if c == "" {
+	c, err := entryName(p)
+	if err != nil || c == "" || path.IsAbs(p) {
 		return "", errorf(ErrInvalid, "unsafe path %q in manifest", truncate(p, 80))
 	}
 	return c, nil
@@ -129,14 +132,14 @@ func resolve(entries map[string]*entry, name, where string) (*entry, error) {
 			if path.IsAbs(e.linkname) {
 				return nil, errorf(ErrInvalid, "symlink %q points outside the %s (%q)", cur, where, e.linkname)
 			}
-			next := cleanEntryName(path.Join(path.Dir(cur), e.linkname))
-			if next == "" {
+			next, err := entryName(path.Join(path.Dir(cur), e.linkname))
+			if err != nil || next == "" {
 				return nil, errorf(ErrInvalid, "symlink %q points outside the %s (%q)", cur, where, e.linkname)
 			}
 			cur = next
 		case tar.TypeLink:
-			next := cleanEntryName(e.linkname)
-			if next == "" {
+			next, err := entryName(e.linkname)
+			if err != nil || next == "" {
 				return nil, errorf(ErrInvalid, "hard link %q points outside the %s (%q)", cur, where, e.linkname)
 			}
 			cur = next

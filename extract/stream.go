@@ -176,9 +176,12 @@ func (s *streamReader) atEOF() error {
 
 // entry handles one tar entry.
 func (s *streamReader) entry(hdr *tar.Header) error {
-	name := cleanEntryName(hdr.Name)
+	name, err := entryName(hdr.Name)
+	if err != nil {
+		return err
+	}
 	if name == "" {
-		return nil // never looked up
+		return nil // the root directory
 	}
 	if len(s.entries) >= maxEntries {
 		return errorf(ErrInvalid, "more than %d entries", maxEntries)

@@ -39,9 +39,9 @@ func TestCleanName(t *testing.T) {
 		{in: "a\x00b", err: ErrInvalidName},
 	}
 	for _, tc := range tests {
-		got, err := cleanName(tc.in)
+		got, err := CleanName(tc.in)
 		if !errors.Is(err, tc.err) || got != tc.want {
-			t.Errorf("cleanName(%q) = %q, %v; want %q, %v", tc.in, got, err, tc.want, tc.err)
+			t.Errorf("CleanName(%q) = %q, %v; want %q, %v", tc.in, got, err, tc.want, tc.err)
 		}
 	}
 }

@@ -14,7 +14,7 @@ var errRootName = fmt.Errorf("%w: names the root", ErrInvalidName)
 // elements. Names that climb out of the root are ErrUnsafePath; names that
 // are empty, hold a NUL byte, or name the root itself are ErrInvalidName.
 // Bytes that are not UTF-8 are kept.
-func cleanName(name string) (string, error) {
+func CleanName(name string) (string, error) {
 	if name == "" {
 		return "", fmt.Errorf("%w: empty", ErrInvalidName)
 	}

@@ -243,7 +243,7 @@ func (f *flattener) scanLayer(li int, s *layerScan, part func(*layerScan) error)
 }
 
 func (f *flattener) scanEntry(li int, hdr *tar.Header, off int64, s *layerScan) error {
-	name, err := cleanName(hdr.Name)
+	name, err := CleanName(hdr.Name)
 	if errors.Is(err, errRootName) && hdr.Typeflag == tar.TypeDir {
 		// "./" or "/": the root directory itself, as `tar -C dir .` writes
 		// it (imported images, other builders). The root is not an entry
@@ -284,7 +284,7 @@ func (f *flattener) scanEntry(li int, hdr *tar.Header, off int64, s *layerScan) 
 			return f.errorf(li, hdr.Name, fmt.Errorf("device number %d,%d out of range", hdr.Devmajor, hdr.Devminor))
 		}
 	case tar.TypeLink:
-		t, err := cleanName(hdr.Linkname)
+		t, err := CleanName(hdr.Linkname)
 		if err != nil {
 			return f.errorf(li, hdr.Name, fmt.Errorf("hardlink target %q: %w", hdr.Linkname, err))
 		}
