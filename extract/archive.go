@@ -300,7 +300,7 @@ func (a *Archive) index(ctx context.Context) error {
 			return err
 		}
 		last, end = hdr.Name, pos+dataSize(hdr)
-		if isSparse(hdr) {
+		if flatten.IsSparse(hdr) {
 			return errorf(ErrInvalid, "entry %q is a sparse file", truncate(hdr.Name, 200))
 		}
 		name, err := entryName(hdr.Name)

@@ -11,6 +11,7 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/docker-layers/docker-layers/flatten"
 	"github.com/docker/docker/client"
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -653,9 +654,9 @@ func TestTrailingDaemonError(t *testing.T) {
 }
 
 func TestIsSparse(t *testing.T) {
-	assert.Check(t, isSparse(&tar.Header{Typeflag: tar.TypeGNUSparse}))
-	assert.Check(t, isSparse(&tar.Header{Typeflag: tar.TypeReg, PAXRecords: map[string]string{"GNU.sparse.major": "1"}}))
-	assert.Check(t, !isSparse(&tar.Header{Typeflag: tar.TypeReg, PAXRecords: map[string]string{"path": "x"}}))
+	assert.Check(t, flatten.IsSparse(&tar.Header{Typeflag: tar.TypeGNUSparse}))
+	assert.Check(t, flatten.IsSparse(&tar.Header{Typeflag: tar.TypeReg, PAXRecords: map[string]string{"GNU.sparse.major": "1"}}))
+	assert.Check(t, !flatten.IsSparse(&tar.Header{Typeflag: tar.TypeReg, PAXRecords: map[string]string{"path": "x"}}))
 }
 
 // TestSkipProgress checks that skipping a large unwanted entry reports

@@ -6,7 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"strings"
+
+	"github.com/docker-layers/docker-layers/flatten"
 )
 
 const (
@@ -53,7 +54,7 @@ func (s *saveTar) next() (*tar.Header, error) {
 		return nil, s.fail(fmt.Errorf("reading save stream after %s: %w", s.where(), err))
 	}
 	s.last, s.entryEnd = hdr.Name, s.raw.n+dataSize(hdr)
-	if isSparse(hdr) {
+	if flatten.IsSparse(hdr) {
 		return nil, errorf(ErrInvalid, "entry %q is a sparse file", truncate(hdr.Name, 200))
 	}
 	return hdr, nil
@@ -152,18 +153,4 @@ func (t *tailReader) tail() []byte {
 	}
 	i := int(t.n % tailSize)
 	return append(append([]byte(nil), t.ring[i:]...), t.ring[:i]...)
-}
-
-// isSparse reports whether hdr is a sparse file, whose data is not stored
-// contiguously.
-func isSparse(hdr *tar.Header) bool {
-	if hdr.Typeflag == tar.TypeGNUSparse {
-		return true
-	}
-	for k := range hdr.PAXRecords {
-		if strings.HasPrefix(k, "GNU.sparse.") {
-			return true
-		}
-	}
-	return false
 }

@@ -424,7 +424,7 @@ func (w *writer) copyEntry(id ident, name []byte, linkTo string) error {
 	}
 	// A sparse file's stored data is not its content: archive/tar
 	// expands the holes, so only a copy through it is right.
-	if h.Typeflag == tar.TypeReg && h.Size >= zeroCopyMin && w.out.zeroCopy() && !isSparse(hdr) {
+	if h.Typeflag == tar.TypeReg && h.Size >= zeroCopyMin && w.out.zeroCopy() && !IsSparse(hdr) {
 		if src, base, ok := fileSection(l.R); ok {
 			return w.out.kernel(src, base+lr.pr.pos, h.Size)
 		}

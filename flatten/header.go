@@ -104,7 +104,7 @@ func dataBlocks(hdr *tar.Header) int64 {
 
 // isSparse reports whether hdr is a sparse file: its stored data is not
 // its content, and is not hdr.Size bytes long.
-func isSparse(hdr *tar.Header) bool {
+func IsSparse(hdr *tar.Header) bool {
 	if hdr.Typeflag == tar.TypeGNUSparse {
 		return true
 	}

@@ -222,7 +222,7 @@ func (f *flattener) scanLayer(li int, s *layerScan, part func(*layerScan) error)
 				return f.errorf(li, "", fmt.Errorf("reading header at offset %d: %w", pr.mark, err))
 			}
 			off, pos = pr.mark, -1
-			if hdr.Typeflag != tar.TypeXGlobalHeader && !isSparse(hdr) {
+			if hdr.Typeflag != tar.TypeXGlobalHeader && !IsSparse(hdr) {
 				pos = pr.pos + dataBlocks(hdr) // archive/tar stopped at the data
 			}
 		}
