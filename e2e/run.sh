@@ -51,6 +51,6 @@ done
 
 export DOCKER_LAYERS_BINARY="${DOCKER_LAYERS_BINARY:-$ROOT/bin/docker-layers}"
 cd "$ROOT"
-go test -count=1 "$@" ./e2e/...
+go test -count=1 -timeout 30m "$@" ./e2e/...
 # The extract library against what the real daemons save.
 go test -count=1 -tags e2e -run '^TestRealDaemons$' "$@" ./extract
