@@ -3,6 +3,7 @@ package e2e
 import (
 	"archive/tar"
 	"bytes"
+	"compress/gzip"
 	"encoding/json"
 	"io"
 	"io/fs"
@@ -153,7 +154,8 @@ func TestOCI(t *testing.T) {
 }
 
 // checkOCIExtract: every source gives the daemon path's bytes, written to a file, for
-// the whole image; a layout, an archive and a prefix for layer ranges.
+// the whole image (the OCI archive also on stdin and gzip-compressed); a layout, an
+// archive and a prefix for layer ranges.
 func (d daemon) checkOCIExtract(t *testing.T, s ociSources) {
 	for i, spec := range [][]string{nil, {"-l", "2:-1"}, {"-l", "-1"}, {"-l", "0:3"}} {
 		want, r := outputOf(t, d.plugin, append([]string{"extract", s.img}, spec...)...)
@@ -171,6 +173,33 @@ func (d daemon) checkOCIExtract(t *testing.T, s ociSources) {
 				continue
 			}
 			sameBytes(t, "extract "+src.name+" "+strings.Join(spec, " "), got, want)
+		}
+		if i == 0 {
+			// The OCI archive on stdin, and gzip-compressed.
+			data, err := os.ReadFile(s.archive)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if r := runCmd(t, []string{"DOCKER_HOST=unix:///nonexistent/docker-layers-e2e.sock"}, data, binary, "extract", "--input", "-", "-o", "-"); r.code != 0 {
+				t.Errorf("extract --input - < oci.tar: %s", r)
+			} else {
+				sameBytes(t, "extract --input - < oci.tar", r.stdout, want)
+			}
+			var gz bytes.Buffer
+			zw := gzip.NewWriter(&gz)
+			_, _ = zw.Write(data)
+			if err := zw.Close(); err != nil {
+				t.Fatal(err)
+			}
+			name := filepath.Join(t.TempDir(), "oci.tar.gz")
+			if err := os.WriteFile(name, gz.Bytes(), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			if got, r := outputOf(t, offline, "extract", "--input", name); r.code != 0 {
+				t.Errorf("extract --input oci.tar.gz: %s", r)
+			} else {
+				sameBytes(t, "extract --input oci.tar.gz", got, want)
+			}
 		}
 		if i > 1 {
 			continue
