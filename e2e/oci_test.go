@@ -17,31 +17,37 @@ import (
 	"testing"
 )
 
-// The OCI sources are written by real skopeo (1.9, Debian bookworm's; e2e/daemons/install.sh
-// installs it) from each daemon's `docker save` archive. What it writes, for every
-// daemon's archive alike:
+// The OCI sources are written by real skopeo (1.9, Debian bookworm's;
+// e2e/daemons/install.sh installs it) from each daemon's `docker save` archive.
+// What it writes, for every daemon's archive alike:
 //
-//   - index.json: one application/vnd.oci.image.manifest.v1+json descriptor whose only
-//     annotation is org.opencontainers.image.ref.name, the REF of oci:DIR:REF (no
-//     io.containerd.image.name, no platform); oci-layout is {"imageLayoutVersion": "1.0.0"}.
+//   - index.json: one application/vnd.oci.image.manifest.v1+json descriptor
+//     whose only annotation is org.opencontainers.image.ref.name, the REF of
+//     oci:DIR:REF (no io.containerd.image.name, no platform); oci-layout is
+//     {"imageLayoutVersion": "1.0.0"}.
 //   - the manifest: application/vnd.oci.image.manifest.v1+json, no annotations.
-//   - the config: application/vnd.oci.image.config.v1+json, rewritten, so its digest is not
-//     the image ID: rootfs.diff_ids and history are kept, the Docker-only fields
-//     (container, container_config, docker_version, empty Config fields) are dropped.
-//   - the layers: application/vnd.oci.image.layer.v1.tar+gzip, all of them. skopeo
-//     compresses the uncompressed layers of the legacy and oci daemons and recompresses
-//     the containerd store's own gzip blobs, so no layer blob is a daemon's.
-//   - oci-archive:FILE is the same layout in a tar, blobs/ first, index.json after them.
-//     Its first run on a machine (empty blob-info cache) once left three unreferenced
-//     gzip blobs in it: other encodings of three layers. So the tests find the blobs they
-//     break through index.json and the manifest, never by listing blobs/.
+//   - the config: application/vnd.oci.image.config.v1+json, rewritten, so its
+//     digest is not the image ID: rootfs.diff_ids and history are kept, the
+//     Docker-only fields (container, container_config, docker_version, empty
+//     Config fields) are dropped.
+//   - the layers: application/vnd.oci.image.layer.v1.tar+gzip, all of them.
+//     skopeo compresses the uncompressed layers of the legacy and oci daemons
+//     and recompresses the containerd store's own gzip blobs, so no layer blob
+//     is a daemon's.
+//   - oci-archive:FILE is the same layout in a tar, blobs/ first, index.json
+//     after them. It may hold blobs that nothing names (a first run, with an
+//     empty blob-info cache, left other encodings of three layers), so the
+//     tests find the blobs they break through index.json and the manifest,
+//     never by listing blobs/.
 //
-// skopeo copy --all of the crafted multi-platform archive copies its blobs unchanged (the
-// same digests, gzip layers), so the nested index stays: index.json names the image index
-// (with only the ref.name annotation) that names one manifest per platform.
+// skopeo copy --all of the crafted multi-platform archive copies its blobs
+// unchanged (the same digests, gzip layers), so the nested index stays:
+// index.json names the image index (with only the ref.name annotation) that
+// names one manifest per platform.
 //
-// skopeo's docker-daemon: source asks for API version 1.22, which Docker 26.1 refuses
-// ("minimum supported API version is 1.24"), so the sources come from docker save.
+// skopeo's docker-daemon: source asks for API version 1.22, which Docker 26.1
+// refuses ("minimum supported API version is 1.24"), so the sources come from
+// docker save.
 
 // needSkopeo skips the test when skopeo is missing, and fails it on CI.
 func needSkopeo(t *testing.T) {
@@ -54,18 +60,23 @@ func needSkopeo(t *testing.T) {
 	}
 }
 
-// skopeo runs skopeo copy; --insecure-policy so that no system policy.json is needed,
-// --tmpdir so that oci-archive's unpacked copy stays in the test's own directory.
+// skopeo runs skopeo copy; --insecure-policy so that no system policy.json is
+// needed, --tmpdir so that oci-archive's unpacked copy stays in the test's own
+// directory.
 func skopeo(t *testing.T, args ...string) {
 	t.Helper()
 	must(t, runCmd(t, nil, nil, "skopeo", append([]string{"--insecure-policy", "--tmpdir", t.TempDir(), "copy", "-q"}, args...)...))
 }
 
-// offline runs docker-layers standalone against a socket that does not exist: a source
-// that needs no daemon must not ask one.
+// offline runs docker-layers standalone against a socket that does not exist: a
+// source that needs no daemon must not ask one.
 func offline(t *testing.T, args ...string) result {
 	t.Helper()
-	return runCmd(t, []string{"DOCKER_HOST=unix:///nonexistent/docker-layers-e2e.sock", "DOCKER_CONFIG=" + pluginConfig, "DOCKER_CONTEXT="}, nil, binary, args...)
+	return runCmd(t, offlineEnv(), nil, binary, args...)
+}
+
+func offlineEnv() []string {
+	return []string{"DOCKER_HOST=unix:///nonexistent/docker-layers-e2e.sock", "DOCKER_CONFIG=" + pluginConfig, "DOCKER_CONTEXT="}
 }
 
 // ociSources is one image of a daemon as every source reads it.
@@ -130,12 +141,14 @@ func sameBytes(t *testing.T, what, got, want string) {
 	t.Errorf("%s: %d bytes, the daemon's %d; the trees differ:\n%s", what, len(got), len(want), diff)
 }
 
-// TestOCI reads one fixture image of every daemon from skopeo's OCI layout and OCI
-// archive of it, with --input and with the transport prefixes, and checks every command
-// against the daemon path; squashes it without a daemon; and breaks the layout.
+// TestOCI reads one fixture image of every daemon from skopeo's OCI layout and
+// OCI archive of it, with --input and with the transport prefixes, and checks
+// every command against the daemon path; squashes it without a daemon; and
+// breaks the layout.
 //
-// A broken layout is read without a daemon, and skopeo writes the same structure from
-// every daemon's archive: the first daemon's layout is broken, not every one's.
+// A broken layout is read without a daemon, and skopeo writes the same
+// structure from every daemon's archive: the first daemon's layout is broken,
+// not every one's.
 func TestOCI(t *testing.T) {
 	needSkopeo(t)
 	broken := false
@@ -153,9 +166,9 @@ func TestOCI(t *testing.T) {
 	})
 }
 
-// checkOCIExtract: every source gives the daemon path's bytes, written to a file, for
-// the whole image (the OCI archive also on stdin and gzip-compressed); a layout, an
-// archive and a prefix for layer ranges.
+// checkOCIExtract: every source gives the daemon path's bytes, written to a
+// file, for the whole image (the OCI archive also on stdin and
+// gzip-compressed); a layout, an archive and a prefix for layer ranges.
 func (d daemon) checkOCIExtract(t *testing.T, s ociSources) {
 	for i, spec := range [][]string{nil, {"-l", "2:-1"}, {"-l", "-1"}, {"-l", "0:3"}} {
 		want, r := outputOf(t, d.plugin, append([]string{"extract", s.img}, spec...)...)
@@ -180,7 +193,7 @@ func (d daemon) checkOCIExtract(t *testing.T, s ociSources) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if r := runCmd(t, []string{"DOCKER_HOST=unix:///nonexistent/docker-layers-e2e.sock"}, data, binary, "extract", "--input", "-", "-o", "-"); r.code != 0 {
+			if r := runCmd(t, offlineEnv(), data, binary, "extract", "--input", "-", "-o", "-"); r.code != 0 {
 				t.Errorf("extract --input - < oci.tar: %s", r)
 			} else {
 				sameBytes(t, "extract --input - < oci.tar", r.stdout, want)
@@ -204,7 +217,8 @@ func (d daemon) checkOCIExtract(t *testing.T, s ociSources) {
 		if i > 1 {
 			continue
 		}
-		// The daemon, named with its transport, and an OCI source through the docker CLI.
+		// The daemon, named with its transport, and an OCI source through the
+		// docker CLI.
 		if r := d.standalone(t, append([]string{"extract", "docker-daemon:" + s.img, "-o", "-"}, spec...)...); r.code != 0 {
 			t.Errorf("extract docker-daemon:%s %v: %s", s.img, spec, r)
 		} else {
@@ -218,8 +232,8 @@ func (d daemon) checkOCIExtract(t *testing.T, s ociSources) {
 	}
 }
 
-// checkOCIReads: inspect, diff and cat show from the OCI sources what they show from the
-// daemon.
+// checkOCIReads: inspect, diff and cat show from the OCI sources what they show
+// from the daemon.
 func (d daemon) checkOCIReads(t *testing.T, s ociSources) {
 	const rowFormat = "{{.Index}}|{{.DiffID}}|{{.CreatedBy}}"
 	q := must(t, d.plugin(t, "inspect", "-q", "--no-trunc", s.img))
@@ -229,7 +243,8 @@ func (d daemon) checkOCIReads(t *testing.T, s ociSources) {
 	rowsWant := must(t, d.plugin(t, "inspect", "--no-trunc", "--format", rowFormat, s.img))
 	diffWant := must(t, d.plugin(t, "diff", "-H=false", "--format", diffRowFormat, s.img))
 	cats := map[string]string{"/app/old/three.txt": "three, recreated\n", "/app/conf/numbers-link/README": "now a directory\n"}
-	// extract reads the other forms: a bare oci:DIR and docker-archive:FILE:REF.
+	// extract reads the other forms: a bare oci:DIR and
+	// docker-archive:FILE:REF.
 	for _, src := range slices.DeleteFunc(s.forms(), func(f ociSource) bool { return f.name == "oci:DIR" || f.name == "docker-archive:FILE:REF" }) {
 		t.Run(src.name, func(t *testing.T) {
 			run := func(args ...string) (string, bool) {
@@ -273,8 +288,8 @@ func (d daemon) checkOCIReads(t *testing.T, s ociSources) {
 	}
 }
 
-// checkOCITwoImages: REF picks one image of a layout, or of a docker save archive,
-// that holds two.
+// checkOCITwoImages: REF picks one image of a layout, or of a docker save
+// archive, that holds two.
 func (d daemon) checkOCITwoImages(t *testing.T) {
 	tmp := t.TempDir()
 	saved, layout := filepath.Join(tmp, "two.tar"), filepath.Join(tmp, "two")
@@ -283,7 +298,8 @@ func (d daemon) checkOCITwoImages(t *testing.T) {
 	for _, img := range []string{latest, mid} {
 		skopeo(t, "docker-archive:"+saved+":"+img, "oci:"+layout+":"+tagOf(img))
 	}
-	// skopeo's oci-archive: rewrites its file: the archive of two images is the layout's.
+	// skopeo's oci-archive: rewrites its file: the archive of two images is the
+	// layout's.
 	archive := archiveLayout(t, layout)
 	for _, img := range []string{latest, mid} {
 		want := must(t, d.plugin(t, "extract", img, "-o", "-"))
@@ -300,15 +316,16 @@ func (d daemon) checkOCITwoImages(t *testing.T) {
 			t.Errorf("inspect %s: %s\nthe daemon shows\n%s", src, r, q)
 		}
 	}
-	// A REF that names no image of the layout, or none for a layout of two, is an error.
+	// A REF that names no image of the layout, or none for a layout of two, is
+	// an error.
 	for _, src := range []string{"oci:" + layout + ":nope", "oci:" + layout} {
 		errorExit(t, "inspect "+src+" (which image?)", offline(t, "inspect", "-q", src), "")
 	}
 }
 
-// checkOCISquash: squash reads a docker save archive and the OCI sources with no daemon
-// and writes a docker load archive; every daemon loads it, and the loaded image has the
-// original's file system.
+// checkOCISquash: squash reads a docker save archive and the OCI sources with
+// no daemon and writes a docker load archive; every daemon loads it, and the
+// loaded image has the original's file system.
 func (d daemon) checkOCISquash(t *testing.T, s ociSources) {
 	orig := d.exportTree(t, s.img)
 	origIDs := diffIDs(t, d, s.img)
@@ -322,7 +339,8 @@ func (d daemon) checkOCISquash(t *testing.T, s ociSources) {
 	}
 	tmp := t.TempDir()
 
-	// From the docker save archive, layers 1 to the top, loaded on every daemon.
+	// From the docker save archive, layers 1 to the top, loaded on every
+	// daemon.
 	out := filepath.Join(t.TempDir(), "squashed.tar")
 	tag := "dl-oci-squash:" + d.kind + "-saved"
 	r := offline(t, "squash", "--input", s.saved, "-l", "1:-1", "-t", tag, "-o", out, "--tmpdir", tmp)
@@ -333,8 +351,8 @@ func (d daemon) checkOCISquash(t *testing.T, s ociSources) {
 	for _, e := range daemons(t) {
 		t.Run("docker load on "+e.kind, func(t *testing.T) {
 			defer e.docker(t, "rmi", tag)
-			if out := must(t, e.docker(t, "load", "-i", out)); !strings.Contains(out, tag) {
-				t.Fatalf("docker load -i: %s", out)
+			if loaded := must(t, e.docker(t, "load", "-i", out)); !strings.Contains(loaded, tag) {
+				t.Fatalf("docker load -i: %s", loaded)
 			}
 			ids := diffIDs(t, e, tag)
 			if len(ids) != 2 || ids[0] != origIDs[0] {
@@ -383,8 +401,8 @@ func (d daemon) checkOCISquash(t *testing.T, s ociSources) {
 	}
 }
 
-// layoutImage reads the single image of an OCI layout: its manifest's, config's and
-// layers' digests.
+// layoutImage reads the single image of an OCI layout: its manifest's, config's
+// and layers' digests.
 func layoutImage(t *testing.T, dir string) (manifest, config string, layers []string) {
 	t.Helper()
 	type desc struct{ MediaType, Digest string }
@@ -428,8 +446,8 @@ func copyLayout(t *testing.T, from string) string {
 	return to
 }
 
-// archiveLayout writes an OCI archive of a layout directory, blobs first, as skopeo
-// does; symlinks stay symlinks.
+// archiveLayout writes an OCI archive of a layout directory, blobs first, as
+// skopeo does; symlinks stay symlinks.
 func archiveLayout(t *testing.T, dir string) string {
 	t.Helper()
 	name := filepath.Join(t.TempDir(), "oci.tar")
@@ -499,8 +517,8 @@ func addFile(tw *tar.Writer, p, name string) error {
 	return err
 }
 
-// errorExit checks that r is a runtime error (exit 2) told in one line on stderr that
-// contains names.
+// errorExit checks that r is a runtime error (exit 2) told in one line on
+// stderr that contains names.
 func errorExit(t *testing.T, what string, r result, names string) {
 	t.Helper()
 	if r.code != 2 {
@@ -512,8 +530,9 @@ func errorExit(t *testing.T, what string, r result, names string) {
 	}
 }
 
-// checkOCIBroken: a broken layout is one error line and exit 2, with no output file
-// and nothing left in --tmpdir, read as a directory, with oci:, and as an archive.
+// checkOCIBroken: a broken layout is one error line and exit 2, with no output
+// file and nothing left in --tmpdir, read as a directory, with oci:, and as an
+// archive.
 func (d daemon) checkOCIBroken(t *testing.T, s ociSources) {
 	manifest, config, layers := layoutImage(t, s.dir)
 	hexOf := func(digest string) string { return strings.TrimPrefix(digest, "sha256:")[:12] }
@@ -554,10 +573,12 @@ func (d daemon) checkOCIBroken(t *testing.T, s ociSources) {
 		{name: "missing layer blob", breakIt: remove(layers[3]), cmds: extract | squash, names: hexOf(layers[3]), archive: true},
 		{name: "missing config blob", breakIt: remove(config), cmds: inspect | extract | squash, names: hexOf(config), archive: true},
 		{name: "missing manifest blob", breakIt: remove(manifest), cmds: inspect | extract | squash, names: hexOf(manifest), archive: true},
-		// The blob's size is the manifest's, its digest is not: only a digest check sees it.
+		// The blob's size is the manifest's, its digest is not: only a digest
+		// check sees it.
 		{name: "layer blob with another digest, same size", cmds: extract | squash, names: hexOf(layers[3]), archive: true,
 			breakIt: edit(layers[3], func(t *testing.T, b []byte) []byte {
-				// The gzip header's MTIME: the same layer, inflated, and the same size.
+				// The gzip header's MTIME: the same layer, inflated, and the
+				// same size.
 				if len(b) < 8 || b[0] != 0x1f || b[1] != 0x8b {
 					t.Fatalf("layer %s is not gzip", layers[3])
 				}
@@ -651,10 +672,10 @@ func (d daemon) checkOCIBroken(t *testing.T, s ociSources) {
 	}
 }
 
-// TestOCIMultiPlatformLayout reads the crafted two-platform image from skopeo's OCI
-// layout and archive of it (skopeo copy --all of the archive ociArchive writes, as
-// docker load reads it), with --platform; an absent platform is one line that lists
-// the layout's. It needs no daemon.
+// TestOCIMultiPlatformLayout reads the crafted two-platform image from skopeo's
+// OCI layout and archive of it (skopeo copy --all of the archive ociArchive
+// writes, as docker load reads it), with --platform; an absent platform is one
+// line that lists the layout's. It needs no daemon.
 func TestOCIMultiPlatformLayout(t *testing.T) {
 	needSkopeo(t)
 	imgs := multiPlatformImages(t)
