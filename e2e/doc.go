@@ -5,6 +5,6 @@
 //
 // Each command runs twice when it matters: as a plugin, through the real
 // docker CLI with a temporary config directory holding the plugin, and
-// standalone. A test whose daemon is missing skips locally and fails when
-// CI=true.
+// standalone. A test whose daemon or tool (skopeo) is missing skips
+// locally and fails when CI=true.
 package e2e

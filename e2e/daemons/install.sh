@@ -13,6 +13,8 @@
 #   * gzip, bzip2, xz-utils, zstd: the e2e tests check compressed output with them.
 #   * isal: igzip, which extract inflates gzip layers with when it is in PATH;
 #     the unit and e2e tests check it against the built-in inflater.
+#   * skopeo (1.9): writes the OCI image layouts and OCI archives
+#     (oci:DIR, oci-archive:FILE) that the e2e tests read with --input.
 #
 # Idempotent, quiet on success, fast (< 1 s) when everything is present.
 # Works non-interactively (CI=true, no stdin). Must run as root (or with sudo).
@@ -21,7 +23,7 @@ set -euo pipefail
 PREFIX="${DOCKER_LAYERS_PREFIX:-/opt/docker-layers}"
 D26="$PREFIX/docker-26"
 # Bookworm packages installed on the system.
-SYSTEM_PKGS=(docker.io containerd runc iptables busybox-static gzip bzip2 xz-utils zstd isal)
+SYSTEM_PKGS=(docker.io containerd runc iptables busybox-static gzip bzip2 xz-utils zstd isal skopeo)
 
 export DEBIAN_FRONTEND=noninteractive
 log() { printf 'install.sh: %s\n' "$*" >&2; }
@@ -132,6 +134,6 @@ if [ ! -x "$D26/usr/sbin/dockerd" ] || [ ! -e "$D26/.installed" ]; then
 fi
 
 # --- 3. final sanity ----------------------------------------------------------
-for b in /usr/sbin/dockerd /usr/bin/containerd /usr/sbin/runc /bin/busybox "$D26/usr/sbin/dockerd"; do
+for b in /usr/sbin/dockerd /usr/bin/containerd /usr/sbin/runc /bin/busybox /usr/bin/skopeo "$D26/usr/sbin/dockerd"; do
 	[ -x "$b" ] || { log "missing $b after install"; exit 1; }
 done
