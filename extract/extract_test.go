@@ -130,7 +130,7 @@ func readLayers(t *testing.T, ls []flatten.Layer, want []digest.Digest) [][]byte
 }
 
 // assertEmptyDir checks that the spool left nothing behind.
-func assertEmptyDir(t *testing.T, dir string) {
+func assertEmptyDir(t testing.TB, dir string) {
 	t.Helper()
 	entries, err := os.ReadDir(dir)
 	assert.NilError(t, err)
