@@ -409,3 +409,71 @@ func watchdog() (stop func()) {
 	})
 	return func() { timer.Stop() }
 }
+
+// FuzzLayout reads the decoded files as an OCI image layout directory
+// with OpenLayout, with the same reads and invariants as FuzzArchive. The
+// files are written through an os.Root, so that however the fuzzer names
+// them (and whatever its symlinks point at) nothing is written outside
+// the directory; a symlink that leads out of it is a fair input, which
+// OpenLayout must refuse to follow.
+func FuzzLayout(f *testing.F) {
+	for _, s := range fuzzFileSeeds(f) {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) { fuzzLayout(t, b) })
+}
+
+func fuzzLayout(t testing.TB, b []byte) {
+	defer watchdog()()
+	files := decodeFuzzFiles(b)
+	dir := fuzzTempDir(t)
+	tmp := filepath.Join(dir, "tmp")
+	layout := filepath.Join(dir, "layout")
+	for _, d := range []string{tmp, layout} {
+		if err := os.Mkdir(d, 0o700); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Something outside the layout for symlinks to find.
+	if err := os.WriteFile(filepath.Join(dir, "outside"), []byte("hello"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	writeFuzzLayout(t, layout, files)
+	opts := files.options(tmp, fuzzSpoolLimit)
+	readFuzzArchive(t, tmp, func() (*Archive, error) {
+		return OpenLayout(context.Background(), layout, opts)
+	})
+}
+
+// writeFuzzLayout writes the decoded files into dir through an os.Root:
+// what cannot be written there (a name that climbs out, a parent that is a
+// file or a symlink leading out) is left out.
+func writeFuzzLayout(t testing.TB, dir string, files fuzzFiles) {
+	t.Helper()
+	root, err := os.OpenRoot(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer root.Close()
+	for _, f := range files {
+		name, err := flatten.CleanName(f.Name)
+		if err != nil {
+			continue
+		}
+		if d := filepath.Dir(name); d != "." && root.MkdirAll(d, 0o700) != nil {
+			continue
+		}
+		switch f.Kind {
+		case fuzzRegular:
+			_ = root.WriteFile(name, f.Data, 0o600)
+		case fuzzDir:
+			_ = root.MkdirAll(name, 0o700)
+		case fuzzSymlink:
+			_ = root.Symlink(f.Link, name)
+		case fuzzHardlink:
+			if target, err := flatten.CleanName(f.Link); err == nil {
+				_ = root.Link(target, name)
+			}
+		}
+	}
+}
