@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # demo.sh — the main job on a small sample image, on a fresh machine.
 #
-# 1. With no daemon at all: inspect and extract the shipped sample archive
-#    (e2e/fixtures/sample.tar.gz, a `docker save` of the fixture image).
+# 1. With no daemon at all: inspect, extract, diff, cat and squash the
+#    shipped sample archive (e2e/fixtures/sample.tar.gz, a `docker save` of
+#    the fixture image).
 # 2. Against a daemon: the one the docker CLI reaches (DOCKER_HOST, the
 #    current context); when none answers, the project's own throwaway
 #    daemon (the one e2e uses), installed, started and left running. Builds
@@ -30,6 +31,10 @@ say docker-layers cat --input sample.tar.gz /app/hello-relative-link
 "$BIN" cat --input "$SAMPLE" /app/hello-relative-link
 say "docker-layers cat --input sample.tar.gz /app/delete-me.txt -l :2   # before layer 3 deleted it"
 "$BIN" cat --input "$SAMPLE" /app/delete-me.txt -l :2
+say "docker-layers squash --input sample.tar.gz -l 2: -m 'the app steps' -o $OUT/squashed.tar   # no daemon either"
+"$BIN" squash --input "$SAMPLE" -l 2: -m 'the app steps' -o "$OUT/squashed.tar"
+say "docker-layers inspect docker-archive:$OUT/squashed.tar"
+"$BIN" inspect "docker-archive:$OUT/squashed.tar"
 
 echo
 echo "== With a daemon"
