@@ -23,10 +23,12 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
 
-// Archive is a `docker save` archive (--input). On a seekable, uncompressed
-// file the layers are sections of that file and nothing is copied; a
-// stream (such as stdin) or a compressed archive is spooled first, and
-// compressed layer blobs are decompressed into the spool when requested.
+// Archive is an image archive or layout: a `docker save` archive, an OCI
+// archive, or an OCI layout directory (OpenLayout). On a seekable,
+// uncompressed file, or in a layout, the layers are sections of files and
+// nothing is copied; a stream (such as stdin) or a compressed archive is
+// spooled first, and compressed layer blobs are decompressed into the
+// spool when requested.
 //
 // The caller must Close an Archive; the layers it returned are invalid
 // afterwards. Its methods are safe for concurrent use.
@@ -68,15 +70,24 @@ type ImageRef struct {
 
 // name is the image's first name, or its ID when it has none.
 func (r ImageRef) name() string {
-	if names := slices.Concat(r.RepoTags, r.Names); len(names) > 0 {
+	if names := r.shown(); len(names) > 0 {
 		return names[0]
 	}
 	return r.String()
 }
 
+// shown are the names the image is shown by: its tags, else its other
+// names (a tag's OCI ref name is its tag again).
+func (r ImageRef) shown() []string {
+	if len(r.RepoTags) > 0 {
+		return r.RepoTags
+	}
+	return r.Names
+}
+
 func (r ImageRef) String() string {
 	name := "<untagged>"
-	if names := slices.Concat(r.RepoTags, r.Names); len(names) > 0 {
+	if names := r.shown(); len(names) > 0 {
 		name = strings.Join(names, ", ")
 	}
 	var ids []string
@@ -419,7 +430,7 @@ func (a *Archive) loadImages() error {
 	_, hasIndex := a.entries["index.json"]
 	_, hasManifest := a.entries["manifest.json"]
 	if !hasIndex && !hasManifest {
-		return errorf(ErrInvalid, "not a docker save archive: neither manifest.json nor index.json")
+		return errorf(ErrInvalid, "not an image archive: neither manifest.json (docker save) nor index.json (OCI)")
 	}
 	if hasIndex {
 		b, err := a.readEntry("index.json")
@@ -441,16 +452,17 @@ func (a *Archive) loadImages() error {
 				byDigest[desc.Digest] = ai
 				a.images = append(a.images, ai)
 			}
-			name := desc.Annotations["io.containerd.image.name"]
-			if name == "" {
-				name = desc.Annotations[ocispec.AnnotationRefName]
-			}
-			if f := familiarRef(name); f != "" {
-				if !slices.Contains(ai.ref.RepoTags, f) {
-					ai.ref.RepoTags = append(ai.ref.RepoTags, f)
+			// Docker and containerd name an image twice: its whole
+			// reference, and its tag alone as the OCI ref name. Either
+			// selects it; a ref name that is a reference is a tag too.
+			for _, name := range []string{desc.Annotations[annotationImageName], desc.Annotations[ocispec.AnnotationRefName]} {
+				if f := familiarRef(name); f != "" {
+					if !slices.Contains(ai.ref.RepoTags, f) {
+						ai.ref.RepoTags = append(ai.ref.RepoTags, f)
+					}
+				} else if name != "" && !slices.Contains(ai.ref.Names, name) {
+					ai.ref.Names = append(ai.ref.Names, name)
 				}
-			} else if name != "" && !slices.Contains(ai.ref.Names, name) {
-				ai.ref.Names = append(ai.ref.Names, name)
 			}
 		}
 	}

@@ -240,8 +240,8 @@ func TestIntegrity(t *testing.T) {
 			data: func() []byte {
 				return writeTar(t, withoutEntry(withoutEntry(withoutEntry(oci, "manifest.json"), "index.json"), ociName), nil)
 			},
-			stream:  expect{is: ErrInvalid, msg: "neither manifest.json nor index.json"},
-			archive: expect{is: ErrInvalid, msg: "neither manifest.json nor index.json"},
+			stream:  expect{is: ErrInvalid, msg: "neither manifest.json"},
+			archive: expect{is: ErrInvalid, msg: "neither manifest.json"},
 		},
 		{
 			name:    "invalid digest in manifest",

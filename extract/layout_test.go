@@ -110,6 +110,7 @@ func TestOpenLayout(t *testing.T) {
 		{name: "skopeo, gzip", entries: skopeoEntries(t, img, gzipCompression, "latest"), want: img},
 		{name: "skopeo, zstd, unnamed", entries: skopeoEntries(t, img, zstdCompression, ""), want: img},
 		{name: "docker save layout", entries: ociEntries(t, []*testImage{newTestImage(t, hostPlatform(), []string{"docker.io/library/app:1"}, img.layers...)}), ref: "app:1", want: img},
+		{name: "docker save layout, by its OCI ref name", entries: ociEntries(t, []*testImage{newTestImage(t, hostPlatform(), []string{"docker.io/library/app:v1"}, img.layers...)}), ref: "v1", want: img},
 		{name: "multi-platform, other platform", entries: containerdEntries(t, []*testImage{img, other}, []string{"docker.io/library/multi:latest"}, containerdOptions{compression: gzipCompression, nested: true}),
 			ref: "multi", opts: Options{Platform: &[]ocispec.Platform{otherPlatform()}[0]}, want: other},
 	} {
@@ -158,7 +159,7 @@ func TestOpenLayoutBroken(t *testing.T) {
 	}
 	outside := filepath.Join(t.TempDir(), "secret")
 	assert.NilError(t, os.WriteFile(outside, []byte("not a layer"), 0o644))
-	s390x := ocispec.Platform{OS: "linux", Architecture: "riscv64"}
+	riscv64 := ocispec.Platform{OS: "linux", Architecture: "riscv64"}
 	for _, tc := range []struct {
 		name   string
 		break_ func(dir string)
@@ -195,7 +196,7 @@ func TestOpenLayoutBroken(t *testing.T) {
 		}, kind: ErrInvalid, err: "path escapes from parent"},
 		{name: "no index.json", break_: func(dir string) { assert.NilError(t, os.Remove(filepath.Join(dir, "index.json"))) },
 			kind: ErrInvalid, err: "not an OCI image layout"},
-		{name: "no match for the platform", break_: func(string) {}, opts: Options{Platform: &s390x},
+		{name: "no match for the platform", break_: func(string) {}, opts: Options{Platform: &riscv64},
 			kind: ErrNotExist, err: `image "latest" has no linux/riscv64: its only platform is ` + formatPlatform(hostPlatform())},
 		{name: "no such name", break_: func(string) {}, ref: "v2", kind: ErrNotExist, err: `no image "v2" in the OCI layout`},
 	} {

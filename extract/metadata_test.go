@@ -115,7 +115,7 @@ func TestReadMetadataErrors(t *testing.T) {
 		{name: "no end marker", data: cutAt(data, (offsets[entries[len(entries)-1].Name]+511)/512*512, ""), is: ErrTruncated, msg: "without the end-of-archive marker"},
 		{name: "daemon error mid entry", data: cutAt(data, blobEnd-10, daemonJSON), daemon: true, msg: "no space left on device"},
 		{name: "daemon error after the end", data: append(bytes.Clone(data), daemonJSON...), daemon: true, msg: "no space left on device"},
-		{name: "not an archive", data: writeTar(t, []tarEntry{{Name: "hello", Data: []byte("x")}}, nil), is: ErrInvalid, msg: "neither manifest.json nor index.json"},
+		{name: "not an archive", data: writeTar(t, []tarEntry{{Name: "hello", Data: []byte("x")}}, nil), is: ErrInvalid, msg: "neither manifest.json"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

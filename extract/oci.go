@@ -14,6 +14,10 @@ const (
 	mediaTypeDockerManifest     = "application/vnd.docker.distribution.manifest.v2+json"
 	mediaTypeDockerManifestList = "application/vnd.docker.distribution.manifest.list.v2+json"
 
+	// annotationImageName is the whole reference of an image that Docker
+	// and containerd write in index.json, beside the OCI ref name.
+	annotationImageName = "io.containerd.image.name"
+
 	// annotationReferenceType marks BuildKit's attestation manifests in an
 	// image index; they are never images.
 	annotationReferenceType = "vnd.docker.reference.type"

@@ -2,6 +2,7 @@ package extract
 
 import (
 	"archive/tar"
+	"errors"
 	"path"
 	"strings"
 
@@ -76,7 +77,7 @@ func entryName(name string) (string, error) {
 	switch {
 	case err == nil:
 		return c, nil
-	case name != "" && !strings.ContainsRune(name, 0) && path.Clean("/"+name) == "/":
+	case errors.Is(err, flatten.ErrRootName):
 		return "", nil
 	}
 	return "", errorf(ErrInvalid, "entry %q: %w", truncate(name, 200), err)
@@ -99,7 +100,6 @@ type entry struct {
 	linkname string
 	offset   int64 // of the data, in the archive (indexed archives only)
 	size     int64
-	sparse   bool
 	err      error  // why the entry cannot be read: an OCI layout's symlink that leads out of it
 	data     []byte // the entry's content, for an archive kept in memory (ReadMetadata)
 }
@@ -124,9 +124,6 @@ func resolve(entries map[string]*entry, name, where string) (*entry, error) {
 		}
 		switch e.typeflag {
 		case tar.TypeReg: // archive/tar reports the old TypeRegA as TypeReg
-			if e.sparse {
-				return nil, errorf(ErrInvalid, "entry %q is a sparse file", cur)
-			}
 			return e, nil
 		case tar.TypeSymlink:
 			if path.IsAbs(e.linkname) {

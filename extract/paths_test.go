@@ -23,6 +23,9 @@ func TestUnsafeEntryName(t *testing.T) {
 		{tarEntry{Name: "../escape", Data: []byte("x")}, flatten.ErrUnsafePath},
 		{tarEntry{Name: "a/../../escape", Data: []byte("x")}, flatten.ErrUnsafePath},
 		{tarEntry{Name: "/../escape", Data: []byte("x")}, flatten.ErrUnsafePath},
+		{tarEntry{Name: "..", Typeflag: tar.TypeDir}, flatten.ErrUnsafePath},
+		{tarEntry{Name: "a/../..", Typeflag: tar.TypeDir}, flatten.ErrUnsafePath},
+		{tarEntry{Name: "./..", Typeflag: tar.TypeDir}, flatten.ErrUnsafePath},
 		{tarEntry{Name: "./", Typeflag: tar.TypeDir}, nil},
 	} {
 		// First, so that a reader that stops once it has its layers

@@ -6,11 +6,13 @@ import (
 	"strings"
 )
 
-// errRootName is the ErrInvalidName of a name that is the root itself.
-var errRootName = fmt.Errorf("%w: names the root", ErrInvalidName)
+// ErrRootName is the ErrInvalidName of a name that is the root itself
+// (".", "./", "/"): a tar of a directory starts with one.
+var ErrRootName = fmt.Errorf("%w: names the root", ErrInvalidName)
 
-// cleanName returns the canonical form of a tar entry name or hardlink
-// target: relative, without "./", a leading or trailing "/", "//" or "."
+// CleanName returns the canonical form of a tar entry name or hardlink
+// target, the one form of tar names in this project (layers, and the
+// entries of save archives in extract): relative, without "./", a leading or trailing "/", "//" or "."
 // elements. Names that climb out of the root are ErrUnsafePath; names that
 // are empty, hold a NUL byte, or name the root itself are ErrInvalidName.
 // Bytes that are not UTF-8 are kept.
@@ -25,12 +27,12 @@ func CleanName(name string) (string, error) {
 	// instead of being clamped to "/x".
 	s := strings.TrimLeft(name, "/")
 	if s == "" {
-		return "", errRootName
+		return "", ErrRootName
 	}
 	c := path.Clean(s)
 	switch {
 	case c == ".":
-		return "", errRootName
+		return "", ErrRootName
 	case c == ".." || strings.HasPrefix(c, "../"):
 		return "", ErrUnsafePath
 	}

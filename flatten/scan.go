@@ -244,7 +244,7 @@ func (f *flattener) scanLayer(li int, s *layerScan, part func(*layerScan) error)
 
 func (f *flattener) scanEntry(li int, hdr *tar.Header, off int64, s *layerScan) error {
 	name, err := CleanName(hdr.Name)
-	if errors.Is(err, errRootName) && hdr.Typeflag == tar.TypeDir {
+	if errors.Is(err, ErrRootName) && hdr.Typeflag == tar.TypeDir {
 		// "./" or "/": the root directory itself, as `tar -C dir .` writes
 		// it (imported images, other builders). The root is not an entry
 		// of the output; skip it as containerd does.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/containerd/platforms"
@@ -30,7 +31,7 @@ type daemonImage struct {
 	opts     Options
 	saveOpts []client.ImageSaveOption // what ImageSave needs for the platform
 	anc      *inspect.Ancestry
-	loaded   *extract.Layers
+	loaded   []*extract.Layers // every call's, valid until Close
 	stored   *extract.Archive
 }
 
@@ -84,14 +85,12 @@ func (d *daemonImage) Layers(ctx context.Context, want []digest.Digest, ready fu
 	// in the stream rather than spooled and hashed to learn what it is.
 	xopts.ImageDiffIDs = anc.DiffIDs()
 	xopts.Ready = ready
-	if err := d.loaded.Close(); err != nil {
-		return nil, err
-	}
-	d.loaded, err = extract.FromDaemon(ctx, d.c, anc.ID, want, xopts, d.saveOpts...)
+	ls, err := extract.FromDaemon(ctx, d.c, anc.ID, want, xopts, d.saveOpts...)
 	if err != nil {
 		return nil, err
 	}
-	return d.loaded.List(), nil
+	d.loaded = append(d.loaded, ls)
+	return ls.List(), nil
 }
 
 func (d *daemonImage) Stored(ctx context.Context) (*extract.Archive, *extract.Image, error) {
@@ -100,12 +99,24 @@ func (d *daemonImage) Stored(ctx context.Context) (*extract.Archive, *extract.Im
 		return nil, nil, err
 	}
 	if d.stored == nil {
+		// The save stream may hold every platform of the image: pick the
+		// one the ancestry describes, which is the daemon's choice when
+		// --platform is not given, not this machine's.
+		xopts := d.opts.extract()
+		if xopts.Platform == nil {
+			img, err := d.c.ImageInspect(ctx, anc.ID)
+			if err != nil {
+				return nil, nil, err
+			}
+			p := imagePlatform(img)
+			xopts.Platform = &p
+		}
 		rc, err := d.c.ImageSave(ctx, []string{anc.ID}, d.saveOpts...)
 		if err != nil {
 			return nil, nil, fmt.Errorf("saving image %s: %w", d.ref, err)
 		}
 		defer rc.Close()
-		if d.stored, err = extract.ReadArchive(ctx, rc, d.opts.extract()); err != nil {
+		if d.stored, err = extract.ReadArchive(ctx, rc, xopts); err != nil {
 			return nil, nil, err
 		}
 	}
@@ -113,11 +124,17 @@ func (d *daemonImage) Stored(ctx context.Context) (*extract.Archive, *extract.Im
 	if err != nil {
 		return nil, nil, withRef(err, d.ref)
 	}
+	if !slices.Equal(img.Config.RootFS.DiffIDs, anc.DiffIDs()) {
+		return nil, nil, fmt.Errorf("the saved image %s has other layers than the daemon described", d.ref)
+	}
 	return d.stored, img, nil
 }
 
 func (d *daemonImage) Close() error {
-	err := d.loaded.Close()
+	var err error
+	for _, ls := range d.loaded {
+		err = errors.Join(err, ls.Close())
+	}
 	if d.stored != nil {
 		err = errors.Join(err, d.stored.Close())
 	}

@@ -364,6 +364,11 @@ func TestDaemonPlatform(t *testing.T) {
 				want = []string{want[0], want[1], want[0], want[1], want[2]}
 			}
 			assert.DeepEqual(t, f.platformParams(), want)
+
+			// squash's view: the image as stored, of the same platform.
+			_, stored, err := src.Stored(ctx)
+			assert.NilError(t, err)
+			assert.DeepEqual(t, stored.Config.RootFS.DiffIDs, tc.img.cfg.RootFS.DiffIDs)
 		})
 	}
 }
@@ -405,6 +410,30 @@ func TestArchivePlatform(t *testing.T) {
 		anc, err := src.Ancestry(context.Background())
 		assert.NilError(t, err)
 		assert.DeepEqual(t, anc.DiffIDs(), tc.img.cfg.RootFS.DiffIDs)
+		assert.NilError(t, src.Close())
+	}
+}
+
+// TestDaemonStoredHostPlatform: without --platform, the image as stored
+// (squash's view) is the platform the daemon described, its host's, not
+// this machine's, also when the save stream holds every platform.
+func TestDaemonStoredHostPlatform(t *testing.T) {
+	amd := ocispec.Platform{OS: "linux", Architecture: "amd64"}
+	s390x := ocispec.Platform{OS: "linux", Architecture: "s390x"}
+	common := fakeLayer(t, map[string]string{"etc/common": "shared"})
+	hostImg := newFakeImage(t, s390x, common, fakeLayer(t, map[string]string{"platform.txt": "linux/s390x"}), fakeLayer(t, map[string]string{"extra": "s390x only"}))
+	amdImg := newFakeImage(t, amd, common, fakeLayer(t, map[string]string{"platform.txt": "linux/amd64"}))
+	for _, api := range []string{"1.45", "1.49"} {
+		_, c := newFakeDaemon(t, api, true, hostImg, amdImg)
+		ctx := context.Background()
+		src, err := Open(ctx, c, Reference{Transport: Daemon, Name: "multi:latest"}, Options{TmpDir: t.TempDir()})
+		assert.NilError(t, err)
+		anc, err := src.Ancestry(ctx)
+		assert.NilError(t, err)
+		assert.DeepEqual(t, anc.DiffIDs(), hostImg.cfg.RootFS.DiffIDs)
+		_, stored, err := src.Stored(ctx)
+		assert.NilError(t, err, api)
+		assert.DeepEqual(t, stored.Config.RootFS.DiffIDs, hostImg.cfg.RootFS.DiffIDs)
 		assert.NilError(t, src.Close())
 	}
 }

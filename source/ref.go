@@ -40,6 +40,9 @@ type Reference struct {
 func (r Reference) String() string {
 	switch {
 	case r.Transport == Daemon || r.Transport == "":
+		if named, _ := ParseReference(r.Name); named.Transport != Daemon || strings.HasPrefix(r.Name, string(Daemon)+":") {
+			return string(Daemon) + ":" + r.Name
+		}
 		return r.Name
 	case r.Name == "":
 		return string(r.Transport) + ":" + r.Path
@@ -51,12 +54,12 @@ func (r Reference) String() string {
 // its source as skopeo does:
 //
 //	docker-daemon:NAME
-//	docker-archive:PATH[:NAME]
+//	docker-archive:FILE[:NAME]   ("-" is stdin)
 //	oci:DIR[:NAME]
-//	oci-archive:PATH[:NAME]
+//	oci-archive:FILE[:NAME]      ("-" is stdin)
 //
-// PATH ends at the first colon after the prefix, as in skopeo. Anything
-// else is the name of an image in the daemon ("myimg:1.0",
+// FILE and DIR end at the first colon after the prefix, as in skopeo.
+// Anything else is the name of an image in the daemon ("myimg:1.0",
 // "registry:5000/app", an ID).
 func ParseReference(s string) (Reference, error) {
 	prefix, rest, ok := strings.Cut(s, ":")
@@ -82,8 +85,8 @@ func ParseReference(s string) (Reference, error) {
 	if path == "" {
 		return Reference{}, fmt.Errorf("invalid image %q: %s: needs a path", s, t)
 	}
-	if path == "-" && t != DockerArchive {
-		return Reference{}, fmt.Errorf("invalid image %q: only docker-archive: reads standard input", s)
+	if path == "-" && t == OCILayout {
+		return Reference{}, fmt.Errorf("invalid image %q: an OCI layout is a directory, not standard input", s)
 	}
 	return Reference{Transport: t, Path: path, Name: name}, nil
 }

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"os"
 
 	"github.com/docker-layers/docker-layers/extract"
 	"github.com/docker-layers/docker-layers/flatten"
@@ -84,6 +83,7 @@ func Open(ctx context.Context, c Client, ref Reference, opts Options) (Image, er
 // specs selected, bottom first.
 type Selection struct {
 	Image
+	Ref      Reference
 	Ancestry *inspect.Ancestry
 	Selected []int
 }
@@ -96,7 +96,7 @@ func Select(ctx context.Context, c Client, ref Reference, specs []string, opts O
 	if err != nil {
 		return nil, err
 	}
-	s := &Selection{Image: img}
+	s := &Selection{Image: img, Ref: ref}
 	if s.Ancestry, err = img.Ancestry(ctx); err != nil {
 		return s, err
 	}
@@ -113,6 +113,19 @@ func (s *Selection) DiffIDs() []digest.Digest {
 	return want
 }
 
+// Range returns the selected layers as one range, bottom first, and an
+// error when they are not one.
+func (s *Selection) Range() (from, to int, err error) {
+	if len(s.Selected) == 0 {
+		return 0, 0, fmt.Errorf("image %s has no layers", s.Ancestry.Ref)
+	}
+	from, to = s.Selected[0], s.Selected[len(s.Selected)-1]
+	if to-from+1 != len(s.Selected) {
+		return 0, 0, fmt.Errorf("layers %v are not one range", s.Selected)
+	}
+	return from, to, nil
+}
+
 // Close closes the image; a nil Selection is fine.
 func (s *Selection) Close() error {
 	if s == nil {
@@ -126,9 +139,6 @@ func (s *Selection) Close() error {
 func unwrapPathError(err error) error {
 	var pe *fs.PathError
 	if errors.As(err, &pe) {
-		if errors.Is(err, os.ErrNotExist) {
-			return errors.New("no such file or directory")
-		}
 		return pe.Err
 	}
 	return err

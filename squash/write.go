@@ -25,6 +25,7 @@ const (
 	mediaTypeDockerManifest   = "application/vnd.docker.distribution.manifest.v2+json"
 	mediaTypeDockerConfig     = "application/vnd.docker.container.image.v1+json"
 	mediaTypeDockerLayerGzip  = "application/vnd.docker.image.rootfs.diff.tar.gzip"
+	mediaTypeDockerLayer      = "application/vnd.docker.image.rootfs.diff.tar"
 	annotationContainerdImage = "io.containerd.image.name"
 )
 
@@ -208,12 +209,18 @@ func squashLayer(ctx context.Context, a *extract.Archive, img *extract.Image, op
 		return nil, fmt.Errorf("reading the squashed layer: %w", err)
 	}
 	l.diffID = digest.NewDigest(digest.SHA256, diffH)
-	l.desc = ocispec.Descriptor{MediaType: ocispec.MediaTypeImageLayer, Digest: digest.NewDigest(digest.SHA256, blob), Size: blob.n}
-	if opts.Containerd {
+	l.desc = ocispec.Descriptor{Digest: digest.NewDigest(digest.SHA256, blob), Size: blob.n}
+	// The media types of the manifest's own kind: a Docker manifest may
+	// list Docker's layer types only.
+	switch {
+	case opts.Containerd && docker:
+		l.desc.MediaType = mediaTypeDockerLayerGzip
+	case opts.Containerd:
 		l.desc.MediaType = ocispec.MediaTypeImageLayerGzip
-		if docker {
-			l.desc.MediaType = mediaTypeDockerLayerGzip
-		}
+	case docker:
+		l.desc.MediaType = mediaTypeDockerLayer
+	default:
+		l.desc.MediaType = ocispec.MediaTypeImageLayer
 	}
 	return l, nil
 }
@@ -250,8 +257,13 @@ func (w *writer) keptLayer(ctx context.Context, a *extract.Archive, img *extract
 	}
 	diffID := img.Config.RootFS.DiffIDs[i]
 	if desc.Digest == "" {
-		// Not named by its digest: a compressed blob that only
-		// manifest.json lists. Its name in the output needs it first.
+		// A compressed layer that only manifest.json lists: no digest
+		// names its blob, and its name in the output needs one. What it
+		// holds is checked against its diff ID first, since the digest
+		// below checks nothing but the copy.
+		if _, err := a.Layers(ctx, img, []digest.Digest{diffID}, nil); err != nil {
+			return ocispec.Descriptor{}, err
+		}
 		h := sha256.New()
 		if _, err := io.CopyBuffer(h, io.NewSectionReader(sr, 0, sr.Size()), w.buf); err != nil {
 			return ocispec.Descriptor{}, fmt.Errorf("reading layer %s: %w", diffID, err)

@@ -23,6 +23,7 @@ type inspectOptions struct {
 	human    bool
 	all      bool
 	input    string
+	tmpdir   string
 	platform *ocispec.Platform
 }
 
@@ -35,8 +36,10 @@ func newInspectCommand(dockerCLI command.Cli) *cobra.Command {
 layer's index, diff ID, the intermediate image that ends at it, when and
 by which step it was created, its size and the size of the image up to it.
 
-It reads image metadata only and never exports the image, so it is
-instant however large the image is. The one exception is --platform for
+From the daemon, it reads image metadata only and never exports the
+image, so it is instant however large the image is; an archive file or a
+layout is read in place, and only an archive on stdin or a compressed one
+is spooled first (to --tmpdir). The one exception is --platform for
 another platform than the daemon's host on a containerd image store older
 than API 1.49: the image's save stream is then read for that platform's
 config, and its layer data skipped.
@@ -73,12 +76,14 @@ config, and its layer data skipped.
 	flags.BoolVarP(&opts.all, "all", "a", false, "Also show history steps that made no layer (ENV, CMD...)")
 	flags.StringVar(&opts.input, "input", "", inputHelp)
 	_ = cmd.MarkFlagFilename("input", "tar", "tgz", "gz", "zst")
+	flags.StringVar(&opts.tmpdir, "tmpdir", "", "Directory an archive on stdin or a compressed one is spooled to (default $TMPDIR or /tmp)")
+	_ = cmd.MarkFlagDirname("tmpdir")
 	addPlatformFlag(cmd, flags, &opts.platform)
 	return cmd
 }
 
 func runInspect(ctx context.Context, dockerCLI command.Cli, opts inspectOptions) (retErr error) {
-	sel, err := selectLayers(ctx, dockerCLI, opts.input, opts.image, opts.layers, source.Options{Platform: opts.platform, GzipProgram: gzipProgram()})
+	sel, err := selectLayers(ctx, dockerCLI, opts.input, opts.image, opts.layers, source.Options{TmpDir: opts.tmpdir, Platform: opts.platform, GzipProgram: gzipProgram()})
 	defer closeSelection(sel, &retErr)
 	if err != nil {
 		return err

@@ -15,7 +15,8 @@ import (
 	"github.com/opencontainers/go-digest"
 )
 
-// progress shows on stderr how far extract has read. On a terminal it
+// progress shows on stderr how far a command (extract, squash) has read
+// the image's layers. On a terminal it
 // renders docker's own progress display (that of docker pull: one line per
 // layer, with a bar), fed with JSON messages through a pipe; with
 // --progress=plain, one line per layer.
@@ -57,8 +58,8 @@ func newProgress(dockerCLI command.Cli, mode string, quiet bool) *progress {
 	return p
 }
 
-// update is extract's Progress callback. Entries may be read in parallel
-// (--input).
+// update is the source's Progress callback (source.Options.Progress).
+// Entries may be read in parallel (an archive or a layout).
 func (p *progress) update(e extract.Progress) {
 	var line string
 	if e.DiffID != "" {

@@ -10,17 +10,18 @@ import (
 
 // imageSourceHelp is the part of a command's help that says where IMAGE
 // may come from.
-const imageSourceHelp = `IMAGE is an image of the Docker daemon, or names its source with one of
-skopeo's transport prefixes:
-  docker-daemon:NAME           an image of the daemon (a plain NAME is one too)
-  docker-archive:PATH[:NAME]   a "docker save" archive ("-" is stdin)
+const imageSourceHelp = `IMAGE is an image of the Docker daemon (a name, name:tag or ID), or one
+saved elsewhere, named as skopeo names it:
+  docker-archive:FILE[:NAME]   a "docker save" archive, compressed or not
+                               ("-" reads it from stdin)
   oci:DIR[:NAME]               an OCI image layout directory
-  oci-archive:PATH[:NAME]      a tar of an OCI image layout
-NAME selects one image of an archive or layout (a tag, an ID prefix, or the
-name its index.json gives it) and may be left out when it holds one.
---input PATH is the short form: a directory is an OCI layout, a file an
-archive of either kind (compressed or not), "-" is stdin; IMAGE then
-selects in it.`
+  oci-archive:FILE[:NAME]      an OCI image layout in a tar file,
+                               compressed or not ("-" reads stdin)
+  docker-daemon:NAME           the daemon's image NAME (the same as NAME)
+NAME picks one image when the file holds several: a tag, an image ID
+prefix, or its name in the layout's index.json (such as "latest"). FILE
+and DIR end at the first ":". With --input FILE, DIR or -, IMAGE is just
+NAME, and may be left out when there is one image.`
 
 // inputHelp is the help of --input.
 const inputHelp = `Read the image from a "docker save" archive, an OCI archive or an OCI layout directory ("-" for stdin) instead of the daemon`
@@ -50,7 +51,7 @@ func imageArgs(n int, input *string) cobra.PositionalArgs {
 		if err != nil {
 			return usageErrorf(cmd, "%v", err)
 		}
-		if *input != "" && ref.Transport != source.Daemon {
+		if *input != "" && ref.Name != args[0] { // a transport prefix
 			return usageErrorf(cmd, "--input %s and %s both name where the image is: give one", *input, args[0])
 		}
 		return nil

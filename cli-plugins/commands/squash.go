@@ -137,9 +137,9 @@ func runSquash(ctx context.Context, dockerCLI command.Cli, opts squashOptions) (
 	if err != nil {
 		return err
 	}
-	from, to := sel.Selected[0], sel.Selected[len(sel.Selected)-1]
-	if to-from+1 != len(sel.Selected) {
-		return fmt.Errorf("layers %v are not one range", sel.Selected)
+	from, to, err := sel.Range()
+	if err != nil {
+		return err
 	}
 	a, img, err := sel.Stored(ctx)
 	if err != nil {
@@ -148,9 +148,8 @@ func runSquash(ctx context.Context, dockerCLI command.Cli, opts squashOptions) (
 	// The containerd image store keeps layers compressed as they are
 	// loaded, and names images by their manifest: ask the daemon that
 	// loads the new image, or the one the image comes from.
-	ref, _ := imageReference(opts.input, opts.image) // parsed by selectLayers already
 	var containerd bool
-	if opts.output == "" || ref.Transport == source.Daemon {
+	if opts.output == "" || sel.Ref.Transport == source.Daemon {
 		if containerd, err = source.ContainerdStore(ctx, dockerCLI.Client()); err != nil {
 			return err
 		}
