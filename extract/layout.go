@@ -39,44 +39,82 @@ func OpenLayout(ctx context.Context, dir string, opts Options) (*Archive, error)
 	return a.open(ctx, a.layout.index(a))
 }
 
-// index lists the layout's regular files as the archive's entries. A
-// symlink is listed as the file it names inside the directory; one that
-// leads out of it, or to nothing, is listed with the error, which is
-// reported when the entry is used.
+// index lists the files of the layout that images are read from as the
+// archive's entries: index.json, oci-layout, manifest.json (a layout that
+// `docker save` wrote and someone unpacked) and blobs/<alg>/*. A symlink
+// is listed as the file it names inside the directory; one that leads out
+// of it, or to nothing, is listed with the error, which is reported when
+// the entry is used. Other files are never looked up, and not listed.
 func (l *layoutDir) index(a *Archive) func(context.Context) error {
 	return func(ctx context.Context) error {
-		if _, err := l.root.Stat("index.json"); err != nil {
-			if _, merr := l.root.Stat("manifest.json"); merr != nil {
-				return errorf(ErrInvalid, "not an OCI image layout: %s has no index.json", l.root.Name())
+		for _, name := range []string{"index.json", "oci-layout", "manifest.json"} {
+			if _, err := l.root.Lstat(name); err == nil {
+				l.add(a, name)
 			}
 		}
-		return fs.WalkDir(l.root.FS(), ".", func(name string, d fs.DirEntry, err error) error {
-			if err != nil {
-				return errorf(ErrInvalid, "reading OCI image layout: %w", err)
+		if _, ok := a.entries["index.json"]; !ok {
+			if _, ok := a.entries["manifest.json"]; !ok {
+				return errorf(ErrInvalid, "not an OCI image layout: %q has no index.json", l.root.Name())
 			}
-			if err := ctx.Err(); err != nil {
+		}
+		algs, err := l.readDir("blobs")
+		if err != nil {
+			return err
+		}
+		for _, alg := range algs {
+			if !alg.IsDir() {
+				continue
+			}
+			blobs, err := l.readDir("blobs/" + alg.Name())
+			if err != nil {
 				return err
 			}
-			if d.IsDir() {
-				return nil
+			for _, b := range blobs {
+				if err := ctx.Err(); err != nil {
+					return err
+				}
+				if len(a.entries) >= maxEntries {
+					return errorf(ErrInvalid, "more than %d files", maxEntries)
+				}
+				l.add(a, "blobs/"+alg.Name()+"/"+b.Name())
 			}
-			if len(a.entries) >= maxEntries {
-				return errorf(ErrInvalid, "more than %d files", maxEntries)
-			}
-			e := &entry{name: name, typeflag: tar.TypeReg}
-			fi, err := l.root.Stat(name)
-			switch {
-			case err != nil:
-				e.err = errorf(ErrInvalid, "%s: %w", name, unwrapPathError(err))
-			case !fi.Mode().IsRegular():
-				e.typeflag = tar.TypeDir // resolve refuses anything but a regular file
-			default:
-				e.size = fi.Size()
-			}
-			a.entries[name] = e
-			return nil
-		})
+		}
+		return nil
 	}
+}
+
+// readDir lists the directory name of the layout; none when it does not
+// exist.
+func (l *layoutDir) readDir(name string) ([]fs.DirEntry, error) {
+	f, err := l.root.Open(name)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, errorf(ErrInvalid, "reading OCI image layout: %q: %w", name, unwrapPathError(err))
+	}
+	defer f.Close()
+	entries, err := f.ReadDir(-1)
+	if err != nil {
+		return nil, errorf(ErrInvalid, "reading OCI image layout: %q: %w", name, unwrapPathError(err))
+	}
+	return entries, nil
+}
+
+// add lists the file name as an entry, as it is after symlinks inside the
+// layout.
+func (l *layoutDir) add(a *Archive, name string) {
+	e := &entry{name: name, typeflag: tar.TypeReg}
+	fi, err := l.root.Stat(name)
+	switch {
+	case err != nil:
+		e.err = errorf(ErrInvalid, "%q: %w", name, unwrapPathError(err))
+	case !fi.Mode().IsRegular():
+		e.typeflag = tar.TypeDir // resolve refuses anything but a regular file
+	default:
+		e.size = fi.Size()
+	}
+	a.entries[name] = e
 }
 
 // unwrapPathError drops the *fs.PathError around err, whose path names
@@ -100,12 +138,12 @@ func (l *layoutDir) open(e *entry) (*io.SectionReader, error) {
 	if !ok {
 		var err error
 		if f, err = l.root.Open(e.name); err != nil {
-			return nil, errorf(ErrInvalid, "%s: %w", e.name, unwrapPathError(err))
+			return nil, errorf(ErrInvalid, "%q: %w", e.name, unwrapPathError(err))
 		}
 		fi, err := f.Stat()
 		if err != nil || !fi.Mode().IsRegular() || fi.Size() != e.size {
 			_ = f.Close()
-			return nil, errorf(ErrInvalid, "%s changed while it was read", e.name)
+			return nil, errorf(ErrInvalid, "%q changed while it was read", e.name)
 		}
 		l.files[e.name] = f
 	}
