@@ -15,7 +15,8 @@ import (
 const exitCodesHelp = `Exit status:
   0  success
   1  usage error: unknown flag, wrong number of arguments, bad flag value
-  2  runtime failure: daemon unreachable, image not found, I/O error
+  2  runtime failure: daemon unreachable, image not found, a broken
+     archive or layout, a digest mismatch, I/O error
   3  a layer spec that does not resolve, or resolves ambiguously
   130, 143  interrupted by SIGINT or SIGTERM
   141  extract's stdout reader went away (| head); nothing is printed`

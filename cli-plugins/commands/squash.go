@@ -53,8 +53,9 @@ comes from an archive or a layout. On a daemon with the containerd image
 store the squashed layer is gzipped. The new image ID is printed on
 stdout.
 
-An image of the daemon is read from its save stream into the spool first
-(about the image's size on disk); an archive or a layout is read in place.
+An image of the daemon is first saved to a temporary file in --tmpdir
+(about the image's size on disk, removed on exit); an archive or a
+layout is read in place.
 
 ` + imageSourceHelp + `
 
@@ -85,7 +86,7 @@ An image of the daemon is read from its save stream into the spool first
 	flags.StringVarP(&opts.output, "output", "o", "", `Write a "docker load" archive to a file, or "-" for stdout, instead of loading the image`)
 	flags.BoolVarP(&opts.force, "force", "f", false, "Overwrite the output file if it exists")
 	flags.StringVar(&opts.input, "input", "", inputHelp)
-	flags.StringVar(&opts.tmpdir, "tmpdir", "", "Directory for the spooled layers (default $TMPDIR or /tmp)")
+	flags.StringVar(&opts.tmpdir, "tmpdir", "", "Directory for temporary files: the squashed layer, and a daemon's image or a compressed archive (default $TMPDIR or /tmp)")
 	flags.StringVar(&opts.progress, "progress", "auto", `Progress output on stderr: "auto", "tty", "plain" or "none"`)
 	flags.BoolVarP(&opts.quiet, "quiet", "q", false, "Suppress the progress output; print only the image ID")
 	addPlatformFlag(cmd, flags, &opts.platform)
