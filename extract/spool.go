@@ -54,12 +54,11 @@ type spool struct {
 // decompression bomb or a huge image fails cleanly instead of filling the
 // disk for everyone else. It returns 0 (no limit) where statfs fails.
 func freeSpaceLimit(dir string) int64 {
-	var st syscall.Statfs_t
-	if err := syscall.Statfs(dir, &st); err != nil {
+	free, total, ok := diskSpace(dir)
+	if !ok {
 		return 0
 	}
-	free := int64(st.Bavail) * st.Bsize
-	reserve := max(int64(st.Blocks)*st.Bsize/100, 1<<20)
+	reserve := max(total/100, 1<<20)
 	return max(free-reserve, 1)
 }
 
