@@ -3,9 +3,6 @@ package flatten
 import (
 	"archive/tar"
 	"context"
-	"crypto/sha256"
-	"fmt"
-	"io"
 	"maps"
 	"slices"
 	"strings"
@@ -37,16 +34,26 @@ const (
 	ChangedOwner
 	// ChangedType: a file became a directory, a symlink, etc.
 	ChangedType
+	// ChangedXattrs: the extended attributes (PAX SCHILY.xattr records).
+	ChangedXattrs
+	// ChangedTime: the modification time (Compare with ModTime only).
+	ChangedTime
+	// ChangedLink: a hardlink names another path, or one side is a
+	// hardlink and the other is not (Compare only).
+	ChangedLink
 )
 
 // Strings returns the names of the attributes: "content", "mode", "owner",
-// "type".
+// "type", "xattrs", "mtime", "hardlink".
 func (w ChangeWhat) Strings() []string {
 	var out []string
 	for _, a := range []struct {
 		bit  ChangeWhat
 		name string
-	}{{ChangedContent, "content"}, {ChangedMode, "mode"}, {ChangedOwner, "owner"}, {ChangedType, "type"}} {
+	}{
+		{ChangedContent, "content"}, {ChangedMode, "mode"}, {ChangedOwner, "owner"}, {ChangedType, "type"},
+		{ChangedXattrs, "xattrs"}, {ChangedTime, "mtime"}, {ChangedLink, "hardlink"},
+	} {
 		if w&a.bit != 0 {
 			out = append(out, a.name)
 		}
@@ -129,7 +136,7 @@ func Changes(ctx context.Context, layers []Layer, opts ChangesOptions) (*ChangeS
 		layers: layers,
 		root:   &node{layer: -1, typ: tar.TypeDir},
 	}
-	c := &changer{f: f, meta: map[ident]fileMeta{}, filter: opts.Filter, created: map[ident]bool{}}
+	c := &changer{files: newFiles(f), filter: opts.Filter, created: map[ident]bool{}}
 	cs := &ChangeSet{Summaries: make([]LayerSummary, len(layers))}
 	c.sums = cs.Summaries
 	report := make([]bool, len(layers))
@@ -191,17 +198,6 @@ func (c *changer) wasted() error {
 	return nil
 }
 
-// fileMeta is what Changes compares of a file: its header, normalised.
-type fileMeta struct {
-	typ      byte
-	mode     int64
-	uid, gid int
-	size     int64
-	link     string // symlink target
-	major    int64
-	minor    int64
-}
-
 // probe is a path that the layer being applied has an entry at (or that
 // is the parent of one), with what the lower layers had there.
 type probe struct {
@@ -219,8 +215,7 @@ type hidden struct {
 }
 
 type changer struct {
-	f      *flattener
-	meta   map[ident]fileMeta
+	files
 	filter *PathFilter
 	sums   []LayerSummary
 
@@ -417,14 +412,6 @@ func (c *changer) after(li int, report bool) ([]Change, error) {
 	return rows, nil
 }
 
-// storedSize is the bytes a layer stores for node n, whose header is m.
-func storedSize(n *node, m fileMeta) int64 {
-	if n.typ == tar.TypeReg {
-		return m.size
-	}
-	return 0
-}
-
 // hiddenChanges reports the lower path p (node n) that a marker hid: a
 // Deleted change if the layer has nothing there now; if the layer
 // re-created it as a directory over a directory, the lower children it
@@ -477,40 +464,17 @@ func (c *changer) compare(p *probe, up *node, report bool) (Change, error) {
 		return ch, err
 	}
 	ch.Size = storedSize(up, um)
-	if lm.typ != um.typ {
-		// The other attributes of two types do not compare.
-		ch.What = ChangedType
-		return ch, nil
-	}
-	if lm.mode != um.mode {
-		ch.What |= ChangedMode
-	}
-	if lm.uid != um.uid || lm.gid != um.gid {
-		ch.What |= ChangedOwner
-	}
-	switch lm.typ {
-	case tar.TypeReg:
-		if lm.size != um.size {
-			ch.What |= ChangedContent
-		} else if lm.size > 0 && lo.ident() != up.ident() {
-			a, err := c.sum(lo.ident())
-			if err != nil {
-				return ch, err
-			}
-			b, err := c.sum(up.ident())
-			if err != nil {
-				return ch, err
-			}
-			if a != b {
-				ch.What |= ChangedContent
-			}
+	ch.What = differs(lm, um, false)
+	if lm.typ == tar.TypeReg && um.typ == tar.TypeReg && ch.What&ChangedContent == 0 && lm.size > 0 && lo.ident() != up.ident() {
+		a, err := c.sum(lo.ident())
+		if err != nil {
+			return ch, err
 		}
-	case tar.TypeSymlink:
-		if lm.link != um.link {
-			ch.What |= ChangedContent
+		b, err := c.sum(up.ident())
+		if err != nil {
+			return ch, err
 		}
-	case tar.TypeChar, tar.TypeBlock:
-		if lm.major != um.major || lm.minor != um.minor {
+		if a != b {
 			ch.What |= ChangedContent
 		}
 	}
@@ -550,61 +514,4 @@ func (c *changer) subtree(p string, n *node) (int64, error) {
 		}
 	}
 	return sum, nil
-}
-
-// metaOf returns the header of the file node n names (for a hardlink, the
-// file it links to). An implicit directory is 0755 and owned by root.
-func (c *changer) metaOf(n *node) (fileMeta, error) {
-	id := n.ident()
-	if id.layer < 0 {
-		return fileMeta{typ: tar.TypeDir, mode: 0o755}, nil
-	}
-	if m, ok := c.meta[id]; ok {
-		return m, nil
-	}
-	hdr, _, err := c.f.readHeader(id)
-	if err != nil {
-		return fileMeta{}, err
-	}
-	typ, _ := normType(hdr.Typeflag)
-	m := fileMeta{typ: typ, mode: hdr.Mode & 0o7777, uid: hdr.Uid, gid: hdr.Gid, major: hdr.Devmajor, minor: hdr.Devminor}
-	switch typ {
-	case tar.TypeReg:
-		m.size = hdr.Size
-	case tar.TypeSymlink:
-		m.link = hdr.Linkname
-	}
-	c.meta[id] = m
-	return m, nil
-}
-
-// sum returns the sha256 of the data of file id.
-func (c *changer) sum(id ident) ([sha256.Size]byte, error) {
-	var out [sha256.Size]byte
-	hdr, tr, err := c.f.readHeader(id)
-	if err != nil {
-		return out, err
-	}
-	h := sha256.New()
-	if _, err := io.Copy(h, tr); err != nil {
-		return out, c.f.errorf(int(id.layer), hdr.Name, fmt.Errorf("reading data: %w", err))
-	}
-	copy(out[:], h.Sum(nil))
-	return out, nil
-}
-
-// readHeader re-reads the header of file id, and returns a reader of its
-// data.
-func (f *flattener) readHeader(id ident) (*tar.Header, *tar.Reader, error) {
-	li := int(id.layer)
-	l := f.layers[li]
-	tr := tar.NewReader(io.NewSectionReader(l.R, id.off, l.Size-id.off))
-	hdr, err := nextHeader(tr)
-	if err != nil {
-		return nil, nil, f.errorf(li, "", fmt.Errorf("re-reading header at offset %d: %w", id.off, err))
-	}
-	if _, ok := normType(hdr.Typeflag); !ok {
-		return nil, nil, f.errorf(li, hdr.Name, fmt.Errorf("re-reading header at offset %d: type changed", id.off))
-	}
-	return hdr, tr, nil
 }

@@ -17,6 +17,9 @@ type fsAttrs struct {
 	mode     int64
 	uid, gid int
 	content  string // sha256 of a file, a symlink's target, device numbers
+	xattrs   string
+	mtime    int64
+	link     string // a hardlink's target, as the output writes it
 }
 
 // fsTree reads a Flatten output; hardlinks take their target's attributes.
@@ -33,7 +36,7 @@ func fsTree(t *testing.T, out []byte) map[string]fsAttrs {
 			t.Fatal(err)
 		}
 		name := strings.TrimSuffix(h.Name, "/")
-		a := fsAttrs{typ: h.Typeflag, mode: h.Mode & 0o7777, uid: h.Uid, gid: h.Gid}
+		a := fsAttrs{typ: h.Typeflag, mode: h.Mode & 0o7777, uid: h.Uid, gid: h.Gid, xattrs: xattrsOf(h), mtime: h.ModTime.UnixNano()}
 		switch h.Typeflag {
 		case tar.TypeReg:
 			s := sha256.New()
@@ -43,6 +46,7 @@ func fsTree(t *testing.T, out []byte) map[string]fsAttrs {
 			a.content = fmt.Sprintf("%x", s.Sum(nil))
 		case tar.TypeLink:
 			a = m[h.Linkname]
+			a.link = h.Linkname
 		case tar.TypeSymlink:
 			a.content = h.Linkname
 		case tar.TypeChar, tar.TypeBlock:
@@ -150,6 +154,9 @@ func TestChangesAgainstFlatten(t *testing.T) {
 						}
 						if l.content != u.content {
 							want |= ChangedContent
+						}
+						if l.xattrs != u.xattrs {
+							want |= ChangedXattrs
 						}
 					}
 					if want == 0 && row {

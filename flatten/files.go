@@ -1,0 +1,156 @@
+package flatten
+
+import (
+	"archive/tar"
+	"crypto/sha256"
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+)
+
+// fileMeta is what Changes and Compare compare of a file: its header,
+// normalised.
+type fileMeta struct {
+	typ      byte
+	mode     int64
+	uid, gid int
+	size     int64
+	link     string // symlink target
+	major    int64
+	minor    int64
+	xattrs   string // the SCHILY.xattr.* PAX records: sorted, each name and value lenPrefixed
+	mtime    int64  // nanoseconds since the epoch
+}
+
+// files reads the headers and data of the files of one merged tree, once
+// each: a header is kept once read.
+type files struct {
+	f    *flattener
+	meta map[ident]fileMeta
+}
+
+func newFiles(f *flattener) files {
+	return files{f: f, meta: make(map[ident]fileMeta)}
+}
+
+// metaOf returns the header of the file node n names (for a hardlink, the
+// file it links to). An implicit directory is 0755 and owned by root.
+func (c *files) metaOf(n *node) (fileMeta, error) {
+	id := n.ident()
+	if id.layer < 0 {
+		return fileMeta{typ: tar.TypeDir, mode: 0o755}, nil
+	}
+	if m, ok := c.meta[id]; ok {
+		return m, nil
+	}
+	hdr, _, err := c.f.readHeader(id)
+	if err != nil {
+		return fileMeta{}, err
+	}
+	typ, _ := normType(hdr.Typeflag)
+	m := fileMeta{typ: typ, mode: hdr.Mode & 0o7777, uid: hdr.Uid, gid: hdr.Gid, major: hdr.Devmajor, minor: hdr.Devminor, mtime: hdr.ModTime.UnixNano()}
+	switch typ {
+	case tar.TypeReg:
+		m.size = hdr.Size
+	case tar.TypeSymlink:
+		m.link = hdr.Linkname
+	}
+	m.xattrs = xattrsOf(hdr)
+	c.meta[id] = m
+	return m, nil
+}
+
+// xattrsOf returns the extended attributes of hdr in one comparable
+// string.
+func xattrsOf(hdr *tar.Header) string {
+	var kv []string
+	for k, v := range hdr.PAXRecords {
+		if name, ok := strings.CutPrefix(k, paxXattr); ok {
+			kv = append(kv, lenPrefixed(name)+lenPrefixed(v))
+		}
+	}
+	slices.Sort(kv)
+	return strings.Join(kv, "")
+}
+
+// paxXattr prefixes the PAX records of extended attributes.
+const paxXattr = "SCHILY.xattr."
+
+// sum returns the sha256 of the data of file id.
+func (c *files) sum(id ident) ([sha256.Size]byte, error) {
+	var out [sha256.Size]byte
+	hdr, tr, err := c.f.readHeader(id)
+	if err != nil {
+		return out, err
+	}
+	h := sha256.New()
+	if _, err := io.Copy(h, tr); err != nil {
+		return out, c.f.errorf(int(id.layer), hdr.Name, fmt.Errorf("reading data: %w", err))
+	}
+	copy(out[:], h.Sum(nil))
+	return out, nil
+}
+
+// readHeader re-reads the header of file id, and returns a reader of its
+// data.
+func (f *flattener) readHeader(id ident) (*tar.Header, *tar.Reader, error) {
+	li := int(id.layer)
+	l := f.layers[li]
+	tr := tar.NewReader(io.NewSectionReader(l.R, id.off, l.Size-id.off))
+	hdr, err := nextHeader(tr)
+	if err != nil {
+		return nil, nil, f.errorf(li, "", fmt.Errorf("re-reading header at offset %d: %w", id.off, err))
+	}
+	if _, ok := normType(hdr.Typeflag); !ok {
+		return nil, nil, f.errorf(li, hdr.Name, fmt.Errorf("re-reading header at offset %d: type changed", id.off))
+	}
+	return hdr, tr, nil
+}
+
+// storedSize is the bytes a layer stores for node n, whose header is m.
+func storedSize(n *node, m fileMeta) int64 {
+	if n.typ == tar.TypeReg {
+		return m.size
+	}
+	return 0
+}
+
+// differs returns the attributes in which two headers differ, without
+// reading data: for two regular files of the same size, the caller
+// compares their sha256. Modification times count only with mtime. Two
+// types differ in their type alone: their other attributes do not
+// compare.
+func differs(a, b fileMeta, mtime bool) ChangeWhat {
+	if a.typ != b.typ {
+		return ChangedType
+	}
+	var w ChangeWhat
+	if a.mode != b.mode {
+		w |= ChangedMode
+	}
+	if a.uid != b.uid || a.gid != b.gid {
+		w |= ChangedOwner
+	}
+	if a.xattrs != b.xattrs {
+		w |= ChangedXattrs
+	}
+	if mtime && a.mtime != b.mtime {
+		w |= ChangedTime
+	}
+	switch a.typ {
+	case tar.TypeReg:
+		if a.size != b.size {
+			w |= ChangedContent
+		}
+	case tar.TypeSymlink:
+		if a.link != b.link {
+			w |= ChangedContent
+		}
+	case tar.TypeChar, tar.TypeBlock:
+		if a.major != b.major || a.minor != b.minor {
+			w |= ChangedContent
+		}
+	}
+	return w
+}
