@@ -2,13 +2,16 @@ package source
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"slices"
 
 	"github.com/docker-layers/docker-layers/extract"
 	"github.com/docker-layers/docker-layers/flatten"
 	"github.com/docker-layers/docker-layers/inspect"
+	dockerspec "github.com/moby/docker-image-spec/specs-go/v1"
 	"github.com/opencontainers/go-digest"
 )
 
@@ -62,6 +65,11 @@ func (s *archiveImage) Ancestry(context.Context) (*inspect.Ancestry, error) {
 
 func (s *archiveImage) TagLookup() inspect.TagLookup { return nil }
 
+// Config parses the config as the archive stores it.
+func (s *archiveImage) Config(context.Context) (*dockerspec.DockerOCIImage, error) {
+	return parseConfig(s.img.RawConfig, s.ref)
+}
+
 func (s *archiveImage) Layers(ctx context.Context, want []digest.Digest, ready func(k int, l flatten.Layer)) ([]flatten.Layer, error) {
 	return s.archive.Layers(ctx, s.img, want, ready)
 }
@@ -79,6 +87,15 @@ func firstName(img *extract.Image) string {
 		return names[0]
 	}
 	return img.ID.String()
+}
+
+// parseConfig parses the stored config raw of the image ref.
+func parseConfig(raw []byte, ref string) (*dockerspec.DockerOCIImage, error) {
+	var cfg dockerspec.DockerOCIImage
+	if err := json.Unmarshal(raw, &cfg); err != nil {
+		return nil, fmt.Errorf("reading the config of image %s: %w", ref, err)
+	}
+	return &cfg, nil
 }
 
 // withRef names the image in a PlatformError, which then is the whole

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/containerd/platforms"
 	"github.com/docker-layers/docker-layers/extract"
@@ -15,6 +16,7 @@ import (
 	"github.com/docker/docker/api/types/system"
 	"github.com/docker/docker/api/types/versions"
 	"github.com/docker/docker/client"
+	dockerspec "github.com/moby/docker-image-spec/specs-go/v1"
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
@@ -26,36 +28,85 @@ const platformAPIVersion = "1.49"
 
 // daemonImage is an image of the Docker Engine.
 type daemonImage struct {
-	c        Client
-	ref      string
-	opts     Options
-	saveOpts []client.ImageSaveOption // what ImageSave needs for the platform
-	anc      *inspect.Ancestry
-	loaded   []*extract.Layers // every call's, valid until Close
-	stored   *extract.Archive
+	c           Client
+	ref         string
+	opts        Options
+	saveOpts    []client.ImageSaveOption    // what ImageSave needs for the platform
+	inspectOpts []client.ImageInspectOption // what ImageInspect needs for it
+	rawConfig   []byte                      // the platform's config, when read from the save stream
+	anc         *inspect.Ancestry
+	loaded      []*extract.Layers // every call's, valid until Close
+	stored      *extract.Archive
 }
 
 func (d *daemonImage) Ancestry(ctx context.Context) (*inspect.Ancestry, error) {
 	if d.anc != nil {
 		return d.anc, nil
 	}
-	var err error
-	if d.opts.Platform != nil {
-		d.anc, d.saveOpts, err = loadPlatform(ctx, d.c, d.ref, *d.opts.Platform)
-	} else {
+	if d.opts.Platform == nil {
+		var err error
 		d.anc, err = inspect.Load(ctx, d.c, d.ref)
+		return d.anc, err
 	}
-	return d.anc, err
+	pi, err := loadPlatform(ctx, d.c, d.ref, *d.opts.Platform)
+	if err != nil {
+		return nil, err
+	}
+	d.anc, d.saveOpts, d.inspectOpts, d.rawConfig = pi.anc, pi.saveOpts, pi.inspectOpts, pi.rawConfig
+	return d.anc, nil
+}
+
+// Config takes the config from ImageInspect, for the same platform as the
+// ancestry, and the layers and history from the ancestry, so that both
+// describe one image. When the daemon could not describe the platform,
+// loadPlatform kept its config from the save stream, and that is returned
+// as stored.
+func (d *daemonImage) Config(ctx context.Context) (*dockerspec.DockerOCIImage, error) {
+	anc, err := d.Ancestry(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if d.rawConfig != nil {
+		return parseConfig(d.rawConfig, d.ref)
+	}
+	img, err := d.c.ImageInspect(ctx, anc.ID, d.inspectOpts...)
+	if err != nil {
+		return nil, err
+	}
+	cfg := &dockerspec.DockerOCIImage{Image: ocispec.Image{
+		Author:   img.Author,
+		Platform: ocispec.Platform{OS: img.Os, Architecture: img.Architecture, Variant: img.Variant, OSVersion: img.OsVersion},
+		RootFS:   ocispec.RootFS{Type: "layers", DiffIDs: anc.DiffIDs()},
+	}}
+	if img.Created != "" {
+		created, err := time.Parse(time.RFC3339Nano, img.Created)
+		if err != nil {
+			return nil, fmt.Errorf("image %s has an invalid creation time %q", d.ref, img.Created)
+		}
+		cfg.Created = &created
+	}
+	if img.Config != nil {
+		cfg.Config = *img.Config
+	}
+	for _, s := range anc.Steps {
+		h := ocispec.History{CreatedBy: s.CreatedBy, Comment: s.Comment, EmptyLayer: s.Layer < 0}
+		if s.Created.Unix() != 0 { // the Engine API's 0 is no time
+			created := s.Created.UTC()
+			h.Created = &created
+		}
+		cfg.History = append(cfg.History, h)
+	}
+	return cfg, nil
 }
 
 func (d *daemonImage) TagLookup() inspect.TagLookup {
 	if p := d.opts.Platform; p != nil {
 		return func(ctx context.Context, ref string) ([]digest.Digest, error) {
-			anc, _, err := loadPlatform(ctx, d.c, ref, *p)
+			pi, err := loadPlatform(ctx, d.c, ref, *p)
 			if err != nil {
 				return nil, err
 			}
-			return anc.DiffIDs(), nil
+			return pi.anc.DiffIDs(), nil
 		}
 	}
 	return func(ctx context.Context, ref string) ([]digest.Digest, error) {
@@ -141,8 +192,20 @@ func (d *daemonImage) Close() error {
 	return err
 }
 
-// loadPlatform reads the ancestry of platform p of the image ref, and
-// returns the ImageSave options that export its layers.
+// platformImage is what loadPlatform learns of one platform of an image.
+type platformImage struct {
+	anc *inspect.Ancestry
+	// saveOpts are the ImageSave options that export its layers,
+	// inspectOpts the ImageInspect options that describe it.
+	saveOpts    []client.ImageSaveOption
+	inspectOpts []client.ImageInspectOption
+	// rawConfig is its config as stored, when the daemon cannot describe
+	// the platform and the ancestry came from the image's save stream.
+	rawConfig []byte
+}
+
+// loadPlatform reads the ancestry of platform p of the image ref, and the
+// options that make ImageSave and ImageInspect read that platform.
 //
 // From API 1.49 the daemon does the work: ImageInspect (with its manifest
 // list, to name the platforms the image has), ImageHistory and ImageSave
@@ -153,21 +216,20 @@ func (d *daemonImage) Close() error {
 // giving the ancestry; its layers then come from the save stream of the
 // whole image, where their diff IDs identify them. An image of the
 // graphdriver store has one platform, and ImageInspect names it.
-func loadPlatform(ctx context.Context, c Client, ref string, p ocispec.Platform) (*inspect.Ancestry, []client.ImageSaveOption, error) {
+func loadPlatform(ctx context.Context, c Client, ref string, p ocispec.Platform) (*platformImage, error) {
 	c.NegotiateAPIVersion(ctx)
 	matcher := platforms.OnlyStrict(p)
 	if versions.GreaterThanOrEqualTo(c.ClientVersion(), platformAPIVersion) {
 		img, err := c.ImageInspect(ctx, ref, client.ImageInspectWithManifests(true))
 		if err != nil {
-			return nil, nil, err
+			return nil, err
 		}
 		if len(img.Manifests) == 0 {
 			// A single-platform image (graphdriver store).
 			if own := imagePlatform(img); !matcher.Match(own) {
-				return nil, nil, &extract.PlatformError{Ref: ref, Want: p, Available: []ocispec.Platform{own}}
+				return nil, &extract.PlatformError{Ref: ref, Want: p, Available: []ocispec.Platform{own}}
 			}
-			anc, err := inspect.Load(ctx, c, ref)
-			return anc, nil, err
+			return loadHost(ctx, c, ref)
 		}
 		var avail []ocispec.Platform
 		found := false
@@ -179,49 +241,65 @@ func loadPlatform(ctx context.Context, c Client, ref string, p ocispec.Platform)
 			found = found || matcher.Match(platforms.Normalize(m.ImageData.Platform))
 		}
 		if !found {
-			return nil, nil, &extract.PlatformError{Ref: ref, Want: p, Available: avail}
+			return nil, &extract.PlatformError{Ref: ref, Want: p, Available: avail}
 		}
 		anc, err := inspect.LoadPlatform(ctx, c, ref, p)
 		if err != nil {
-			return nil, nil, err
+			return nil, err
 		}
-		return anc, []client.ImageSaveOption{client.ImageSaveWithPlatforms(p)}, nil
+		return &platformImage{
+			anc:         anc,
+			saveOpts:    []client.ImageSaveOption{client.ImageSaveWithPlatforms(p)},
+			inspectOpts: []client.ImageInspectOption{client.ImageInspectWithPlatform(&p)},
+		}, nil
 	}
 
 	img, err := c.ImageInspect(ctx, ref)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	own := imagePlatform(img)
 	if matcher.Match(own) {
-		anc, err := inspect.Load(ctx, c, ref)
-		return anc, nil, err
+		return loadHost(ctx, c, ref)
 	}
 	if cs, err := ContainerdStore(ctx, c); err != nil {
-		return nil, nil, err
+		return nil, err
 	} else if !cs {
-		return nil, nil, &extract.PlatformError{Ref: ref, Want: p, Available: []ocispec.Platform{own}}
+		return nil, &extract.PlatformError{Ref: ref, Want: p, Available: []ocispec.Platform{own}}
 	}
 	rc, err := c.ImageSave(ctx, []string{img.ID})
 	if err != nil {
-		return nil, nil, fmt.Errorf("saving image %s: %w", ref, err)
+		return nil, fmt.Errorf("saving image %s: %w", ref, err)
 	}
 	defer rc.Close()
 	a, err := extract.ReadMetadata(ctx, rc, extract.Options{Platform: &p})
 	if err != nil {
-		return nil, nil, fmt.Errorf("reading the platforms of image %s: %w", ref, err)
+		return nil, fmt.Errorf("reading the platforms of image %s: %w", ref, err)
 	}
 	defer a.Close()
 	x, err := a.Image("")
 	if err != nil {
 		var pe *extract.PlatformError
 		if errors.As(err, &pe) {
-			return nil, nil, &extract.PlatformError{Ref: ref, Want: p, Available: pe.Available}
+			return nil, &extract.PlatformError{Ref: ref, Want: p, Available: pe.Available}
 		}
-		return nil, nil, fmt.Errorf("reading the platforms of image %s: %w", ref, err)
+		return nil, fmt.Errorf("reading the platforms of image %s: %w", ref, err)
 	}
 	anc, err := inspect.FromConfig(ref, img.ID, img.RepoTags, x.Config, nil)
-	return anc, nil, err
+	if err != nil {
+		return nil, err
+	}
+	return &platformImage{anc: anc, rawConfig: x.RawConfig}, nil
+}
+
+// loadHost is loadPlatform for the one platform the daemon describes
+// without options.
+func loadHost(ctx context.Context, c Client, ref string) (*platformImage, error) {
+	anc, err := inspect.Load(ctx, c, ref)
+	if err != nil {
+		return nil, err
+	}
+	return &platformImage{anc: anc}, nil
 }
 
 // imagePlatform is the platform ImageInspect describes.

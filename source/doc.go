@@ -1,7 +1,7 @@
 // Package source opens an image from wherever it lives and gives every
 // command the same things: the image's ancestry (its layers and history),
-// the layers a user's specs select, and those layers, each verified
-// against its diff ID, on demand.
+// its config, the layers a user's specs select, and those layers, each
+// verified against its diff ID, on demand.
 //
 // An image lives in one of four places, named as skopeo names them
 // (see [ParseReference]):

@@ -10,6 +10,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -22,6 +23,7 @@ import (
 	"github.com/docker/docker/api/types/image"
 	"github.com/docker/docker/api/types/system"
 	"github.com/docker/docker/client"
+	dockerspec "github.com/moby/docker-image-spec/specs-go/v1"
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"gotest.tools/v3/assert"
@@ -32,7 +34,7 @@ type fakeImage struct {
 	platform ocispec.Platform
 	layers   [][]byte // uncompressed tars
 	config   []byte
-	cfg      ocispec.Image
+	cfg      dockerspec.DockerOCIImage
 	manifest []byte
 	blobs    map[digest.Digest][]byte // compressed layers
 	mdesc    ocispec.Descriptor
@@ -60,7 +62,20 @@ func newFakeImage(t *testing.T, p ocispec.Platform, layers ...[]byte) *fakeImage
 	t.Helper()
 	img := &fakeImage{platform: p, layers: layers, blobs: map[digest.Digest][]byte{}}
 	created := time.Date(2024, 1, 2, 3, 4, 5, 0, time.UTC)
-	img.cfg = ocispec.Image{Created: &created, Platform: p, RootFS: ocispec.RootFS{Type: "layers"}}
+	img.cfg = dockerspec.DockerOCIImage{
+		Image: ocispec.Image{Created: &created, Author: "fake", Platform: p, RootFS: ocispec.RootFS{Type: "layers"}},
+		Config: dockerspec.DockerOCIImageConfig{
+			ImageConfig: ocispec.ImageConfig{
+				Env:    []string{"PATH=/usr/bin", "PLATFORM=" + platforms.Format(p)},
+				Cmd:    []string{"x"},
+				Labels: map[string]string{"platform": platforms.Format(p)},
+			},
+			DockerOCIImageConfigExt: dockerspec.DockerOCIImageConfigExt{
+				Healthcheck: &dockerspec.HealthcheckConfig{Test: []string{"CMD", "true"}, Interval: 30 * time.Second},
+				Shell:       []string{"/bin/sh", "-c"},
+			},
+		},
+	}
 	m := ocispec.Manifest{MediaType: ocispec.MediaTypeImageManifest}
 	m.SchemaVersion = 2
 	for i, l := range layers {
@@ -179,6 +194,7 @@ func (f *fakeDaemon) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		resp := image.InspectResponse{
 			ID: f.id(), RepoTags: []string{"multi:latest"},
 			Os: img.platform.OS, Architecture: img.platform.Architecture, Variant: img.platform.Variant,
+			Created: img.cfg.Created.Format(time.RFC3339Nano), Author: img.cfg.Author, Config: &img.cfg.Config,
 			RootFS: image.RootFS{Type: "layers"},
 		}
 		for _, d := range img.cfg.RootFS.DiffIDs {
@@ -259,6 +275,13 @@ func (f *fakeDaemon) platformParams() []string {
 		}
 	}
 	return out
+}
+
+// since returns the requests made after the first n.
+func (f *fakeDaemon) since(n int) []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]string(nil), f.requests[n:]...)
 }
 
 func (f *fakeDaemon) called(path string) bool {
@@ -369,6 +392,23 @@ func TestDaemonPlatform(t *testing.T) {
 			_, stored, err := src.Stored(ctx)
 			assert.NilError(t, err)
 			assert.DeepEqual(t, stored.Config.RootFS.DiffIDs, tc.img.cfg.RootFS.DiffIDs)
+
+			// compare's view: the config of the same platform, from one
+			// ImageInspect, or from the save stream the ancestry was
+			// read from, without another save.
+			n := len(f.since(0))
+			cfg, err := src.Config(ctx)
+			assert.NilError(t, err)
+			assert.DeepEqual(t, *cfg, tc.img.cfg)
+			var wantCalls []string
+			if !tc.saveForMetadata {
+				inspectCall := "/images/" + f.id() + "/json?"
+				if len(tc.platformCalls) > 0 {
+					inspectCall += "platform=" + url.QueryEscape(string(mustMarshal(t, p)))
+				}
+				wantCalls = []string{inspectCall}
+			}
+			assert.DeepEqual(t, f.since(n), wantCalls)
 		})
 	}
 }
@@ -410,6 +450,9 @@ func TestArchivePlatform(t *testing.T) {
 		anc, err := src.Ancestry(context.Background())
 		assert.NilError(t, err)
 		assert.DeepEqual(t, anc.DiffIDs(), tc.img.cfg.RootFS.DiffIDs)
+		cfg, err := src.Config(context.Background())
+		assert.NilError(t, err)
+		assert.DeepEqual(t, *cfg, tc.img.cfg)
 		assert.NilError(t, src.Close())
 	}
 }
@@ -434,6 +477,9 @@ func TestDaemonStoredHostPlatform(t *testing.T) {
 		_, stored, err := src.Stored(ctx)
 		assert.NilError(t, err, api)
 		assert.DeepEqual(t, stored.Config.RootFS.DiffIDs, hostImg.cfg.RootFS.DiffIDs)
+		cfg, err := src.Config(ctx)
+		assert.NilError(t, err, api)
+		assert.DeepEqual(t, *cfg, hostImg.cfg)
 		assert.NilError(t, src.Close())
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/docker-layers/docker-layers/flatten"
 	"github.com/docker-layers/docker-layers/inspect"
 	"github.com/docker/docker/api/types/system"
+	dockerspec "github.com/moby/docker-image-spec/specs-go/v1"
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
@@ -47,6 +48,15 @@ type Client interface {
 type Image interface {
 	// Ancestry returns the image's layers and history.
 	Ancestry(ctx context.Context) (*inspect.Ancestry, error)
+	// Config returns the image's config: its platform, what a container
+	// of it starts with (Env, Cmd, Labels, Healthcheck…), its layers' diff
+	// IDs, bottom first, and its history, oldest first; what compare
+	// compares of two images. An archive's is its config as stored. The
+	// daemon's is built from ImageInspect and Ancestry, as the Engine API
+	// has no call that returns the config itself: its history has
+	// whole-second Created times, no Author, and EmptyLayer as Ancestry
+	// maps steps to layers (which may be inferred: see inspect.Step).
+	Config(ctx context.Context) (*dockerspec.DockerOCIImage, error)
 	// TagLookup resolves the references in layer specs ("myimg:base:"); nil
 	// when only the image's own history can.
 	TagLookup() inspect.TagLookup
