@@ -56,6 +56,15 @@ func fsTree(t *testing.T, out []byte) map[string]fsAttrs {
 	}
 }
 
+// withoutLinks clears the link of every path of tree.
+func withoutLinks(tree map[string]fsAttrs) map[string]fsAttrs {
+	for p, a := range tree {
+		a.link = ""
+		tree[p] = a
+	}
+	return tree
+}
+
 // TestChangesAgainstFlatten checks on random stacks that each layer's
 // changes are exactly the difference between the flattened trees below
 // and up to it: A for new paths, D for paths gone (or under a D or under

@@ -124,7 +124,7 @@ func TestIncludeExcludeAgainstFilter(t *testing.T) {
 		if err := checkOutput(out.Bytes(), false); err != nil {
 			t.Fatalf("stack %d: %v", i, err)
 		}
-		all := fsTree(t, full)
+		all := withoutLinks(fsTree(t, full))
 		want := map[string]fsAttrs{}
 		for p, a := range all {
 			if pf.Match(p) {
@@ -134,7 +134,9 @@ func TestIncludeExcludeAgainstFilter(t *testing.T) {
 				}
 			}
 		}
-		got := fsTree(t, out.Bytes())
+		// Which name of a hardlinked file the output writes as the file
+		// depends on the names written.
+		got := withoutLinks(fsTree(t, out.Bytes()))
 		if !maps.Equal(got, want) {
 			t.Fatalf("stack %d: include %q exclude %q:\ngot  %v\nwant %v\n%s", i, inc, exc, got, want, dumpStack(t, tars))
 		}
