@@ -15,9 +15,9 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
 
-// ImageConfig is what Configs compares of one image.
+// ImageConfig is what ConfigDiff compares of one image.
 type ImageConfig struct {
-	// Platform is the image's platform. Configs compares it normalized
+	// Platform is the image's platform. ConfigDiff compares it normalized
 	// (platforms.Normalize), so "aarch64" and "arm64/v8" are both "arm64".
 	Platform ocispec.Platform
 	// Config is what a container of the image starts with.
@@ -28,7 +28,7 @@ type ImageConfig struct {
 	History []ocispec.History
 }
 
-// NewImageConfig returns what Configs compares of the image img, as
+// NewImageConfig returns what ConfigDiff compares of the image img, as
 // source.Image's Config returns it.
 func NewImageConfig(img *dockerspec.DockerOCIImage) ImageConfig {
 	return ImageConfig{
@@ -42,7 +42,7 @@ func NewImageConfig(img *dockerspec.DockerOCIImage) ImageConfig {
 // ConfigChange is one difference between two image configs.
 type ConfigChange struct {
 	// Field names what differs: "Cmd", or a key of a keyed field,
-	// "Env[PATH]", or a position, "Layers[2]"; see Configs.
+	// "Env[PATH]", or a position, "Layers[2]"; see ConfigDiff.
 	Field string
 	// Change is flatten.Added when the field or key is only in B,
 	// flatten.Deleted when it is only in A, else flatten.Changed.
@@ -52,7 +52,7 @@ type ConfigChange struct {
 	A, B string
 }
 
-// Configs returns the differences between the image configs a and b, nil
+// ConfigDiff returns the differences between the image configs a and b, nil
 // when there are none. They come in this order, keys sorted by byte
 // order and positions by number within a field:
 //
@@ -91,7 +91,7 @@ type ConfigChange struct {
 // and an empty list, or a nil and a zero Healthcheck, are both absent.
 // The image's own Created and Author, the config's ArgsEscaped and the
 // platform's OSFeatures are not compared either.
-func Configs(a, b ImageConfig) []ConfigChange {
+func ConfigDiff(a, b ImageConfig) []ConfigChange {
 	var out []ConfigChange
 	ca, cb := a.Config, b.Config
 	out = keyed(out, "Env", envMap(ca.Env), envMap(cb.Env))

@@ -36,7 +36,7 @@ func baseConfig() ImageConfig {
 	}
 }
 
-func TestConfigs(t *testing.T) {
+func TestConfigDiff(t *testing.T) {
 	l0, l1, l2 := digest.FromString("l0"), digest.FromString("l1"), digest.FromString("l2")
 	tests := []struct {
 		name string
@@ -243,7 +243,7 @@ func TestConfigs(t *testing.T) {
 			if tc.b != nil {
 				tc.b(&b)
 			}
-			assert.DeepEqual(t, Configs(a, b), tc.want)
+			assert.DeepEqual(t, ConfigDiff(a, b), tc.want)
 			// The other way round, every row is mirrored.
 			var mirrored []ConfigChange
 			for _, c := range tc.want {
@@ -256,7 +256,7 @@ func TestConfigs(t *testing.T) {
 				}
 				mirrored = append(mirrored, c)
 			}
-			assert.DeepEqual(t, Configs(b, a), mirrored)
+			assert.DeepEqual(t, ConfigDiff(b, a), mirrored)
 		})
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"strings"
 
 	"github.com/docker-layers/docker-layers/flatten"
 	"github.com/docker/docker/client"
@@ -108,8 +109,9 @@ func (l *Layers) Close() error {
 // FromDaemon reads ahead.
 const readAheadBuffers = 4
 
-// FromDaemon calls ImageSave for imageID and returns the layers whose diff
-// IDs are in want, in the order of want, each verified against its diff ID.
+// FromDaemon calls ImageSave for images (one stream, which holds the layers
+// they share once) and returns the layers whose diff IDs are in want, in
+// the order of want, each verified against its diff ID.
 // It stops reading and closes the save stream as soon as every wanted layer
 // is in hand. saveOpts are passed to ImageSave (e.g.
 // client.ImageSaveWithPlatforms, which makes a containerd-store daemon
@@ -117,16 +119,16 @@ const readAheadBuffers = 4
 //
 // The caller must Close the returned Layers. On error nothing is left in
 // opts.TmpDir.
-func FromDaemon(ctx context.Context, c Client, imageID string, want []digest.Digest, opts Options, saveOpts ...client.ImageSaveOption) (*Layers, error) {
+func FromDaemon(ctx context.Context, c Client, images []string, want []digest.Digest, opts Options, saveOpts ...client.ImageSaveOption) (*Layers, error) {
 	if err := validateWant(want); err != nil {
 		return nil, err
 	}
 	if len(want) == 0 {
 		return &Layers{}, nil
 	}
-	rc, err := c.ImageSave(ctx, []string{imageID}, saveOpts...)
+	rc, err := c.ImageSave(ctx, images, saveOpts...)
 	if err != nil {
-		return nil, fmt.Errorf("saving image %s: %w", imageID, err)
+		return nil, fmt.Errorf("saving image %s: %w", strings.Join(images, ", "), err)
 	}
 	// The socket is read on a goroutine of its own, a few MiB ahead of
 	// the parsing, inflating and spooling, so that the daemon never waits

@@ -593,7 +593,7 @@ func TestFromDaemon(t *testing.T) {
 	t.Run("ok", func(t *testing.T) {
 		c := &fakeClient{data: data}
 		tmp := t.TempDir()
-		ls, err := FromDaemon(ctx, c, "sha256:abc", img.diffIDs[1:3], Options{TmpDir: tmp}, client.ImageSaveWithPlatforms(ocispec.Platform{OS: "linux", Architecture: "amd64"}))
+		ls, err := FromDaemon(ctx, c, []string{"sha256:abc"}, img.diffIDs[1:3], Options{TmpDir: tmp}, client.ImageSaveWithPlatforms(ocispec.Platform{OS: "linux", Architecture: "amd64"}))
 		assert.NilError(t, err)
 		assert.DeepEqual(t, c.images, []string{"sha256:abc"})
 		assert.Equal(t, c.opts, 1, "the save options are passed on")
@@ -605,20 +605,20 @@ func TestFromDaemon(t *testing.T) {
 	})
 	t.Run("ImageSave fails", func(t *testing.T) {
 		c := &fakeClient{err: errors.New("no such image: nope")}
-		_, err := FromDaemon(ctx, c, "nope", img.diffIDs, Options{TmpDir: t.TempDir()})
+		_, err := FromDaemon(ctx, c, []string{"nope"}, img.diffIDs, Options{TmpDir: t.TempDir()})
 		assert.Error(t, err, "saving image nope: no such image: nope")
 	})
 	t.Run("stream fails", func(t *testing.T) {
 		c := &fakeClient{data: cutAt(data, int64(len(data))/2, daemonJSON)}
 		tmp := t.TempDir()
-		_, err := FromDaemon(ctx, c, "busybox", img.diffIDs, Options{TmpDir: tmp})
+		_, err := FromDaemon(ctx, c, []string{"busybox"}, img.diffIDs, Options{TmpDir: tmp})
 		assert.ErrorContains(t, err, "no space left on device")
 		assert.Check(t, c.body.closed)
 		assertEmptyDir(t, tmp)
 	})
 	t.Run("nothing wanted", func(t *testing.T) {
 		c := &fakeClient{data: data}
-		ls, err := FromDaemon(ctx, c, "busybox", nil, Options{})
+		ls, err := FromDaemon(ctx, c, []string{"busybox"}, nil, Options{})
 		assert.NilError(t, err)
 		assert.Check(t, c.images == nil, "ImageSave not called")
 		assert.Equal(t, len(ls.List()), 0)

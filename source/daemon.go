@@ -136,7 +136,7 @@ func (d *daemonImage) Layers(ctx context.Context, want []digest.Digest, ready fu
 	// in the stream rather than spooled and hashed to learn what it is.
 	xopts.ImageDiffIDs = anc.DiffIDs()
 	xopts.Ready = ready
-	ls, err := extract.FromDaemon(ctx, d.c, anc.ID, want, xopts, d.saveOpts...)
+	ls, err := extract.FromDaemon(ctx, d.c, []string{anc.ID}, want, xopts, d.saveOpts...)
 	if err != nil {
 		return nil, err
 	}
