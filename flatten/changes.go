@@ -135,6 +135,8 @@ func Changes(ctx context.Context, layers []Layer, opts ChangesOptions) (*ChangeS
 		ctx:    ctx,
 		layers: layers,
 		root:   &node{layer: -1, typ: tar.TypeDir},
+
+		recordings: true,
 	}
 	c := &changer{files: newFiles(f), filter: opts.Filter, created: map[ident]bool{}}
 	cs := &ChangeSet{Summaries: make([]LayerSummary, len(layers))}

@@ -72,7 +72,7 @@ func Compare(ctx context.Context, base, a, b []Layer, opts CompareOptions) ([]Di
 		roots: map[string]struct{}{},
 	}
 	for s, up := range [2][]Layer{a, b} {
-		f := &flattener{ctx: ctx, layers: slices.Concat(base, up), root: &node{layer: -1, typ: tar.TypeDir}}
+		f := &flattener{ctx: ctx, layers: slices.Concat(base, up), root: &node{layer: -1, typ: tar.TypeDir}, recordings: true}
 		c.sides[s] = f
 		c.files[s] = newFiles(f)
 	}

@@ -2,7 +2,10 @@ package flatten
 
 import (
 	"archive/tar"
+	"bytes"
+	"errors"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"slices"
 	"strings"
@@ -102,6 +105,24 @@ func TestCompareAgainstFlatten(t *testing.T) {
 		}
 		if g := diffStrings(got); !slices.Equal(g, want) {
 			fail("got\n\t%s\nwant\n\t%s", strings.Join(g, "\n\t"), strings.Join(want, "\n\t"))
+		}
+		// Recordings of some of the layers give the same rows.
+		rls := slices.Clone(ls)
+		for j := range rls {
+			if r.IntN(2) == 0 {
+				rec, err := Record(t0ctx, rls[j].ID, bytes.NewReader(tars[j]))
+				if err != nil {
+					fail("Record layer %d: %v", j, err)
+				}
+				rls[j] = Layer{ID: rls[j].ID, Recording: rec}
+			}
+		}
+		recorded, err := Compare(t0ctx, rls[:k], rls[k:k+na], rls[k+na:], CompareOptions{ModTime: mtime})
+		if err != nil {
+			fail("Compare of recordings: %v", err)
+		}
+		if g, w := diffStrings(recorded), diffStrings(got); !slices.Equal(g, w) {
+			fail("recordings give\n\t%s\nnot\n\t%s", strings.Join(g, "\n\t"), strings.Join(w, "\n\t"))
 		}
 		// Swapping the sides swaps Added and Deleted.
 		swapped, err := Compare(t0ctx, ls[:k], ls[k+na:], ls[k:k+na], CompareOptions{ModTime: mtime})
@@ -224,5 +245,22 @@ func TestCompareReadsOnlyWhatDiffers(t *testing.T) {
 	// "big" and "other" never are.
 	if total > 256<<10 {
 		t.Errorf("read %d bytes of the base layer, want headers only", total)
+	}
+}
+
+// TestRecordingNotFlattened checks that a recording, which holds no file
+// data, cannot be flattened.
+func TestRecordingNotFlattened(t *testing.T) {
+	b := mkTar(t, reg("f", "data"))
+	rec, err := Record(t0ctx, "sha256:l0", bytes.NewReader(b))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rec.Entries() != 1 {
+		t.Errorf("Entries() = %d, want 1", rec.Entries())
+	}
+	err = flattenLayers(t0ctx, io.Discard, []Layer{{ID: "sha256:l0", Recording: rec}}, Options{})
+	if !errors.Is(err, errRecording) {
+		t.Fatalf("Flatten of a recording: %v", err)
 	}
 }

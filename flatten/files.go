@@ -44,10 +44,20 @@ func (c *files) metaOf(n *node) (fileMeta, error) {
 	if m, ok := c.meta[id]; ok {
 		return m, nil
 	}
+	if rec := c.f.layers[id.layer].Recording; rec != nil {
+		return rec.metas[id.off], nil
+	}
 	hdr, _, err := c.f.readHeader(id)
 	if err != nil {
 		return fileMeta{}, err
 	}
+	m := metaFromHeader(hdr)
+	c.meta[id] = m
+	return m, nil
+}
+
+// metaFromHeader is what is compared of a header.
+func metaFromHeader(hdr *tar.Header) fileMeta {
 	typ, _ := normType(hdr.Typeflag)
 	m := fileMeta{typ: typ, mode: hdr.Mode & 0o7777, uid: hdr.Uid, gid: hdr.Gid, major: hdr.Devmajor, minor: hdr.Devminor, mtime: hdr.ModTime.UnixNano()}
 	switch typ {
@@ -57,8 +67,7 @@ func (c *files) metaOf(n *node) (fileMeta, error) {
 		m.link = hdr.Linkname
 	}
 	m.xattrs = xattrsOf(hdr)
-	c.meta[id] = m
-	return m, nil
+	return m
 }
 
 // xattrsOf returns the extended attributes of hdr in one comparable
@@ -80,6 +89,9 @@ const paxXattr = "SCHILY.xattr."
 // sum returns the sha256 of the data of file id.
 func (c *files) sum(id ident) ([sha256.Size]byte, error) {
 	var out [sha256.Size]byte
+	if rec := c.f.layers[id.layer].Recording; rec != nil {
+		return rec.sums[id.off], nil
+	}
 	hdr, tr, err := c.f.readHeader(id)
 	if err != nil {
 		return out, err

@@ -12,11 +12,15 @@ import (
 )
 
 // Layer is one uncompressed layer tar, readable at random offsets (a
-// spooled temporary file, or a section of a saved archive).
+// spooled temporary file, or a section of a saved archive); or, for
+// Compare and Changes only, its Recording.
 type Layer struct {
 	ID   string // names the layer in errors, e.g. "sha256:ab12…" (diff ID)
 	R    io.ReaderAt
 	Size int64
+	// Recording, when set, stands for R: the layer was read once, as a
+	// stream, and only its headers and file digests were kept.
+	Recording *Recording
 }
 
 // Options tune an Indexer.
@@ -63,6 +67,9 @@ type flattener struct {
 	scan   layerScan
 	nlinks int  // hardlink nodes created
 	step   step // the entry being merged
+	// recordings: the layers may be Recordings (Compare, Changes), whose
+	// headers and sums files reads, never their data.
+	recordings bool
 }
 
 func (f *flattener) warnf(format string, args ...any) {

@@ -162,6 +162,9 @@ func nextHeader(tr *tar.Reader) (*tar.Header, error) {
 // part (s.plnk holds the whole layer's).
 func (f *flattener) scanLayer(li int, s *layerScan, part func(*layerScan) error) error {
 	l := f.layers[li]
+	if l.Recording != nil {
+		return f.scanRecording(li, s)
+	}
 	if l.R == nil || l.Size < 0 {
 		return f.errorf(li, "", errors.New("no reader or negative size"))
 	}

@@ -74,6 +74,7 @@ one tarball, or squash a range into a new image.
 		newInspectCommand(dockerCLI),
 		newExtractCommand(dockerCLI),
 		newDiffCommand(dockerCLI),
+		newCompareCommand(dockerCLI),
 		newCatCommand(dockerCLI),
 		newSquashCommand(dockerCLI),
 		newVersionCommand(dockerCLI),
