@@ -339,7 +339,7 @@ func (c *comparer) compare(p string) (Difference, bool, error) {
 		return d, true, err
 	}
 	ia, ib := na.ident(), nb.ident()
-	if na.typ == nb.typ && ia == ib && int(ia.layer) < c.k {
+	if na.typ == nb.typ && c.sameFile(ia, ib) {
 		// One entry of base, or one implicit directory: only whether the
 		// output writes it as a hardlink may differ.
 		la, lb := c.leaders[0][ia], c.leaders[1][ib]
@@ -366,7 +366,7 @@ func (c *comparer) compare(p string) (Difference, bool, error) {
 	if d.What&ChangedType == 0 && hardlinkOf(d.A) != hardlinkOf(d.B) {
 		d.What |= ChangedLink
 	}
-	if ma.typ == tar.TypeReg && mb.typ == tar.TypeReg && d.What&ChangedType == 0 && (d.What != 0 || ma.size > 0 && ia != ib) {
+	if ma.typ == tar.TypeReg && mb.typ == tar.TypeReg && d.What&ChangedType == 0 && (d.What != 0 || ma.size > 0 && !c.sameFile(ia, ib)) {
 		// Both files' sums, to compare them or to show them.
 		sa, err := c.files[0].sum(ia)
 		if err != nil {
@@ -386,6 +386,13 @@ func (c *comparer) compare(p string) (Difference, bool, error) {
 		return d, false, nil
 	}
 	return d, true, nil
+}
+
+// sameFile reports whether ia of A's tree and ib of B's are one file: an
+// entry of base, or the root's or an implicit directory. The layers above
+// base are numbered from k on both sides.
+func (c *comparer) sameFile(ia, ib ident) bool {
+	return ia == ib && int(ia.layer) < c.k
 }
 
 // info describes node n, at path p, of side s.
