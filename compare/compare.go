@@ -58,6 +58,9 @@ var ErrPlatformMismatch = errors.New("the images are of different platforms")
 // Files compares the merged file systems of the layers a and b select.
 // The images must be of one platform.
 func Files(ctx context.Context, c source.Client, a, b Side, opts Options) (_ *FileResult, retErr error) {
+	// Layers not read in place are recorded as they stream by: only
+	// their headers and digests are compared.
+	opts.Source.Record = true
 	sa, sb, err := open(ctx, c, a, b, opts.Source)
 	defer closeBoth(sa, sb, &retErr)
 	if err != nil {

@@ -881,7 +881,8 @@ func (a *Archive) locate(src layerSource, w digest.Digest) (located, error) {
 }
 
 // layer verifies one layer and returns it: a section of the archive when
-// it is stored uncompressed, a spool file otherwise. It runs concurrently
+// it is stored uncompressed, a spool file (or with Options.Record its
+// recording) otherwise. It runs concurrently
 // for different layers: it only reads the archive's index.
 func (a *Archive) layer(ctx context.Context, loc located, w digest.Digest, p Progress) (flatten.Layer, error) {
 	e, c, expectRaw := loc.e, loc.c, loc.expectRaw
@@ -909,25 +910,48 @@ func (a *Archive) layer(ctx context.Context, loc located, w digest.Digest, p Pro
 		if err != nil {
 			return flatten.Layer{}, fmt.Errorf("decompressing layer %s (entry %q): %w", w, e.name, err)
 		}
-		f, got, size, err := a.spool.spoolHashed(dr)
+		var (
+			f      *os.File
+			rec    *flatten.Recording
+			recErr error
+			got    digest.Digest
+			size   int64
+		)
+		if a.opts.Record {
+			rec, recErr, got, size, err = recordHashed(ctx, dr, w.String())
+		} else {
+			f, got, size, err = a.spool.spoolHashed(dr)
+		}
 		_ = dr.Close()
+		discard := func() {
+			if f != nil {
+				a.spool.discard(f)
+			}
+		}
 		if err != nil {
 			return flatten.Layer{}, fmt.Errorf("decompressing %s layer %s (entry %q): %w", c, w, e.name, err)
 		}
 		if _, err := io.Copy(io.Discard, br); err != nil {
-			a.spool.discard(f)
+			discard()
 			return flatten.Layer{}, fmt.Errorf("reading layer %s (entry %q): %w", w, e.name, err)
 		}
 		if rawGot := digest.NewDigest(digest.SHA256, raw); expectRaw != "" && rawGot != expectRaw {
-			a.spool.discard(f)
+			discard()
 			return flatten.Layer{}, errorf(ErrDigestMismatch, "layer %s (entry %q): blob has digest %s", w, e.name, rawGot)
 		}
 		if got != w {
-			a.spool.discard(f)
+			discard()
 			return flatten.Layer{}, errorf(ErrDigestMismatch, "layer %s (entry %q, %s): uncompressed content has digest %s", w, e.name, c, got)
 		}
-		a.spool.keep(f)
-		l = flatten.Layer{ID: w.String(), R: io.NewSectionReader(f, 0, size), Size: size}
+		if recErr != nil {
+			return flatten.Layer{}, recErr
+		}
+		if rec != nil {
+			l = flatten.Layer{ID: w.String(), Recording: rec}
+		} else {
+			a.spool.keep(f)
+			l = flatten.Layer{ID: w.String(), R: io.NewSectionReader(f, 0, size), Size: size}
+		}
 	}
 	if c == uncompressed && expectRaw != "" && expectRaw != w {
 		return flatten.Layer{}, errorf(ErrDigestMismatch, "layer %s (entry %q): stored uncompressed but named %s", w, e.name, expectRaw)

@@ -77,7 +77,7 @@ func testRealImage(t *testing.T, kind, host, ref string) {
 		tmp := t.TempDir()
 		opts := Options{TmpDir: tmp}
 		if i == 2 {
-			opts.ImageDiffIDs = want
+			opts.ImageDiffIDs = [][]digest.Digest{want}
 			if kind == "legacy" {
 				opts.spoolLimit = sizes[w[0]]
 			}

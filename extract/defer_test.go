@@ -38,7 +38,7 @@ func TestDeferCompressed(t *testing.T) {
 			t.Run(oname+"/"+wname, func(t *testing.T) {
 				tmp := t.TempDir()
 				sp := newSpool(Options{TmpDir: tmp})
-				s := newStreamReader(context.Background(), bytes.NewReader(data), want, sp, Options{ImageDiffIDs: img.diffIDs})
+				s := newStreamReader(context.Background(), bytes.NewReader(data), want, sp, Options{ImageDiffIDs: [][]digest.Digest{img.diffIDs}})
 				assert.NilError(t, s.run())
 				for _, d := range want {
 					got := s.got[d]

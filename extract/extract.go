@@ -27,7 +27,7 @@ type Options struct {
 	// Progress, if set, is called when an entry starts and then about every
 	// MiB read. It runs on the reading goroutine: keep it cheap.
 	Progress func(p Progress)
-	// ImageDiffIDs are the diff IDs of the image a save stream holds,
+	// ImageDiffIDs are the diff IDs of each image a save stream holds,
 	// bottom first, when the caller knows them (docker image inspect's
 	// RootFS.Layers). With them, FromSaveStream:
 	//   - identifies each layer directory of the legacy layout (Docker ≤
@@ -43,7 +43,7 @@ type Options struct {
 	// is spooled (decompressed if need be) and hashed as it arrives, which
 	// overlaps that work with the daemon's sending when most layers are
 	// wanted.
-	ImageDiffIDs []digest.Digest
+	ImageDiffIDs [][]digest.Digest
 	// Ready, if set, is called by FromDaemon and FromSaveStream with each
 	// wanted layer as soon as it is spooled and verified, in the order the
 	// stream holds them, before the call returns: k is the layer's index
@@ -62,6 +62,14 @@ type Options struct {
 	// differs on one point: data after the last gzip member is ignored,
 	// where the built-in inflater fails.
 	GzipProgram string
+	// Record makes FromDaemon and FromSaveStream keep each wanted layer,
+	// and an Archive each compressed one, as its flatten.Recording (its
+	// headers and the sha256 of each file), made as the layer streams by,
+	// instead of spooling it: enough for flatten.Compare, which then needs
+	// no disk. An Archive's uncompressed layers are read in place. A layer the stream does
+	// not identify before it is read (a compressed blob, a legacy
+	// layer.tar without ImageDiffIDs) is recorded to learn what it is.
+	Record bool
 
 	// spoolLimit, when > 0, makes spool writes fail with ENOSPC past that
 	// many bytes in total. Tests and the fuzzer use it.
@@ -173,8 +181,7 @@ func fromSaveStream(ctx context.Context, r io.Reader, want []digest.Digest, opts
 	}
 	l := &Layers{spool: sp}
 	for _, d := range want {
-		got := s.got[d]
-		l.list = append(l.list, flatten.Layer{ID: d.String(), R: io.NewSectionReader(got.f, 0, got.size), Size: got.size})
+		l.list = append(l.list, s.got[d].layer(d))
 	}
 	return l, nil
 }

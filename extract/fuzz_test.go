@@ -338,7 +338,7 @@ func fuzzSaveStream(t testing.TB, b []byte) {
 	// deferred), from a reader that returns short reads.
 	var r io.Reader = bytes.NewReader(data)
 	if files.has(fuzzImageDiffIDs) {
-		opts.ImageDiffIDs = want
+		opts.ImageDiffIDs = [][]digest.Digest{want}
 		want = want[len(want)-1:]
 		r = iotest.HalfReader(r)
 	}

@@ -689,3 +689,48 @@ func TestSkipProgress(t *testing.T) {
 	assert.Check(t, errors.Is(err, context.Canceled), err)
 	assertEmptyDir(t, tmp)
 }
+
+// TestRecord checks Options.Record on every save layout: each wanted layer
+// is a recording of its content, verified against its diff ID, and
+// nothing is spooled.
+func TestRecord(t *testing.T) {
+	img := fixtureImage(t, "docker.io/library/busybox:latest")
+	ctx := context.Background()
+	layouts := map[string][]tarEntry{
+		"oci":        ociEntries(t, []*testImage{img}),
+		"legacy":     legacyEntries(t, []*testImage{img}, legacyOptions{}),
+		"containerd": containerdEntries(t, []*testImage{img}, img.tags, containerdOptions{compression: gzipCompression}),
+	}
+	for name, entries := range layouts {
+		t.Run(name, func(t *testing.T) {
+			tmp := t.TempDir()
+			ls, err := FromSaveStream(ctx, bytes.NewReader(writeTar(t, entries, nil)), img.diffIDs, Options{TmpDir: tmp, Record: true})
+			assert.NilError(t, err)
+			for i, l := range ls.List() {
+				assert.Assert(t, l.Recording != nil && l.R == nil, "layer %d", i)
+				want, err := flatten.Record(ctx, "", bytes.NewReader(img.layers[i]))
+				assert.NilError(t, err)
+				assert.Equal(t, l.Recording.Entries(), want.Entries(), "layer %d", i)
+			}
+			assertEmptyDir(t, tmp)
+			assert.NilError(t, ls.Close())
+		})
+	}
+	t.Run("digest mismatch", func(t *testing.T) {
+		oci := layouts["oci"]
+		name := blobPath(img.diffIDs[4])
+		_, err := FromSaveStream(ctx, bytes.NewReader(writeTar(t, replaceEntry(oci, name, flipByte), nil)), img.diffIDs, Options{Record: true})
+		assert.Check(t, errors.Is(err, ErrDigestMismatch), "%v", err)
+	})
+	t.Run("stream fails", func(t *testing.T) {
+		data := writeTar(t, layouts["oci"], nil)
+		_, err := FromSaveStream(ctx, bytes.NewReader(cutAt(data, int64(len(data))/2, daemonJSON)), img.diffIDs, Options{Record: true})
+		assert.ErrorContains(t, err, "no space left on device")
+	})
+	t.Run("not a tar", func(t *testing.T) {
+		bad := newTestImage(t, hostPlatform(), nil, bytes.Repeat([]byte("not a tar "), 200))
+		data := writeTar(t, ociEntries(t, []*testImage{bad}), nil)
+		_, err := FromSaveStream(ctx, bytes.NewReader(data), bad.diffIDs, Options{Record: true})
+		assert.ErrorContains(t, err, "layer "+bad.diffIDs[0].String()+": reading header")
+	})
+}

@@ -83,7 +83,7 @@ func TestLegacyStreamSkipsUnwanted(t *testing.T) {
 			for _, d := range want {
 				limit += int64(len(layers[slices.Index(img.diffIDs, d)]))
 			}
-			s, err := run(t, es, want, Options{ImageDiffIDs: img.diffIDs, spoolLimit: limit})
+			s, err := run(t, es, want, Options{ImageDiffIDs: [][]digest.Digest{img.diffIDs}, spoolLimit: limit})
 			assert.NilError(t, err, "seed %d, %s", seed, name)
 			assert.Equal(t, len(s.hashed), len(want), "seed %d, %s: hashed %v", seed, name, s.hashed)
 			for _, d := range want {
@@ -95,14 +95,14 @@ func TestLegacyStreamSkipsUnwanted(t *testing.T) {
 	top := legacyLayerPath(t, entries, img, 3)
 	t.Run("wrong content", func(t *testing.T) {
 		es := replaceEntry(entries, top, func(e tarEntry) tarEntry { e.Data = layers[2]; return e })
-		_, err := run(t, es, wants["top"], Options{ImageDiffIDs: img.diffIDs})
+		_, err := run(t, es, wants["top"], Options{ImageDiffIDs: [][]digest.Digest{img.diffIDs}})
 		assert.ErrorIs(t, err, ErrDigestMismatch)
 		assert.ErrorContains(t, err, string(img.diffIDs[3]))
 	})
 	t.Run("json identifies nothing", func(t *testing.T) {
 		dir := strings.TrimSuffix(top, "/layer.tar")
 		es := replaceEntry(entries, dir+"/json", func(e tarEntry) tarEntry { e.Data = []byte(`{"id":"` + dir + `"}`); return e })
-		s, err := run(t, es, wants["top"], Options{ImageDiffIDs: img.diffIDs})
+		s, err := run(t, es, wants["top"], Options{ImageDiffIDs: [][]digest.Digest{img.diffIDs}})
 		assert.NilError(t, err)
 		assert.Check(t, s.hashed[top] == img.diffIDs[3])
 		// Directories that come before it and were identified as

@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"syscall"
 
+	"github.com/docker-layers/docker-layers/flatten"
 	"github.com/opencontainers/go-digest"
 )
 
@@ -314,3 +315,39 @@ func (m *meter) finish() {
 
 // reader returns r metered by m.
 func (m *meter) reader(r io.Reader) io.Reader { return io.TeeReader(r, m) }
+
+// recordHashed reads a layer's content from r and returns its
+// flatten.Recording, the sha256 of the content and its size. The content
+// is read and hashed as by pipeHashed; the recording is made on a
+// goroutine of its own, from a pipe, so that hashing the whole and
+// parsing the tar and hashing its files run side by side. id names the
+// layer in the recording's errors.
+//
+// When the content is read whole but is not a layer that Record takes,
+// recErr says why and err is nil: the digest tells whether the content is
+// the layer expected at all.
+func recordHashed(ctx context.Context, r io.Reader, id string) (rec *flatten.Recording, recErr error, d digest.Digest, n int64, err error) {
+	pr, pw := io.Pipe()
+	type result struct {
+		rec *flatten.Recording
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		rec, err := flatten.Record(ctx, id, pr)
+		// What follows the end-of-archive marker, or the failure, is
+		// hashed too.
+		_, cerr := copyBuffered(io.Discard, pr)
+		if err == nil && ctx.Err() == nil {
+			err = cerr
+		}
+		done <- result{rec, err}
+	}()
+	d, n, err = pipeHashed(pw, r)
+	pw.CloseWithError(err)
+	res := <-done
+	if err != nil {
+		return nil, nil, "", n, err
+	}
+	return res.rec, res.err, d, n, nil
+}

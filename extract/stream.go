@@ -26,9 +26,22 @@ const (
 )
 
 // spooled is a verified layer in a spool file.
+// spooled is a wanted layer in hand: a spool file, or its recording
+// (Options.Record).
 type spooled struct {
 	f    *os.File
 	size int64
+	rec  *flatten.Recording
+	// recErr: the content was read whole, but Record refused it.
+	recErr error
+}
+
+// layer is the flatten.Layer of the layer d, sp.
+func (sp spooled) layer(d digest.Digest) flatten.Layer {
+	if sp.rec != nil {
+		return flatten.Layer{ID: d.String(), Recording: sp.rec}
+	}
+	return flatten.Layer{ID: d.String(), R: io.NewSectionReader(sp.f, 0, sp.size), Size: sp.size}
 }
 
 // learnedManifest is an OCI manifest seen in a stream.
@@ -61,7 +74,7 @@ type streamReader struct {
 
 	// The chain IDs of Options.ImageDiffIDs, and the legacy layer
 	// directories their json identified: directory → diff ID.
-	chains     []digest.Digest
+	chains     [][]digest.Digest // per image
 	legacyDirs map[string]digest.Digest
 
 	// With deferCompressed, compressed blobs not yet identified are
@@ -92,14 +105,27 @@ func newStreamReader(ctx context.Context, r io.Reader, want []digest.Digest, sp 
 		blobDiff: make(map[digest.Digest]digest.Digest),
 		pending:  make(map[digest.Digest]pendingBlob),
 
-		deferCompressed: len(opts.ImageDiffIDs) > 0 && 2*len(want) < len(opts.ImageDiffIDs),
-		chains:          ChainIDs(opts.ImageDiffIDs),
+		deferCompressed: 2*len(want) < distinct(opts.ImageDiffIDs),
 		legacyDirs:      make(map[string]digest.Digest),
 	}
 	for _, d := range want {
 		s.want[d] = true
 	}
+	for _, ids := range opts.ImageDiffIDs {
+		s.chains = append(s.chains, ChainIDs(ids))
+	}
 	return s
+}
+
+// distinct counts the distinct diff IDs of images.
+func distinct(images [][]digest.Digest) int {
+	seen := map[digest.Digest]bool{}
+	for _, ids := range images {
+		for _, d := range ids {
+			seen[d] = true
+		}
+	}
+	return len(seen)
 }
 
 // run reads entries until every wanted layer is in hand.
@@ -216,8 +242,11 @@ func (s *streamReader) entry(hdr *tar.Header) error {
 		if err != nil {
 			return err
 		}
-		if i := LegacyLayerIndex(path.Dir(name), b, s.chains); i >= 0 {
-			s.legacyDirs[path.Dir(name)] = s.opts.ImageDiffIDs[i]
+		for k, chains := range s.chains {
+			if i := LegacyLayerIndex(path.Dir(name), b, chains); i >= 0 {
+				s.legacyDirs[path.Dir(name)] = s.opts.ImageDiffIDs[k][i]
+				break
+			}
 		}
 	case !strings.Contains(name, "/") && strings.HasSuffix(name, ".json") && hdr.Size <= maxJSONSize:
 		// A legacy image config, <hex>.json.
@@ -348,17 +377,20 @@ func (s *streamReader) meter(name string, d digest.Digest, size int64) *meter {
 // verifying it while copying.
 func (s *streamReader) namedLayer(name string, hdr *tar.Header, d digest.Digest) error {
 	m := s.meter(name, d, hdr.Size)
-	f, got, n, err := s.sp.spoolHashed(m.reader(s.tr))
+	sp, got, err := s.take(m.reader(s.tr), d)
 	if err != nil {
 		return s.fail(fmt.Errorf("spooling layer %s (entry %q): %w", d, name, err))
 	}
 	m.finish()
 	s.hashed[name] = got
 	if got != d {
-		s.sp.discard(f)
+		s.drop(sp)
 		return errorf(ErrDigestMismatch, "layer %s (entry %q): content has digest %s", d, name, got)
 	}
-	s.keep(d, f, n)
+	if sp.recErr != nil {
+		return s.fail(sp.recErr)
+	}
+	s.keep(d, sp)
 	return nil
 }
 
@@ -380,7 +412,7 @@ func (s *streamReader) layerFrom(name string, hdr *tar.Header, r io.Reader, expe
 	if err != nil {
 		return s.fail(fmt.Errorf("decompressing entry %q: %w", name, err))
 	}
-	f, d, n, err := s.sp.spoolHashed(dr)
+	sp, d, err := s.take(dr, expect)
 	_ = dr.Close()
 	if err != nil {
 		if c != uncompressed {
@@ -391,29 +423,53 @@ func (s *streamReader) layerFrom(name string, hdr *tar.Header, r io.Reader, expe
 	m.finish()
 	s.hashed[name] = d
 	if expect != "" && d != expect {
-		s.sp.discard(f)
+		s.drop(sp)
 		return errorf(ErrDigestMismatch, "layer %s (entry %q, %s): uncompressed content has digest %s", expect, name, c, d)
 	}
 	if _, got := s.got[d]; !s.want[d] || got {
-		s.sp.discard(f)
+		s.drop(sp)
 		return nil
 	}
-	s.keep(d, f, n)
+	if sp.recErr != nil {
+		return s.fail(sp.recErr)
+	}
+	s.keep(d, sp)
 	return nil
 }
 
-func (s *streamReader) keep(d digest.Digest, f *os.File, n int64) {
-	s.sp.keep(f)
-	s.got[d] = spooled{f: f, size: n}
+// take reads a layer's content from r into the spool, or with
+// Options.Record into its recording, and returns its sha256. expect, if
+// known, names the layer in the recording's errors.
+func (s *streamReader) take(r io.Reader, expect digest.Digest) (spooled, digest.Digest, error) {
+	if s.opts.Record {
+		rec, recErr, d, n, err := recordHashed(s.ctx, r, expect.String())
+		return spooled{rec: rec, size: n, recErr: recErr}, d, err
+	}
+	f, d, n, err := s.sp.spoolHashed(r)
+	return spooled{f: f, size: n}, d, err
+}
+
+// drop discards a layer taken that is not kept.
+func (s *streamReader) drop(sp spooled) {
+	if sp.f != nil {
+		s.sp.discard(sp.f)
+	}
+}
+
+func (s *streamReader) keep(d digest.Digest, sp spooled) {
+	if sp.f != nil {
+		s.sp.keep(sp.f)
+	}
+	s.got[d] = sp
 	if s.opts.Ready != nil {
 		for k, w := range s.wantList {
 			if w == d {
-				s.opts.Ready(k, flatten.Layer{ID: d.String(), R: io.NewSectionReader(f, 0, n), Size: n})
+				s.opts.Ready(k, sp.layer(d))
 			}
 		}
 	}
 	if s.opts.Progress != nil {
-		s.opts.Progress(Progress{Entry: s.last, DiffID: d, Done: n, Size: n, Layers: len(s.got), Wanted: len(s.want)})
+		s.opts.Progress(Progress{Entry: s.last, DiffID: d, Done: sp.size, Size: sp.size, Layers: len(s.got), Wanted: len(s.want)})
 	}
 }
 

@@ -134,7 +134,7 @@ func (d *daemonImage) Layers(ctx context.Context, want []digest.Digest, ready fu
 	xopts := d.opts.extract()
 	// With the image's diff IDs, a layer that is not wanted is passed over
 	// in the stream rather than spooled and hashed to learn what it is.
-	xopts.ImageDiffIDs = anc.DiffIDs()
+	xopts.ImageDiffIDs = [][]digest.Digest{anc.DiffIDs()}
 	xopts.Ready = ready
 	ls, err := extract.FromDaemon(ctx, d.c, []string{anc.ID}, want, xopts, d.saveOpts...)
 	if err != nil {

@@ -3,6 +3,7 @@ package source
 import (
 	"context"
 	"errors"
+	"slices"
 
 	"github.com/containerd/platforms"
 	"github.com/docker-layers/docker-layers/extract"
@@ -68,15 +69,34 @@ func (d *daemonImage) layersWith(ctx context.Context, other *daemonImage, want [
 	if err != nil {
 		return nil, err
 	}
-	images := []string{anc.ID}
-	if oanc.ID != anc.ID {
-		images = append(images, oanc.ID)
+	// One image's stream is enough when it holds every layer wanted (the
+	// other image's are all below its own): the daemon then sends the
+	// shared layers without the work of a second image.
+	var images []string
+	switch {
+	case holdsAll(anc.DiffIDs(), want):
+		images = []string{anc.ID}
+	case holdsAll(oanc.DiffIDs(), want):
+		images = []string{oanc.ID}
+	default:
+		images = []string{anc.ID, oanc.ID}
 	}
-	// No ImageDiffIDs: they describe one image's chain of layers.
-	ls, err := extract.FromDaemon(ctx, d.c, images, want, d.opts.extract(), d.saveOpts...)
+	xopts := d.opts.extract()
+	xopts.ImageDiffIDs = [][]digest.Digest{anc.DiffIDs(), oanc.DiffIDs()}
+	ls, err := extract.FromDaemon(ctx, d.c, images, want, xopts, d.saveOpts...)
 	if err != nil {
 		return nil, err
 	}
 	d.loaded = append(d.loaded, ls)
 	return ls.List(), nil
+}
+
+// holdsAll reports whether every diff ID of want is in have.
+func holdsAll(have, want []digest.Digest) bool {
+	for _, w := range want {
+		if !slices.Contains(have, w) {
+			return false
+		}
+	}
+	return true
 }

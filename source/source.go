@@ -28,10 +28,14 @@ type Options struct {
 	// Progress, if set, reports the reading of layers; see
 	// extract.Options.Progress.
 	Progress func(extract.Progress)
+	// Record keeps the layers that are not read in place as
+	// flatten.Recordings, not spooled: see extract.Options.Record. Only
+	// flatten.Compare and flatten.Changes can read such layers.
+	Record bool
 }
 
 func (o Options) extract() extract.Options {
-	return extract.Options{Platform: o.Platform, TmpDir: o.TmpDir, GzipProgram: o.GzipProgram, Progress: o.Progress}
+	return extract.Options{Platform: o.Platform, TmpDir: o.TmpDir, GzipProgram: o.GzipProgram, Progress: o.Progress, Record: o.Record}
 }
 
 // Client holds the Engine API methods that reading an image from the
