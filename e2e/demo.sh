@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # demo.sh — the main job on a small sample image, on a fresh machine.
 #
-# 1. With no daemon at all: inspect, extract, diff, cat and squash the
+# 1. With no daemon at all: inspect, extract, diff, cat, squash and compare the
 #    shipped sample archive (e2e/fixtures/sample.tar.gz, a `docker save` of
 #    the fixture image).
 # 2. Against a daemon: the one the docker CLI reaches (DOCKER_HOST, the
@@ -35,6 +35,10 @@ say "docker-layers squash --input sample.tar.gz -l 2: -m 'the app steps' -o $OUT
 "$BIN" squash --input "$SAMPLE" -l 2: -m 'the app steps' -o "$OUT/squashed.tar"
 say "docker-layers inspect docker-archive:$OUT/squashed.tar"
 "$BIN" inspect "docker-archive:$OUT/squashed.tar"
+say "docker-layers compare docker-archive:sample.tar.gz -l :2 --layers-b :4   # two layer ranges of one image"
+"$BIN" compare "docker-archive:$SAMPLE" -l :2 --layers-b :4
+say "docker-layers compare docker-archive:sample.tar.gz docker-archive:$OUT/squashed.tar --summary   # squashing kept the files"
+"$BIN" compare "docker-archive:$SAMPLE" "docker-archive:$OUT/squashed.tar" --summary
 
 echo
 echo "== With a daemon"
@@ -62,5 +66,9 @@ say docker layers diff $img -l -1
 docker layers diff $img -l -1
 say docker layers cat $img /app/conf/app.conf
 docker layers cat $img /app/conf/app.conf
+say docker layers compare docker-layers-fixture:mid $img
+docker layers compare docker-layers-fixture:mid $img
+say docker layers compare docker-layers-fixture:mid $img --config
+docker layers compare docker-layers-fixture:mid $img --config
 echo
 echo "demo: outputs are in $OUT"

@@ -36,8 +36,9 @@ func newDiffCommand(dockerCLI command.Cli) *cobra.Command {
 (A), changes (C) or deletes (D) relative to the file system that all the
 layers below it make, from layer 0 up, with the size the layer stores for
 each path. For C, WHAT says what changed: content (a file's size or bytes,
-a symlink's target, a device's numbers), mode, owner (uid or gid) or type.
-Modification times are not compared.
+a symlink's target, a device's numbers), mode, owner (uid or gid), type or
+xattrs. Modification times are not compared. To compare two images, see
+"docker layers compare".
 
 Layers 0 to the highest selected one are read (headers only; the bytes of
 two files are read, to compare their sha256, only when their sizes are
