@@ -18,7 +18,10 @@
 #            (e) top layer vs docker save | head -c OFFSET, (f) extract to
 #            .tar.gz vs docker save | gzip -6, (g) inspect vs docker
 #            history, (i) extract --input vs crane export from a saved
-#            archive; (h) extract of the 1x and the 2x image on one daemon.
+#            archive; (h) extract of the 1x and the 2x image on one daemon;
+#            (k) compare of the 1x image with a copy that has one more
+#            small layer, vs extract -l -1 of that copy and vs its docker
+#            save (the stream compare reads whole).
 #            Floors and ceilings beside them: (a') docker save -o FILE,
 #            (a'') the same then the output less the top layer copied
 #            from it, and for gzip layer blobs igzip (ISA-L, from apt-get
@@ -29,8 +32,8 @@
 #   BENCH_KINDS        daemons, space- or comma-separated (default: legacy oci containerd)
 #   BENCH_PAIRS        measured rounds (pairs) per group after the warm-up (default 5)
 #   BENCH_SHORT_PAIRS  measured rounds for (g), whose runs are short (default 20)
-#   BENCH_ONLY         measurements to run, letters a-i and m, the libraries'
-#                      go test micro-benchmarks (default: a,b,c,d,e,f,g,h,i,m)
+#   BENCH_ONLY         measurements to run, letters a-i, k and m, the libraries'
+#                      go test micro-benchmarks (default: a,b,c,d,e,f,g,h,i,k,m)
 #   BENCH_BIG_KIND     daemon for the 2x image of (h) (default: oci)
 #   BENCH_OUT          report to write (default: BENCHMARKS.md at the repository root)
 #   BENCH_REBUILD=1    rebuild the benchmark images even if they exist
@@ -53,13 +56,14 @@ CRANE_VERSION=v0.21.9
 REPO=docker-layers-bench
 IMG="$REPO:1x"
 IMG2="$REPO:2x"
+IMGP="$REPO:1x-plus"
 EXPORT_CTR=docker-layers-bench-export
 
 kinds="${BENCH_KINDS:-legacy oci containerd}"
 read -r -a KINDS <<<"${kinds//,/ }"
 PAIRS="${BENCH_PAIRS:-5}"
 SHORT_PAIRS="${BENCH_SHORT_PAIRS:-20}"
-ONLY=",${BENCH_ONLY:-a,b,c,d,e,f,g,h,i,m},"
+ONLY=",${BENCH_ONLY:-a,b,c,d,e,f,g,h,i,k,m},"
 ONLY="${ONLY// /,}"
 BIG_KIND="${BENCH_BIG_KIND:-oci}"
 OUT="${BENCH_OUT:-$ROOT/BENCHMARKS.md}"
@@ -74,7 +78,7 @@ for k in "${KINDS[@]}"; do
 done
 [[ "$PAIRS" =~ ^[1-9][0-9]*$ ]] || die "BENCH_PAIRS must be a positive number"
 [[ "$SHORT_PAIRS" =~ ^[1-9][0-9]*$ ]] || die "BENCH_SHORT_PAIRS must be a positive number"
-[[ "$ONLY" =~ ^,([a-im],)+$ ]] || die "BENCH_ONLY must be letters a-i or m separated by commas, got '${BENCH_ONLY:-}'"
+[[ "$ONLY" =~ ^,([a-ikm],)+$ ]] || die "BENCH_ONLY must be letters a-i, k or m separated by commas, got '${BENCH_ONLY:-}'"
 [ "$(id -u)" = 0 ] || die "must run as root (the daemons and apt-get need it)"
 [ -x "$DL" ] || die "$DL not found; run 'make build' (make bench does)"
 
@@ -158,10 +162,12 @@ make_ctx() {
 	log "build context $CTX: $(du -s --apparent-size -B1M "$CTX" | cut -f1) MB"
 }
 
-# ensure_image TAG DOCKERFILE: build unless TAG exists from the same Dockerfile.
+# ensure_image TAG DOCKERFILE [BASE]: build unless TAG exists from the same
+# Dockerfile (and the same BASE image, which it is built FROM).
 ensure_image() {
-	local tag=$1 dockerfile=$2 sum have s
+	local tag=$1 dockerfile=$2 base=${3:-} sum have s
 	sum=$(sha256sum "$dockerfile" | cut -c1-16)
+	if [ -n "$base" ]; then sum="$sum-$(docker image inspect --format '{{.Id}}' "$base" | cut -c8-23)"; fi
 	have=$(docker image inspect --format '{{index .Config.Labels "docker-layers-bench.dockerfile"}}' "$tag" 2>/dev/null || true)
 	if [ "$have" = "$sum" ] && [ -z "${BENCH_REBUILD:-}" ]; then
 		log "$tag already on $DOCKER_HOST"
@@ -184,6 +190,7 @@ for k in "${KINDS[@]}"; do
 	"$ROOT/e2e/fixtures/build.sh"
 	ensure_image "$IMG" "$HERE/Dockerfile"
 	if want h && [ "$k" = "$BIG_KIND" ]; then ensure_image "$IMG2" "$HERE/Dockerfile.2x"; fi
+	if want k; then ensure_image "$IMGP" "$HERE/Dockerfile.plus" "$IMG"; fi
 done
 [ -n "$CTX" ] && rm -rf "$CTX"
 CTX=""
@@ -396,6 +403,17 @@ for KIND in "${KINDS[@]}"; do
 		CMD[headc]="docker save $IMG | head -c $offset > /dev/null"
 		NOPIPEFAIL[headc]=1 # docker save dies of SIGPIPE when head is done
 		rounds top "$PAIRS" e headc
+	fi
+	if want k; then
+		# (k) compare reads every layer of the copy (the shared ones to
+		# look paths up in), so its stream is read whole; extract -l -1
+		# stops once the top layer's blob is in, wherever it comes.
+		meta "layers_plus.$KIND" "$(docker image inspect --format '{{len .RootFS.Layers}}' "$IMGP")"
+		meta "compare_rows.$KIND" "$("$DL" compare "$IMG" "$IMGP" --format '{{.Change}}' | sort | uniq -c | awk '{printf "%s%s %s", NR > 1 ? ", " : "", $1, $2}')"
+		CMD[k]="$dl compare $IMG $IMGP --summary > /dev/null"
+		CMD[ktop]="$dl extract $IMGP -l -1 -o /dev/null"
+		CMD[ksave]="docker save $IMGP > /dev/null"
+		rounds compare "$PAIRS" k ktop ksave
 	fi
 	if want f; then
 		CMD[f]="$dl extract $IMG -o $RUN_REL/out.tar.gz"

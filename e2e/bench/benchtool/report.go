@@ -53,6 +53,9 @@ var variants = []variantInfo{
 	{"input", "input", "(i) extract --input saved.tar -o - (page-cached)", "save_bytes"},
 	{"input", "crane", "(i) `crane export - -` < saved.tar", "save_bytes"},
 	{"input", "inflate", "(i) `igzip -dc` of the archive's gzip layer blobs, one per core (inflation alone, ISA-L)", ""},
+	{"compare", "k", "(k) `compare 1x 1x-plus --summary`", ""},
+	{"compare", "ktop", "(k) extract 1x-plus -l -1 -o /dev/null", ""},
+	{"compare", "ksave", "(k) `docker save` 1x-plus > /dev/null (the stream compare reads whole)", ""},
 }
 
 var groupTitles = map[string]string{
@@ -62,9 +65,10 @@ var groupTitles = map[string]string{
 	"gzip":    "(f) gzip output",
 	"inspect": "(g) Metadata only",
 	"input":   "(i) From a saved archive, no daemon",
+	"compare": "(k) Compare two images that share all but one small layer",
 }
 
-var groupOrder = []string{"stream", "big", "top", "gzip", "inspect", "input"}
+var groupOrder = []string{"stream", "big", "top", "gzip", "inspect", "input", "compare"}
 
 // A ratio is computed per round (pair) as num/den of the chosen metric and
 // judged on its median.
@@ -101,6 +105,9 @@ const (
 	// spread over every core: the least wall time any scheduling of that
 	// work could take. Divided by the denominator's wall time.
 	byCPUFloor
+	// byWritten: the bytes the two runs wrote to files (spooling shows
+	// here).
+	byWritten
 )
 
 var ratios = []ratio{
@@ -123,6 +130,11 @@ var ratios = []ratio{
 	{"crane/input", "input", "crane", "input", byTime, ">=", 2.00, "(i) crane ÷ extract --input: extract ≥ 2× faster", "", []reach{{"inputcpu/crane", 0.50, false, "(i)'s CPU floor ÷ crane"}}},
 	{"inputcpu/crane", "input", "input", "crane", byCPUFloor, "info", 0, "(i)'s CPU floor ÷ crane: (CPU s of extract --input) ÷ cores, ÷ crane's time", "above 0.50, no scheduling of extract's work on this machine's cores can make it 2× faster than crane; most of that CPU is SHA-256 over every layer, at the CPU's 1.43 GB/s", nil},
 	{"rss b2x/b", "big", "b2x", "b", byRSS, "<", 1.10, "(h) peak RSS, 2x image ÷ 1x image", "", nil},
+	{"k/ktop", "compare", "k", "ktop", byTime, "<=", 1.30, "(k) compare ÷ extract -l -1 of the copy", "", []reach{{"ksave/ktop", 1.30, false, "reading the whole stream, docker save ÷ extract -l -1"}}},
+	{"ksave/ktop", "compare", "ksave", "ktop", byTime, "info", 0, "(k) docker save of the copy ÷ its extract -l -1", "the floor of (k) ÷ extract -l -1: compare needs every layer of the stream, where extract -l -1 stops once the top layer's blob is in (the daemon writes the blobs in digest order, so that may be early)", nil},
+	{"k/ksave", "compare", "k", "ksave", byTime, "info", 0, "(k) compare ÷ docker save of the copy", "how far above reading the stream compare is", nil},
+	{"written k/ktop", "compare", "k", "ktop", byWritten, "<=", 1.30, "(k) bytes written (spooled): compare ÷ extract -l -1", "", nil},
+	{"rss k/ktop", "compare", "k", "ktop", byRSS, "info", 0, "(k) peak RSS: compare ÷ extract -l -1", "compare keeps each layer's headers and file sha256s in memory, about 200 bytes an entry", nil},
 }
 
 // storeFloor: every flattener stores the stream (the output is in name
@@ -400,6 +412,9 @@ func (r *report) pairRatios(kind string, q ratio) []float64 {
 	case byRSS:
 		num = func(s sample) float64 { return float64(s.rssKiB) }
 		den = num
+	case byWritten:
+		num = func(s sample) float64 { return float64(s.outBlocks) }
+		den = num
 	case byCPUFloor:
 		cores, _ := strconv.Atoi(r.meta["nproc"])
 		if cores < 1 {
@@ -649,6 +664,9 @@ func (r *report) writeKind(kind string) {
 	}
 	if s := r.sizeOf(kind, "image_size_2x"); s > 0 {
 		r.p(" Image `docker-layers-bench:2x`: %s layers, inspect size %s.", r.meta["layers_2x."+kind], mb(s))
+	}
+	if c := r.meta["compare_rows."+kind]; c != "" {
+		r.p(" Image `docker-layers-bench:1x-plus` (`e2e/bench/Dockerfile.plus`): %s layers; (k)'s comparison gives rows %s.", r.meta["layers_plus."+kind], c)
 	}
 	r.p("\n\n")
 	for _, g := range groupOrder {
