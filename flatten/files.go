@@ -2,6 +2,7 @@ package flatten
 
 import (
 	"archive/tar"
+	"context"
 	"crypto/sha256"
 	"fmt"
 	"io"
@@ -96,9 +97,33 @@ func (c *files) sum(id ident) ([sha256.Size]byte, error) {
 	if err != nil {
 		return out, err
 	}
-	h := sha256.New()
-	if _, err := io.Copy(h, tr); err != nil {
+	if out, err = hashData(c.f.ctx, tr, nil); err != nil {
 		return out, c.f.errorf(int(id.layer), hdr.Name, fmt.Errorf("reading data: %w", err))
+	}
+	return out, nil
+}
+
+// hashData returns the sha256 of what r reads, watching ctx between
+// buffers: a sparse file may read as terabytes of zeros. buf, if not nil,
+// is the buffer to read into.
+func hashData(ctx context.Context, r io.Reader, buf []byte) ([sha256.Size]byte, error) {
+	var out [sha256.Size]byte
+	if buf == nil {
+		buf = make([]byte, 32<<10)
+	}
+	h := sha256.New()
+	for {
+		if err := ctx.Err(); err != nil {
+			return out, err
+		}
+		n, err := r.Read(buf)
+		h.Write(buf[:n])
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return out, err
+		}
 	}
 	copy(out[:], h.Sum(nil))
 	return out, nil

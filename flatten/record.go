@@ -60,11 +60,9 @@ func Record(ctx context.Context, id string, r io.Reader) (*Recording, error) {
 		}
 		var sum [sha256.Size]byte
 		if t, _ := normType(hdr.Typeflag); t == tar.TypeReg {
-			h := sha256.New()
-			if _, err := io.CopyBuffer(h, tr, buf); err != nil {
+			if sum, err = hashData(ctx, tr, buf); err != nil {
 				return nil, f.errorf(0, hdr.Name, fmt.Errorf("reading data: %w", err))
 			}
-			copy(sum[:], h.Sum(nil))
 		}
 		rec.metas = append(rec.metas, metaFromHeader(hdr))
 		rec.sums = append(rec.sums, sum)
