@@ -33,7 +33,7 @@ unit: ## Run the unit tests and the fuzz corpora
 	@# igzip, which extract's tests check against the built-in inflater,
 	@# comes from apt-get (isal) with the e2e daemons' packages.
 	@command -v igzip >/dev/null || e2e/daemons/install.sh
-	$(GO) test -count=1 ./inspect/... ./source/... ./extract/... ./flatten/... ./squash/... ./cli-plugins/...
+	$(GO) test -count=1 ./inspect/... ./source/... ./extract/... ./flatten/... ./squash/... ./compare/... ./cli-plugins/...
 
 .PHONY: e2e
 e2e: build ## Run the e2e tests against the three throwaway daemons
@@ -57,8 +57,8 @@ lint: ## gofmt, go vet, staticcheck and govulncheck (pinned, via go run)
 
 .PHONY: fuzz
 fuzz: ## Run each fuzz target for $(FUZZTIME)
-	@set -e; for t in $$(grep -rhoE '^func Fuzz[A-Za-z0-9_]+' --include='*_test.go' inspect source extract flatten squash | sed 's/func //' | sort -u); do \
-		pkg=$$(dirname $$(grep -rlE "^func $$t\(" --include='*_test.go' inspect source extract flatten squash | head -1)); \
+	@set -e; for t in $$(grep -rhoE '^func Fuzz[A-Za-z0-9_]+' --include='*_test.go' inspect source extract flatten squash compare | sed 's/func //' | sort -u); do \
+		pkg=$$(dirname $$(grep -rlE "^func $$t\(" --include='*_test.go' inspect source extract flatten squash compare | head -1)); \
 		echo "fuzz $$t in ./$$pkg for $(FUZZTIME)"; \
 		log=$$(mktemp); rc=0; \
 		$(GO) test ./$$pkg -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) -fuzzminimizetime 5s >$$log 2>&1 || rc=$$?; \
