@@ -8,6 +8,7 @@ import (
 	"github.com/containerd/platforms"
 	"github.com/docker-layers/docker-layers/flatten"
 	"github.com/docker-layers/docker-layers/source"
+	dockerspec "github.com/moby/docker-image-spec/specs-go/v1"
 )
 
 // Side is one image of a comparison, and the layers of it compared.
@@ -61,16 +62,8 @@ func Files(ctx context.Context, c source.Client, a, b Side, opts Options) (_ *Fi
 	// Layers not read in place are recorded as they stream by: only
 	// their headers and digests are compared.
 	opts.Source.Record = true
-	sa, sb, err := open(ctx, c, a, b, opts.Source)
+	sa, sb, ca, cb, err := open(ctx, c, a, b, opts.Source)
 	defer closeBoth(sa, sb, &retErr)
-	if err != nil {
-		return nil, err
-	}
-	ca, err := sa.Config(ctx)
-	if err != nil {
-		return nil, err
-	}
-	cb, err := sb.Config(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -104,32 +97,31 @@ func Files(ctx context.Context, c source.Client, a, b Side, opts Options) (_ *Fi
 // differences.
 func Configs(ctx context.Context, c source.Client, a, b Side, opts Options) (_ *ConfigResult, retErr error) {
 	a.Layers, b.Layers = nil, nil
-	sa, sb, err := open(ctx, c, a, b, opts.Source)
+	sa, sb, ca, cb, err := open(ctx, c, a, b, opts.Source)
 	defer closeBoth(sa, sb, &retErr)
-	if err != nil {
-		return nil, err
-	}
-	ca, err := sa.Config(ctx)
-	if err != nil {
-		return nil, err
-	}
-	cb, err := sb.Config(ctx)
 	if err != nil {
 		return nil, err
 	}
 	return &ConfigResult{A: described(sa), B: described(sb), Changes: ConfigDiff(NewImageConfig(ca), NewImageConfig(cb))}, nil
 }
 
-// open selects the layers of both sides.
-func open(ctx context.Context, c source.Client, a, b Side, opts source.Options) (sa, sb *source.Selection, err error) {
+// open selects the layers of both sides and reads their configs. The
+// caller must close the selections, also on error.
+func open(ctx context.Context, c source.Client, a, b Side, opts source.Options) (sa, sb *source.Selection, ca, cb *dockerspec.DockerOCIImage, err error) {
 	if a.Ref.Path == "-" && b.Ref.Path == "-" && a.Ref.Transport != source.Daemon && b.Ref.Transport != source.Daemon {
-		return nil, nil, errors.New("only one image can be read from stdin")
+		return nil, nil, nil, nil, errors.New("only one image can be read from stdin")
 	}
 	if sa, err = source.Select(ctx, clientFor(c, a.Ref), a.Ref, a.Layers, opts); err != nil {
-		return sa, nil, err
+		return sa, nil, nil, nil, err
 	}
-	sb, err = source.Select(ctx, clientFor(c, b.Ref), b.Ref, b.Layers, opts)
-	return sa, sb, err
+	if sb, err = source.Select(ctx, clientFor(c, b.Ref), b.Ref, b.Layers, opts); err != nil {
+		return sa, sb, nil, nil, err
+	}
+	if ca, err = sa.Config(ctx); err != nil {
+		return sa, sb, nil, nil, err
+	}
+	cb, err = sb.Config(ctx)
+	return sa, sb, ca, cb, err
 }
 
 // clientFor is c for an image of the daemon, else nil.

@@ -56,6 +56,34 @@ func fsTree(t *testing.T, out []byte) map[string]fsAttrs {
 	}
 }
 
+// wantWhat is what differs between the attributes x and y of one path of
+// two flattened trees: the reference of Changes and Compare.
+func wantWhat(x, y fsAttrs, mtime bool) ChangeWhat {
+	if x.typ != y.typ {
+		return ChangedType
+	}
+	var w ChangeWhat
+	if x.mode != y.mode {
+		w |= ChangedMode
+	}
+	if x.uid != y.uid || x.gid != y.gid {
+		w |= ChangedOwner
+	}
+	if x.content != y.content {
+		w |= ChangedContent
+	}
+	if x.xattrs != y.xattrs {
+		w |= ChangedXattrs
+	}
+	if mtime && x.mtime != y.mtime {
+		w |= ChangedTime
+	}
+	if x.link != y.link {
+		w |= ChangedLink
+	}
+	return w
+}
+
 // withoutLinks clears the link of every path of tree.
 func withoutLinks(tree map[string]fsAttrs) map[string]fsAttrs {
 	for p, a := range tree {
@@ -151,23 +179,7 @@ func TestChangesAgainstFlatten(t *testing.T) {
 						fail("new path %s: row %+v", p, c)
 					}
 				default:
-					var want ChangeWhat
-					if l.typ != u.typ {
-						want = ChangedType
-					} else {
-						if l.mode != u.mode {
-							want |= ChangedMode
-						}
-						if l.uid != u.uid || l.gid != u.gid {
-							want |= ChangedOwner
-						}
-						if l.content != u.content {
-							want |= ChangedContent
-						}
-						if l.xattrs != u.xattrs {
-							want |= ChangedXattrs
-						}
-					}
+					want := wantWhat(l, u, false) &^ ChangedLink
 					if want == 0 && row {
 						fail("unchanged path %s has row %+v", p, c)
 					}

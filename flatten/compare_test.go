@@ -75,29 +75,7 @@ func TestCompareAgainstFlatten(t *testing.T) {
 			case !inB:
 				want = append(want, "D "+p)
 			default:
-				var w ChangeWhat
-				if x.typ != y.typ {
-					w = ChangedType
-				} else {
-					if x.mode != y.mode {
-						w |= ChangedMode
-					}
-					if x.uid != y.uid || x.gid != y.gid {
-						w |= ChangedOwner
-					}
-					if x.content != y.content {
-						w |= ChangedContent
-					}
-					if x.xattrs != y.xattrs {
-						w |= ChangedXattrs
-					}
-					if mtime && x.mtime != y.mtime {
-						w |= ChangedTime
-					}
-					if x.link != y.link {
-						w |= ChangedLink
-					}
-				}
+				w := wantWhat(x, y, mtime)
 				if w != 0 {
 					want = append(want, "C "+p+" "+strings.Join(w.Strings(), ","))
 				}
