@@ -5,6 +5,7 @@ package commands
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/docker/cli/cli"
 	"github.com/docker/cli/cli-plugins/plugin"
@@ -36,18 +37,20 @@ const layerSpecHelp = `Layer specs (-l, --layers, repeatable):
 func NewRootCommand(dockerCLI command.Cli, isPlugin bool) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "layers",
-		Short: "Inspect, diff, extract and squash an image's layers",
-		Long: `Inspect an image's layer ancestry, see what each layer changed, read one
-file, extract a range of its layers flattened with whiteouts applied as
-one tarball, or squash a range into a new image.
+		Short: "Inspect, diff, compare, extract and squash an image's layers",
+		Long: `Inspect an image's layer ancestry, see what each layer changed, compare
+two images file by file or their configs, read one file, extract a range
+of its layers flattened with whiteouts applied as one tarball, or squash
+a range into a new image.
 
 ` + layerSpecHelp + `
 
-` + exitCodesHelp,
+` + strings.Replace(exitCodesHelp, "  130, 143", "  4  compare --exit-code: the images differ\n  130, 143", 1),
 		Example: `  docker layers inspect myimg
   docker layers inspect myimg -l 2:-1 --no-trunc
   docker layers inspect myimg --format '{{.Index}} {{.DiffID}} {{.Size}}'
   docker layers diff myimg -l -1
+  docker layers compare myimg:1 myimg:2
   docker layers cat myimg /etc/os-release
   docker layers squash myimg -l 2:-1 -t myimg:squashed`,
 		SilenceUsage:          true,
@@ -79,6 +82,8 @@ one tarball, or squash a range into a new image.
 		newSquashCommand(dockerCLI),
 		newVersionCommand(dockerCLI),
 	)
+	// Each command's Use line names its options already.
+	cli.DisableFlagsInUseLine(cmd)
 	return cmd
 }
 

@@ -36,7 +36,7 @@ func main() {
 			SchemaVersion:    "0.1.0",
 			Vendor:           "docker-layers",
 			Version:          commands.Version(),
-			ShortDescription: "Inspect and extract image layers",
+			ShortDescription: "Inspect, compare and extract image layers",
 			URL:              "https://github.com/docker-layers/docker-layers",
 		})
 	}
