@@ -858,6 +858,11 @@ func TestCompareErrors(t *testing.T) {
 				}
 			})
 		}
+		// Only with one argument is IMAGE_B missing.
+		r := runCmd(t, []string{"DOCKER_HOST=" + d.host, "DOCKER_CONTEXT="}, data, binary, "compare", "docker-archive:-", "docker-archive:-")
+		if strings.Contains(r.stderr, "give IMAGE_B") {
+			t.Errorf("compare docker-archive:- docker-archive:- asks for the IMAGE_B it was given: %s", r.stderr)
+		}
 	})
 }
 
