@@ -26,6 +26,16 @@ func dir(name string) entry {
 	return entry{hdr: tar.Header{Typeflag: tar.TypeDir, Name: name + "/", Mode: 0o755}}
 }
 
+func symlink(name, target string) entry {
+	return entry{hdr: tar.Header{Typeflag: tar.TypeSymlink, Name: name, Linkname: target, Mode: 0o777}}
+}
+
+// hardlink is a hardlink to target, with the mode every tar writer of a
+// real file system gives both names of one inode.
+func hardlink(name, target string) entry {
+	return entry{hdr: tar.Header{Typeflag: tar.TypeLink, Name: name, Linkname: target, Mode: 0o644}}
+}
+
 // layerTar writes entries as an uncompressed layer tar with fixed times, so
 // that the diff ID is the same on every run.
 func layerTar(t *testing.T, entries []entry) []byte {
@@ -73,6 +83,13 @@ type step struct {
 // step per layer, in order, plus the empty steps among them.
 func loadArchiveHistory(t *testing.T, tag string, layers [][]byte, steps []step) []byte {
 	t.Helper()
+	return loadArchivePlatform(t, tag, "amd64", layers, steps)
+}
+
+// loadArchivePlatform is loadArchiveHistory with the image's architecture
+// given (its OS is linux).
+func loadArchivePlatform(t *testing.T, tag, arch string, layers [][]byte, steps []step) []byte {
+	t.Helper()
 	var buf bytes.Buffer
 	tw := tar.NewWriter(&buf)
 	add := func(name string, data []byte) {
@@ -96,7 +113,7 @@ func loadArchiveHistory(t *testing.T, tag string, layers [][]byte, steps []step)
 		history = append(history, map[string]any{"created": "2023-11-14T22:13:20Z", "created_by": s.createdBy, "empty_layer": s.empty})
 	}
 	config, err := json.Marshal(map[string]any{
-		"architecture": "amd64", "os": "linux", "created": "2023-11-14T22:13:20Z",
+		"architecture": arch, "os": "linux", "created": "2023-11-14T22:13:20Z",
 		"config":  map[string]any{"Cmd": []string{"sh"}},
 		"rootfs":  map[string]any{"type": "layers", "diff_ids": diffIDs},
 		"history": history,

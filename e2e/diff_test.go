@@ -16,18 +16,15 @@ import (
 func diffLayers(t *testing.T) [][]byte {
 	mode := func(e entry, m int64) entry { e.hdr.Mode = m; return e }
 	owner := func(e entry, uid, gid int) entry { e.hdr.Uid, e.hdr.Gid = uid, gid; return e }
-	sym := func(name, target string) entry {
-		return entry{hdr: tar.Header{Typeflag: tar.TypeSymlink, Name: name, Linkname: target, Mode: 0o777}}
-	}
 	return [][]byte{
 		layerTar(t, []entry{
 			dir("etc"), file("etc/a", "aaa"), file("etc/b", "bbb"), file("etc/m", "m"), file("etc/o", "o"), file("etc/t", "t"),
 			dir("d"), file("d/x", "xx"), dir("d/y"), file("d/y/z", "zzz"),
 			dir("op"), file("op/keep", "k"), file("op/gone", "gg"),
-			sym("abs", "/etc/a"), sym("etc/rel", "../etc/a"),
+			symlink("abs", "/etc/a"), symlink("etc/rel", "../etc/a"),
 		}),
 		layerTar(t, []entry{
-			dir("etc"), file("etc/a", "AAA"), wh("etc/.wh.b"), mode(file("etc/m", "m"), 0o755), owner(file("etc/o", "o"), 1000, 1000), sym("etc/t", "a"),
+			dir("etc"), file("etc/a", "AAA"), wh("etc/.wh.b"), mode(file("etc/m", "m"), 0o755), owner(file("etc/o", "o"), 1000, 1000), symlink("etc/t", "a"),
 			wh(".wh.d"),
 			dir("op"), wh("op/.wh..wh..opq"), file("op/keep", "k"),
 			file("new", "n"),
@@ -211,22 +208,9 @@ func TestCat(t *testing.T) {
 // that an include glob (or none) selects, with a selected or no parent,
 // minus those an exclude glob selects; and the parents of what is kept.
 func filterTree(t *testing.T, in tree, include, exclude []string) tree {
-	matches := func(globs []string, p string) bool {
-		for _, g := range globs {
-			g = strings.Trim(path.Clean("/"+g), "/")
-			for q := p; q != "."; q = path.Dir(q) {
-				if ok, err := path.Match(g, q); err != nil {
-					t.Fatal(err)
-				} else if ok {
-					return true
-				}
-			}
-		}
-		return false
-	}
 	out := tree{}
 	for p, n := range in {
-		if (len(include) == 0 || matches(include, p)) && !matches(exclude, p) {
+		if (len(include) == 0 || globsMatch(t, include, p)) && !globsMatch(t, exclude, p) {
 			out[p] = n
 			for q := path.Dir(p); q != "."; q = path.Dir(q) {
 				out[q] = in[q]
@@ -234,6 +218,23 @@ func filterTree(t *testing.T, in tree, include, exclude []string) tree {
 		}
 	}
 	return out
+}
+
+// globsMatch reports whether a glob of globs selects the relative path p or
+// a directory above it, as --include, --exclude and --path select.
+func globsMatch(t *testing.T, globs []string, p string) bool {
+	t.Helper()
+	for _, g := range globs {
+		g = strings.Trim(path.Clean("/"+g), "/")
+		for q := p; q != "."; q = path.Dir(q) {
+			if ok, err := path.Match(g, q); err != nil {
+				t.Fatal(err)
+			} else if ok {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // TestExtractIncludeExclude compares extract --include/--exclude with the

@@ -100,17 +100,14 @@ func craftedImages() []crafted {
 			}
 		}},
 		{tag: "hardlink-deleted", layers: func(*testing.T) [][]entry {
-			// Both names of one inode carry the same mode, as every tar writer
-			// of a real file system writes them.
-			link := entry{hdr: tar.Header{Typeflag: tar.TypeLink, Name: "l", Linkname: "f", Mode: 0o644}}
 			return [][]entry{
-				{file("f", "original bytes"), link},
+				{file("f", "original bytes"), hardlink("l", "f")},
 				{wh(".wh.f")},
 			}
 		}},
 		{tag: "long-names", layers: func(*testing.T) [][]entry {
 			long := strings.Repeat("d", 120) + "/" + strings.Repeat("n", 250)
-			return [][]entry{{dir(strings.Repeat("d", 120)), file(long, "long"), entry{hdr: tar.Header{Typeflag: tar.TypeSymlink, Name: "ln", Linkname: long, Mode: 0o777}}}}
+			return [][]entry{{dir(strings.Repeat("d", 120)), file(long, "long"), symlink("ln", long)}}
 		}},
 		{tag: "ids-and-modes", layers: func(*testing.T) [][]entry {
 			big := file("big", "owned")

@@ -41,13 +41,15 @@ func cleanName(name string) string {
 // attributes and content.
 func readTree(t *testing.T, r io.Reader) tree {
 	t.Helper()
-	return readTreeLinks(t, r, false)
+	out, _ := readTreeLinks(t, r, false)
+	return out
 }
 
-// readTreeLinks is readTree; with lowerLinks, a hardlink whose target is not
-// in the stream stays a TypeLink node naming its target, for the reference
-// to resolve against lower layers.
-func readTreeLinks(t *testing.T, r io.Reader, lowerLinks bool) tree {
+// readTreeLinks is readTree that also returns the stream's hardlinks, each
+// link's path mapped to the path it names; with lowerLinks, a hardlink whose
+// target is not in the stream stays a TypeLink node naming its target, for
+// the reference to resolve against lower layers.
+func readTreeLinks(t *testing.T, r io.Reader, lowerLinks bool) (tree, map[string]string) {
 	t.Helper()
 	out := tree{}
 	links := map[string]string{}
@@ -100,7 +102,7 @@ func readTreeLinks(t *testing.T, r io.Reader, lowerLinks bool) tree {
 		}
 		out[name] = tn
 	}
-	return out
+	return out, links
 }
 
 // diffTrees reports every difference between got and want, one per line.
@@ -161,7 +163,7 @@ func reference(t *testing.T, layers [][]byte) tree {
 			name string
 			n    node
 		}
-		layerTree := readTreeLinks(t, bytes.NewReader(l), true)
+		layerTree, _ := readTreeLinks(t, bytes.NewReader(l), true)
 		// readTree loses order; order does not matter for the rules below.
 		for name, n := range layerTree {
 			entries = append(entries, struct {
