@@ -113,6 +113,9 @@ Exit status:
 			opts.imageA, opts.imageB = args[0], args[0]
 			if len(args) == 2 {
 				opts.imageB = args[1]
+			} else if ref, _ := source.ParseReference(args[0]); ref.Path == "-" && ref.Transport != source.Daemon {
+				// The other side would be the same image, from stdin again.
+				return status(cmd.Context(), errors.New("only one image can be read from stdin: give IMAGE_B"))
 			}
 			filter, err := flatten.NewPathFilter(opts.paths, nil)
 			if err != nil {
@@ -158,9 +161,6 @@ func runCompare(ctx context.Context, dockerCLI command.Cli, opts compareOptions,
 	refB, err := source.ParseReference(opts.imageB)
 	if err != nil {
 		return false, err
-	}
-	if opts.imageA == opts.imageB && refA.Path == "-" {
-		return false, errors.New("only one image can be read from stdin: give IMAGE_B")
 	}
 	var c source.Client
 	if refA.Transport == source.Daemon || refB.Transport == source.Daemon {
