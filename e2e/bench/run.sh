@@ -409,7 +409,7 @@ for KIND in "${KINDS[@]}"; do
 		# look paths up in), so its stream is read whole; extract -l -1
 		# stops once the top layer's blob is in, wherever it comes.
 		meta "layers_plus.$KIND" "$(docker image inspect --format '{{len .RootFS.Layers}}' "$IMGP")"
-		meta "compare_rows.$KIND" "$("$DL" compare "$IMG" "$IMGP" --format '{{.Change}}' | sort | uniq -c | awk '{printf "%s%s %s", NR > 1 ? ", " : "", $1, $2}')"
+		meta "compare_rows.$KIND" "$("$DL" compare "$IMG" "$IMGP" --format '{{.Change}}' | sort | uniq -c | awk '{printf "%s%s %s", (NR > 1 ? ", " : ""), $1, $2}')"
 		CMD[k]="$dl compare $IMG $IMGP --summary > /dev/null"
 		CMD[ktop]="$dl extract $IMGP -l -1 -o /dev/null"
 		CMD[ksave]="docker save $IMGP > /dev/null"
