@@ -83,7 +83,9 @@ a range into a new image.
 		newVersionCommand(dockerCLI),
 	)
 	// Each command's Use line names its options already.
-	cli.DisableFlagsInUseLine(cmd)
+	for _, c := range cmd.Commands() {
+		c.DisableFlagsInUseLine = true
+	}
 	return cmd
 }
 
