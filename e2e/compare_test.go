@@ -120,7 +120,7 @@ func (f flatImage) side(p string) *compareSide {
 		}
 	}
 	if l, ok := f.links[p]; ok {
-		s.Type, s.Linkname = "hardlink", l
+		s.Type, s.Linkname = "hardlink", "/"+l // a path of the image, as Path
 	}
 	return s
 }
@@ -833,7 +833,7 @@ func TestCompareErrors(t *testing.T) {
 			{"two platforms, one archived", []string{"dl-compare:amd64", "docker-archive:" + arm}, nil, 2, []string{"different platforms", "linux/amd64", "linux/arm64"}},
 			{"stdin twice", []string{"docker-archive:-", "docker-archive:-"}, data, 2, []string{"only one image can be read from stdin"}},
 			{"stdin twice, two transports", []string{"docker-archive:-", "oci-archive:-"}, data, 2, []string{"only one image can be read from stdin"}},
-			{"stdin as both sides", []string{"docker-archive:-"}, data, 2, []string{"only one image can be read from stdin"}},
+			{"stdin as both sides", []string{"docker-archive:-"}, data, 1, []string{"only one image can be read from stdin: give IMAGE_B"}},
 			{"three arguments", []string{"dl-compare:amd64", "dl-compare:amd64", "dl-compare:amd64"}, nil, 1, []string{"requires 1 or 2 arguments, got 3"}},
 			{"no argument", nil, nil, 1, []string{"requires 1 or 2 arguments, got 0"}},
 			{"--config with --layers", []string{"--config", "-l", ":1", "dl-compare:amd64", "dl-compare:amd64"}, nil, 1, []string{"--config compares whole images"}},

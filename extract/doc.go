@@ -36,6 +36,11 @@
 // for its index, manifests and configs only, to learn which platforms an
 // image holds and each one's diff IDs without keeping any layer.
 //
+// With Options.Record, a layer that would be spooled (from a stream, or
+// stored compressed in an archive) is kept instead as its
+// flatten.Recording, its headers and file digests, made as it streams by:
+// all that flatten.Compare needs, and no disk.
+//
 // A stream's tar is read by one reader (saveTar), which turns read errors
 // and early ends into the daemon's appended error message or ErrTruncated;
 // an Archive's index checks the same on the whole file.

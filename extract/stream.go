@@ -25,10 +25,9 @@ const (
 	maxLearned = 4096
 )
 
-// spooled is a verified layer in a spool file.
-// spooled is a wanted layer in hand: a spool file, or its recording
+// taken is a wanted layer in hand: a spool file, or its recording
 // (Options.Record).
-type spooled struct {
+type taken struct {
 	f    *os.File
 	size int64
 	rec  *flatten.Recording
@@ -37,7 +36,7 @@ type spooled struct {
 }
 
 // layer is the flatten.Layer of the layer d, sp.
-func (sp spooled) layer(d digest.Digest) flatten.Layer {
+func (sp taken) layer(d digest.Digest) flatten.Layer {
 	if sp.rec != nil {
 		return flatten.Layer{ID: d.String(), Recording: sp.rec}
 	}
@@ -59,7 +58,7 @@ type streamReader struct {
 
 	wantList []digest.Digest
 	want     map[digest.Digest]bool
-	got      map[digest.Digest]spooled
+	got      map[digest.Digest]taken
 
 	sawMeta bool // manifest.json or index.json was seen
 
@@ -98,14 +97,16 @@ func newStreamReader(ctx context.Context, r io.Reader, want []digest.Digest, sp 
 		sp:       sp,
 		wantList: want,
 		want:     make(map[digest.Digest]bool, len(want)),
-		got:      make(map[digest.Digest]spooled, len(want)),
+		got:      make(map[digest.Digest]taken, len(want)),
 		entries:  make(map[string]*entry),
 		hashed:   make(map[string]digest.Digest),
 		configs:  make(map[digest.Digest][]digest.Digest),
 		blobDiff: make(map[digest.Digest]digest.Digest),
 		pending:  make(map[digest.Digest]pendingBlob),
 
-		deferCompressed: 2*len(want) < distinct(opts.ImageDiffIDs),
+		// A recording is small: with Record, nothing is spooled, not
+		// even a blob until it is identified.
+		deferCompressed: !opts.Record && 2*len(want) < distinct(opts.ImageDiffIDs),
 		legacyDirs:      make(map[string]digest.Digest),
 	}
 	for _, d := range want {
@@ -379,7 +380,11 @@ func (s *streamReader) namedLayer(name string, hdr *tar.Header, d digest.Digest)
 	m := s.meter(name, d, hdr.Size)
 	sp, got, err := s.take(m.reader(s.tr), d)
 	if err != nil {
-		return s.fail(fmt.Errorf("spooling layer %s (entry %q): %w", d, name, err))
+		verb := "spooling"
+		if s.opts.Record {
+			verb = "recording"
+		}
+		return s.fail(fmt.Errorf("%s layer %s (entry %q): %w", verb, d, name, err))
 	}
 	m.finish()
 	s.hashed[name] = got
@@ -388,7 +393,7 @@ func (s *streamReader) namedLayer(name string, hdr *tar.Header, d digest.Digest)
 		return errorf(ErrDigestMismatch, "layer %s (entry %q): content has digest %s", d, name, got)
 	}
 	if sp.recErr != nil {
-		return s.fail(sp.recErr)
+		return s.fail(fmt.Errorf("layer %s (entry %q): %w", d, name, sp.recErr))
 	}
 	s.keep(d, sp)
 	return nil
@@ -431,7 +436,7 @@ func (s *streamReader) layerFrom(name string, hdr *tar.Header, r io.Reader, expe
 		return nil
 	}
 	if sp.recErr != nil {
-		return s.fail(sp.recErr)
+		return s.fail(fmt.Errorf("layer %s (entry %q, %s): %w", d, name, c, sp.recErr))
 	}
 	s.keep(d, sp)
 	return nil
@@ -440,23 +445,23 @@ func (s *streamReader) layerFrom(name string, hdr *tar.Header, r io.Reader, expe
 // take reads a layer's content from r into the spool, or with
 // Options.Record into its recording, and returns its sha256. expect, if
 // known, names the layer in the recording's errors.
-func (s *streamReader) take(r io.Reader, expect digest.Digest) (spooled, digest.Digest, error) {
+func (s *streamReader) take(r io.Reader, expect digest.Digest) (taken, digest.Digest, error) {
 	if s.opts.Record {
 		rec, recErr, d, n, err := recordHashed(s.ctx, r, expect.String())
-		return spooled{rec: rec, size: n, recErr: recErr}, d, err
+		return taken{rec: rec, size: n, recErr: recErr}, d, err
 	}
 	f, d, n, err := s.sp.spoolHashed(r)
-	return spooled{f: f, size: n}, d, err
+	return taken{f: f, size: n}, d, err
 }
 
 // drop discards a layer taken that is not kept.
-func (s *streamReader) drop(sp spooled) {
+func (s *streamReader) drop(sp taken) {
 	if sp.f != nil {
 		s.sp.discard(sp.f)
 	}
 }
 
-func (s *streamReader) keep(d digest.Digest, sp spooled) {
+func (s *streamReader) keep(d digest.Digest, sp taken) {
 	if sp.f != nil {
 		s.sp.keep(sp.f)
 	}

@@ -36,7 +36,7 @@ type PathInfo struct {
 	ModTime            time.Time
 	Xattrs             map[string]string
 	// Digest is the "sha256:…" of a regular file's data, when Compare read
-	// it: for the files of a Changed path whose content it compared.
+	// it: for the two files of a Changed path that have the same size.
 	Digest string
 }
 
@@ -366,8 +366,8 @@ func (c *comparer) compare(p string) (Difference, bool, error) {
 	if d.What&ChangedType == 0 && hardlinkOf(d.A) != hardlinkOf(d.B) {
 		d.What |= ChangedLink
 	}
-	if ma.typ == tar.TypeReg && mb.typ == tar.TypeReg && d.What&ChangedType == 0 && (d.What != 0 || ma.size > 0 && !c.sameFile(ia, ib)) {
-		// Both files' sums, to compare them or to show them.
+	if ma.typ == tar.TypeReg && mb.typ == tar.TypeReg && d.What&ChangedContent == 0 && ma.size > 0 && !c.sameFile(ia, ib) {
+		// Two files of the same size: their data decides.
 		sa, err := c.files[0].sum(ia)
 		if err != nil {
 			return d, false, err

@@ -242,3 +242,29 @@ func TestRecordingNotFlattened(t *testing.T) {
 		t.Fatalf("Flatten of a recording: %v", err)
 	}
 }
+
+// TestRecordHugeSparseFile checks that Record does not hash the terabyte of
+// holes of a huge sparse file, and that comparing it by its data is then an
+// error, not a guess.
+func TestRecordHugeSparseFile(t *testing.T) {
+	huge := append(rawSparse("s", 1<<40, 0, "abc"), endMarker...)
+	rec, err := Record(t0ctx, "sha256:l0", bytes.NewReader(huge))
+	if err != nil {
+		t.Fatal(err)
+	}
+	layer := []Layer{{ID: "sha256:l0", Recording: rec}}
+	// Only on one side: no data is compared.
+	got, err := Compare(t0ctx, nil, layer, nil, CompareOptions{})
+	if err != nil || !slices.Equal(diffStrings(got), []string{"D s"}) {
+		t.Fatalf("Compare: %q, %v", diffStrings(got), err)
+	}
+	// Against a file of the same size: its data would decide.
+	rec2, err := Record(t0ctx, "sha256:l1", bytes.NewReader(append(rawSparse("s", 1<<40, 0, "abd"), endMarker...)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = Compare(t0ctx, nil, layer, []Layer{{ID: "sha256:l1", Recording: rec2}}, CompareOptions{})
+	if !errors.Is(err, errNotHashed) {
+		t.Fatalf("Compare with a file of the same size: %v", err)
+	}
+}

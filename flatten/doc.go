@@ -15,7 +15,12 @@
 //   - writing the merged tree as one deterministic tar stream (flatten.go),
 //     optionally only the paths selected by globs (filter.go);
 //   - what each layer adds, changes and deletes, and the bytes it wastes
-//     (changes.go), and finding one file of the merged tree (lookup.go).
+//     (changes.go), and finding one file of the merged tree (lookup.go);
+//   - the paths in which two merged trees over a shared base differ, merging
+//     of the base only what the other layers touch (compare.go), the
+//     attributes compared (files.go), and a layer read once as a stream
+//     kept as its headers and file digests, which Compare and Changes read
+//     in place of the layer (record.go).
 //
 // It imports neither cobra nor docker/cli and knows nothing of the Docker
 // Engine: callers hand it layers as io.ReaderAt (spooled temporary files or

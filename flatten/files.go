@@ -91,6 +91,9 @@ const paxXattr = "SCHILY.xattr."
 func (c *files) sum(id ident) ([sha256.Size]byte, error) {
 	var out [sha256.Size]byte
 	if rec := c.f.layers[id.layer].Recording; rec != nil {
+		if rec.unhashed[id.off] {
+			return out, c.f.errorf(int(id.layer), "", errNotHashed)
+		}
 		return rec.sums[id.off], nil
 	}
 	hdr, tr, err := c.f.readHeader(id)

@@ -2,7 +2,6 @@ package commands
 
 import (
 	"context"
-	"errors"
 	"fmt"
 
 	"github.com/docker-layers/docker-layers/compare"
@@ -115,14 +114,14 @@ Exit status:
 				opts.imageB = args[1]
 			} else if ref, _ := source.ParseReference(args[0]); ref.Path == "-" && ref.Transport != source.Daemon {
 				// The other side would be the same image, from stdin again.
-				return status(cmd.Context(), errors.New("only one image can be read from stdin: give IMAGE_B"))
+				return usageErrorf(cmd, "only one image can be read from stdin: give IMAGE_B")
 			}
 			filter, err := flatten.NewPathFilter(opts.paths, nil)
 			if err != nil {
 				return usageErrorf(cmd, "invalid --path: %v", err)
 			}
-			if opts.config && (len(opts.layersA) > 0 || len(opts.layersB) > 0 || len(opts.paths) > 0 || opts.mtime) {
-				return usageErrorf(cmd, "--config compares whole images: it takes no --layers, --layers-b, --path or --mtime")
+			if opts.config && (len(opts.layersA) > 0 || len(opts.layersB) > 0 || len(opts.paths) > 0 || opts.mtime || opts.summary) {
+				return usageErrorf(cmd, "--config compares whole images: it takes no --layers, --layers-b, --path, --mtime or --summary")
 			}
 			differ, err := runCompare(cmd.Context(), dockerCLI, opts, filter)
 			if err != nil {

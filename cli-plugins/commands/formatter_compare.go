@@ -85,8 +85,11 @@ func sideJSON(p flatten.PathInfo) *pathJSON {
 		Type: typeNames[p.Type], Mode: fmt.Sprintf("%04o", p.Mode), UID: p.UID, GID: p.GID,
 		Size: p.Size, Linkname: p.Linkname, ModTime: p.ModTime, Xattrs: p.Xattrs, Digest: p.Digest,
 	}
-	if p.Type == tar.TypeChar || p.Type == tar.TypeBlock {
+	switch p.Type {
+	case tar.TypeChar, tar.TypeBlock:
 		j.Device = fmt.Sprintf("%d,%d", p.Devmajor, p.Devminor)
+	case tar.TypeLink:
+		j.Linkname = "/" + p.Linkname // a path of the image, as Path
 	}
 	return j
 }

@@ -5,7 +5,6 @@ package commands
 
 import (
 	"fmt"
-	"strings"
 
 	"github.com/docker/cli/cli"
 	"github.com/docker/cli/cli-plugins/plugin"
@@ -13,14 +12,20 @@ import (
 	"github.com/spf13/cobra"
 )
 
-const exitCodesHelp = `Exit status:
+const exitCodesHelp = exitCodesErrors + "\n" + exitCodesSignals
+
+// exitCodesErrors and exitCodesSignals are exitCodesHelp's two parts; the
+// root command names compare's own code between them.
+const (
+	exitCodesErrors = `Exit status:
   0  success
   1  usage error: unknown flag, wrong number of arguments, bad flag value
   2  runtime failure: daemon unreachable, image not found, a broken
      archive or layout, a digest mismatch, I/O error
-  3  a layer spec that does not resolve, or resolves ambiguously
-  130, 143  interrupted by SIGINT or SIGTERM
+  3  a layer spec that does not resolve, or resolves ambiguously`
+	exitCodesSignals = `  130, 143  interrupted by SIGINT or SIGTERM
   141  extract's stdout reader went away (| head); nothing is printed`
+)
 
 const layerSpecHelp = `Layer specs (-l, --layers, repeatable):
   2            index: 0 is the bottom (base) layer
@@ -45,7 +50,9 @@ a range into a new image.
 
 ` + layerSpecHelp + `
 
-` + strings.Replace(exitCodesHelp, "  130, 143", "  4  compare --exit-code: the images differ\n  130, 143", 1),
+` + exitCodesErrors + `
+  4  compare --exit-code: the images differ
+` + exitCodesSignals,
 		Example: `  docker layers inspect myimg
   docker layers inspect myimg -l 2:-1 --no-trunc
   docker layers inspect myimg --format '{{.Index}} {{.DiffID}} {{.Size}}'
