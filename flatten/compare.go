@@ -58,10 +58,13 @@ type CompareOptions struct {
 // opaque marker of a or b names, their parents, the subtrees that those
 // markers and non-directories may hide or replace, and the files that
 // hardlinks among them name, are merged; and base's data is read only to
-// compare two regular files of the same size (by sha256). The layers'
-// rules are those of Indexer.Flatten, and the attributes compared those of
-// Changes, with xattrs, hardlinks (a path that is a hardlink to another
-// path on one side only, or to different paths) and, with ModTime,
+// compare two regular files of the same size (by sha256).
+//
+// The layers' rules are those of Indexer.Flatten, but an error of base
+// outside the paths merged, which Flatten would report, goes unseen. The
+// attributes compared are those of Changes, with xattrs, hardlinks (a path
+// that is a hardlink to another path on one side only, or to another
+// path, as the flattened output writes them) and, with ModTime,
 // modification times.
 func Compare(ctx context.Context, base, a, b []Layer, opts CompareOptions) ([]Difference, error) {
 	c := &comparer{

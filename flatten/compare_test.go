@@ -268,3 +268,15 @@ func TestRecordHugeSparseFile(t *testing.T) {
 		t.Fatalf("Compare with a file of the same size: %v", err)
 	}
 }
+
+// TestCompareLibarchiveXattrs checks that bsdtar's own xattr records are
+// compared too.
+func TestCompareLibarchiveXattrs(t *testing.T) {
+	x := func(v string) tf {
+		return with(reg("f", "x"), func(h *tar.Header) { h.PAXRecords = map[string]string{"LIBARCHIVE.xattr.user.k": v} })
+	}
+	got, err := Compare(t0ctx, nil, mkLayers(mkTar(t, x("MQ=="))), mkLayers(mkTar(t, x("Mg=="))), CompareOptions{})
+	if err != nil || !slices.Equal(diffStrings(got), []string{"C f xattrs"}) {
+		t.Fatalf("%q, %v", diffStrings(got), err)
+	}
+}

@@ -72,11 +72,17 @@ func metaFromHeader(hdr *tar.Header) fileMeta {
 }
 
 // xattrsOf returns the extended attributes of hdr in one comparable
-// string.
+// string: SCHILY.xattr.NAME records by their NAME, and bsdtar's
+// LIBARCHIVE.xattr.NAME records (a URL-encoded NAME, a base64 value), which
+// the flattened output keeps too, as "LIBARCHIVE.xattr.NAME".
 func xattrsOf(hdr *tar.Header) string {
 	var kv []string
 	for k, v := range hdr.PAXRecords {
-		if name, ok := strings.CutPrefix(k, paxXattr); ok {
+		name, ok := strings.CutPrefix(k, paxXattr)
+		if !ok && strings.HasPrefix(k, "LIBARCHIVE.xattr.") {
+			name, ok = k, true
+		}
+		if ok {
 			kv = append(kv, lenPrefixed(name)+lenPrefixed(v))
 		}
 	}
