@@ -4,7 +4,6 @@ import (
 	"archive/tar"
 	"encoding/json"
 	"fmt"
-	"strconv"
 	"strings"
 	"time"
 
@@ -173,16 +172,10 @@ func (c *compareContext) side(p flatten.PathInfo, absent flatten.ChangeKind, fn 
 func modeString(p flatten.PathInfo) string { return fmt.Sprintf("%04o", p.Mode) }
 func digestOf(p flatten.PathInfo) string   { return p.Digest }
 
-// compareSummary counts the rows of a comparison.
-type compareSummary struct {
-	Added, Changed, Deleted                int
-	AddedBytes, ChangedBytes, DeletedBytes int64
-}
-
 // summarize counts the rows and the bytes of their regular files: IMAGE_B's
 // for A and C, IMAGE_A's for D.
-func summarize(ds []flatten.Difference) compareSummary {
-	var s compareSummary
+func summarize(ds []flatten.Difference) flatten.LayerSummary {
+	var s flatten.LayerSummary
 	for _, d := range ds {
 		switch d.Kind {
 		case flatten.Added:
@@ -215,9 +208,9 @@ func newCompareSummaryFormat(source string) formatter.Format {
 	return formatter.Format(source)
 }
 
-func compareSummaryWrite(fmtCtx formatter.Context, human bool, s compareSummary) error {
+func compareSummaryWrite(fmtCtx formatter.Context, human bool, s flatten.LayerSummary) error {
 	render := func(format func(subContext formatter.SubContext) error) error {
-		return format(&compareSummaryContext{human: human, s: s})
+		return format(&compareSummaryContext{countCells: countCells{human: human, sum: s}})
 	}
 	ctx := &compareSummaryContext{}
 	ctx.Header = formatter.SubHeaderContext{
@@ -233,21 +226,17 @@ func compareSummaryWrite(fmtCtx formatter.Context, human bool, s compareSummary)
 
 type compareSummaryContext struct {
 	formatter.HeaderContext
-	human bool
-	s     compareSummary
+	countCells
 }
 
+// MarshalJSON gives the counts and the bytes as numbers.
 func (c *compareSummaryContext) MarshalJSON() ([]byte, error) {
-	return json.Marshal(c.s)
+	s := c.sum
+	return json.Marshal(struct {
+		Added, Changed, Deleted                int
+		AddedBytes, ChangedBytes, DeletedBytes int64
+	}{s.Added, s.Changed, s.Deleted, s.AddedBytes, s.ChangedBytes, s.DeletedBytes})
 }
-
-func (c *compareSummaryContext) Added() string   { return strconv.Itoa(c.s.Added) }
-func (c *compareSummaryContext) Changed() string { return strconv.Itoa(c.s.Changed) }
-func (c *compareSummaryContext) Deleted() string { return strconv.Itoa(c.s.Deleted) }
-
-func (c *compareSummaryContext) AddedSize() string   { return formatSize(c.s.AddedBytes, c.human) }
-func (c *compareSummaryContext) ChangedSize() string { return formatSize(c.s.ChangedBytes, c.human) }
-func (c *compareSummaryContext) DeletedSize() string { return formatSize(c.s.DeletedBytes, c.human) }
 
 func newCompareConfigFormat(source string) formatter.Format {
 	if source == formatter.TableFormatKey {

@@ -131,7 +131,7 @@ func newDiffSummaryFormat(source string) formatter.Format {
 func diffSummaryWrite(fmtCtx formatter.Context, human bool, rows []diffSummaryRow) error {
 	render := func(format func(subContext formatter.SubContext) error) error {
 		for _, r := range rows {
-			if err := format(&diffSummaryContext{trunc: fmtCtx.Trunc, human: human, r: r}); err != nil {
+			if err := format(&diffSummaryContext{countCells: countCells{human: human, sum: r.sum}, trunc: fmtCtx.Trunc, r: r}); err != nil {
 				return err
 			}
 		}
@@ -154,8 +154,8 @@ func diffSummaryWrite(fmtCtx formatter.Context, human bool, rows []diffSummaryRo
 
 type diffSummaryContext struct {
 	formatter.HeaderContext
+	countCells
 	trunc bool
-	human bool
 	r     diffSummaryRow
 }
 
@@ -172,13 +172,20 @@ func (c *diffSummaryContext) DiffID() string {
 	return c.r.diffID
 }
 
-func (c *diffSummaryContext) Added() string   { return strconv.Itoa(c.r.sum.Added) }
-func (c *diffSummaryContext) Changed() string { return strconv.Itoa(c.r.sum.Changed) }
-func (c *diffSummaryContext) Deleted() string { return strconv.Itoa(c.r.sum.Deleted) }
+// countCells are the count and size columns of a summary of A, C and D
+// rows: diff's per layer, compare's.
+type countCells struct {
+	human bool
+	sum   flatten.LayerSummary
+}
 
-func (c *diffSummaryContext) AddedSize() string   { return formatSize(c.r.sum.AddedBytes, c.human) }
-func (c *diffSummaryContext) ChangedSize() string { return formatSize(c.r.sum.ChangedBytes, c.human) }
-func (c *diffSummaryContext) DeletedSize() string { return formatSize(c.r.sum.DeletedBytes, c.human) }
+func (c countCells) Added() string   { return strconv.Itoa(c.sum.Added) }
+func (c countCells) Changed() string { return strconv.Itoa(c.sum.Changed) }
+func (c countCells) Deleted() string { return strconv.Itoa(c.sum.Deleted) }
+
+func (c countCells) AddedSize() string   { return formatSize(c.sum.AddedBytes, c.human) }
+func (c countCells) ChangedSize() string { return formatSize(c.sum.ChangedBytes, c.human) }
+func (c countCells) DeletedSize() string { return formatSize(c.sum.DeletedBytes, c.human) }
 
 // Wasted is the bytes of the layer's files that a higher layer replaced or
 // deleted.
