@@ -85,6 +85,8 @@ a range into a new image.
 		newExtractCommand(dockerCLI),
 		newDiffCommand(dockerCLI),
 		newCompareCommand(dockerCLI),
+		newLsCommand(dockerCLI),
+		newDuCommand(dockerCLI),
 		newCatCommand(dockerCLI),
 		newSquashCommand(dockerCLI),
 		newVersionCommand(dockerCLI),
