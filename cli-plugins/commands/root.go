@@ -42,11 +42,12 @@ const layerSpecHelp = `Layer specs (-l, --layers, repeatable):
 func NewRootCommand(dockerCLI command.Cli, isPlugin bool) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "layers",
-		Short: "Inspect, diff, compare, extract and squash an image's layers",
+		Short: "Inspect, diff, compare, list, extract and squash an image's layers",
 		Long: `Inspect an image's layer ancestry, see what each layer changed, compare
-two images file by file or their configs, read one file, extract a range
-of its layers flattened with whiteouts applied as one tarball, or squash
-a range into a new image.
+two images file by file or their configs, list its files with the layer
+each came from, see where its bytes are by directory, read one file,
+extract a range of its layers flattened with whiteouts applied as one
+tarball, or squash a range into a new image.
 
 ` + layerSpecHelp + `
 
@@ -58,6 +59,8 @@ a range into a new image.
   docker layers inspect myimg --format '{{.Index}} {{.DiffID}} {{.Size}}'
   docker layers diff myimg -l -1
   docker layers compare myimg:1 myimg:2
+  docker layers ls myimg /etc -R
+  docker layers du myimg --top 10
   docker layers cat myimg /etc/os-release
   docker layers squash myimg -l 2:-1 -t myimg:squashed`,
 		SilenceUsage:          true,
