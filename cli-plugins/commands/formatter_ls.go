@@ -20,7 +20,7 @@ const (
 	ownerHeader = "OWNER"
 )
 
-func newLsFormat(source string, tree bool) formatter.Format {
+func newLsFormat(source string) formatter.Format {
 	if source == "" || source == formatter.TableFormatKey {
 		return defaultLsTableFormat
 	}
@@ -86,8 +86,9 @@ func (w *lsWriter) context(f analyze.File, name string) *lsContext {
 // close draws the tree, if any, and flushes the output.
 func (w *lsWriter) close() error {
 	if w.isTree {
+		names := treeNames(w.tree)
 		for i, f := range w.tree {
-			if err := w.s.row(w.context(f, treeName(w.tree, i))); err != nil {
+			if err := w.s.row(w.context(f, names[i])); err != nil {
 				return err
 			}
 		}
@@ -95,40 +96,39 @@ func (w *lsWriter) close() error {
 	return w.s.close()
 }
 
-// treeName is the name of rows[i] drawn in the tree: the branches of its
-// ancestors, then its own.
-func treeName(rows []analyze.File, i int) string {
-	f := rows[i]
+// treeNames draws rows (in walk order, Depth 1 for the listed root's
+// children) as a tree: each name after the branches of its ancestors.
+// One pass from the end: later[d] tells whether a row at depth d comes
+// later with no shallower row in between, that is, whether the row's
+// ancestor at depth d (or the row itself) has a later sibling.
+func treeNames(rows []analyze.File) []string {
+	names := make([]string, len(rows))
+	var later []bool
 	var b strings.Builder
-	for d := 1; d < f.Depth; d++ {
-		if hasLaterSibling(rows, i, d) {
-			b.WriteString("│   ")
+	for i := len(rows) - 1; i >= 0; i-- {
+		f := rows[i]
+		for len(later) <= f.Depth {
+			later = append(later, false)
+		}
+		b.Reset()
+		for d := 1; d < f.Depth; d++ {
+			if later[d] {
+				b.WriteString("│   ")
+			} else {
+				b.WriteString("    ")
+			}
+		}
+		if later[f.Depth] {
+			b.WriteString("├── ")
 		} else {
-			b.WriteString("    ")
+			b.WriteString("└── ")
 		}
+		b.WriteString(f.Path[strings.LastIndexByte(f.Path, '/')+1:])
+		names[i] = b.String()
+		later[f.Depth] = true
+		clear(later[f.Depth+1:])
 	}
-	if hasLaterSibling(rows, i, f.Depth) {
-		b.WriteString("├── ")
-	} else {
-		b.WriteString("└── ")
-	}
-	b.WriteString(f.Path[strings.LastIndexByte(f.Path, '/')+1:])
-	return b.String()
-}
-
-// hasLaterSibling reports whether the ancestor at depth d of rows[i] (the
-// row itself at its own depth) has a later sibling in rows: a row after
-// it at depth d before any row above depth d.
-func hasLaterSibling(rows []analyze.File, i, d int) bool {
-	for _, r := range rows[i+1:] {
-		switch {
-		case r.Depth == d:
-			return true
-		case r.Depth < d:
-			return false
-		}
-	}
-	return false
+	return names
 }
 
 type lsContext struct {

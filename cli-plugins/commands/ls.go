@@ -159,7 +159,7 @@ func runLs(ctx context.Context, dockerCLI command.Cli, opts lsOptions) (retErr e
 		return lsHistoryWrite(fmtCtx, opts.human, sel, steps)
 	}
 	lopts := analyze.ListOptions{Roots: opts.paths, Depth: opts.depth, Include: opts.globs, TmpDir: opts.tmpdir}
-	fmtCtx.Format = newLsFormat(opts.format, opts.tree)
+	fmtCtx.Format = newLsFormat(opts.format)
 	w, err := newLsWriter(fmtCtx, opts.human, opts.tree, sel)
 	if err != nil {
 		return err
