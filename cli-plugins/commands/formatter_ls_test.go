@@ -45,7 +45,7 @@ func goldenFiles() []analyze.File {
 
 func TestLsWriteGolden(t *testing.T) {
 	for _, tc := range []struct {
-		name, format  string
+		name, format         string
 		human, noTrunc, tree bool
 	}{
 		{name: "table", human: true},
