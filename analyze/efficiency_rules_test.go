@@ -59,7 +59,7 @@ func TestReadRules(t *testing.T) {
 		t.Errorf("empty file: %v, %+v", err, r)
 	}
 	for in, msg := range map[string]string{
-		"rules: [": "not YAML",
+		"rules: [":                          "not YAML",
 		"rules:\n  lowestEfficiency: 1.5\n": "line 2: lowestEfficiency: 1.5 is outside",
 		"rules:\n  lowestEfficiency: [1]\n": "not a single value",
 		"rules:\n  typo: 1\n":               "unknown rule",
