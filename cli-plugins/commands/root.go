@@ -44,20 +44,22 @@ func NewRootCommand(dockerCLI command.Cli, isPlugin bool) *cobra.Command {
 		Use:   "layers",
 		Short: "Inspect, diff, compare, extract and squash an image's layers",
 		Long: `Inspect an image's layer ancestry, see what each layer changed, compare
-two images file by file or their configs, read one file, extract a range
-of its layers flattened with whiteouts applied as one tarball, or squash
-a range into a new image.
+two images file by file or their configs, see the bytes its layers waste
+and check them in CI, read one file, extract a range of its layers
+flattened with whiteouts applied as one tarball, or squash a range into a
+new image.
 
 ` + layerSpecHelp + `
 
 ` + exitCodesErrors + `
-  4  compare --exit-code: the images differ
+  4  compare --exit-code: the images differ; efficiency: a rule failed
 ` + exitCodesSignals,
 		Example: `  docker layers inspect myimg
   docker layers inspect myimg -l 2:-1 --no-trunc
   docker layers inspect myimg --format '{{.Index}} {{.DiffID}} {{.Size}}'
   docker layers diff myimg -l -1
   docker layers compare myimg:1 myimg:2
+  docker layers efficiency myimg --lowest-efficiency 0.95
   docker layers cat myimg /etc/os-release
   docker layers squash myimg -l 2:-1 -t myimg:squashed`,
 		SilenceUsage:          true,
@@ -85,6 +87,7 @@ a range into a new image.
 		newExtractCommand(dockerCLI),
 		newDiffCommand(dockerCLI),
 		newCompareCommand(dockerCLI),
+		newEfficiencyCommand(dockerCLI),
 		newCatCommand(dockerCLI),
 		newSquashCommand(dockerCLI),
 		newVersionCommand(dockerCLI),
