@@ -516,7 +516,17 @@ func fileExists(p string) bool { _, err := os.Stat(p); return err == nil }
 func TestEfficiencyDive(t *testing.T) {
 	dive := diveBinary(t)
 	forEachDaemon(t, func(t *testing.T, d daemon) {
-		const img = "docker-layers-fixture:latest"
+		crafted := "docker-layers-e2e-efficiency:crafted"
+		d.load(t, loadArchive(t, crafted, diffLayers(t)))
+		for _, img := range []string{"docker-layers-fixture:latest", crafted} {
+			t.Run(img, func(t *testing.T) { diveCompare(t, d, dive, img) })
+		}
+	})
+}
+
+// diveCompare compares our figures of img with dive's.
+func diveCompare(t *testing.T, d daemon, dive, img string) {
+	{
 		saved := []byte(must(t, d.docker(t, "save", img)))
 		archive := filepath.Join(t.TempDir(), "saved.tar")
 		if err := os.WriteFile(archive, saved, 0o644); err != nil {
@@ -572,9 +582,11 @@ func TestEfficiencyDive(t *testing.T) {
 				t.Errorf("%s: dive counts %d bytes wasted, ours %d + the shown copy %d", f.File, f.SizeBytes, oursAt[f.File], shownSize[f.File])
 			}
 		}
-		// Case "deleted with its directory" (/app/old in RUN 3): dive
-		// records the whiteout at the directory's path only, seen once,
-		// and counts nothing; we count the files.
+		// Case "deleted with its directory" (/app/old in RUN 3, the
+		// crafted image's d/): dive records the whiteout at the
+		// directory's path only, seen once, and counts nothing; we count
+		// the files. Case "hidden by an opaque directory" (the crafted
+		// image's op/gone): dive ignores opaque markers.
 		var missed []string
 		for p := range oursAt {
 			if diveAt[p] {
@@ -583,11 +595,11 @@ func TestEfficiencyDive(t *testing.T) {
 			missed = append(missed, p)
 			i := slices.IndexFunc(ref.stored, func(s storedRef) bool { return "/"+s.path == p && !ref.shown[slices.Index(ref.stored, s)] })
 			if i < 0 || !ref.deletedByDir[i] {
-				t.Errorf("%s: we count it wasted, dive does not, and it was not deleted with its directory", p)
+				t.Errorf("%s: we count it wasted, dive does not, and it was not deleted with its directory nor hidden by an opaque one", p)
 			}
 		}
 		sort.Strings(missed)
-		t.Logf("dive: efficiency %.6f, wasted %d, user wasted %.4f %%; ours: efficiency %.6f, wasted %d, user wasted %.4f %%; deleted with their directory, which dive misses: %v",
+		t.Logf("dive: efficiency %.6f, wasted %d, user wasted %.4f %%; ours: efficiency %.6f, wasted %d, user wasted %.4f %%; deleted with their directory or by an opaque one, which dive misses: %v",
 			dv.Image.EfficiencyScore, dv.Image.InefficientBytes, dv.userWastedPercent, ours.Efficiency, ours.WastedBytes, ours.UserWastedPercent*100, missed)
 
 		// The score: dive's is Σ min / Σ cumulative size over every path
@@ -607,5 +619,5 @@ func TestEfficiencyDive(t *testing.T) {
 		if want := float64(minSum) / float64(cumSum); math.Abs(dv.Image.EfficiencyScore-want) > 1e-12 {
 			t.Errorf("dive's efficiency %v is not Σ min / Σ cumulative = %d / %d = %v", dv.Image.EfficiencyScore, minSum, cumSum, want)
 		}
-	})
+	}
 }
