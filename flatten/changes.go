@@ -88,7 +88,8 @@ type LayerSummary struct {
 	// Wasted is the bytes of this layer's regular files that the merge of
 	// all the given layers no longer shows under any name: a higher layer
 	// replaced them (even with identical bytes) or deleted them. It is
-	// space the image stores but never shows (dive's "wasted space").
+	// space the image stores but never shows (what dive's "wasted space"
+	// means to count; dive counts differently: see analyze.Efficiency).
 	Wasted int64
 }
 
