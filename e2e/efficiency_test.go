@@ -360,8 +360,14 @@ func TestEfficiency(t *testing.T) {
 			ref.check(t, got, baseLayers)
 		}
 
+		// --path, and a template.
+		out := must(t, d.plugin(t, "efficiency", img, "--path", "/app/data", "-H=false", "--format", "{{.StoredBytes}} {{.WastedBytes}} {{.DuplicatedBytes}}"))
+		if want := "3784 1892 1892\n"; out != want { // numbers.txt, written by RUN 2 and again by RUN 6's chmod
+			t.Errorf("--path /app/data: %q, want %q", out, want)
+		}
+
 		// The table, every flag.
-		out := must(t, d.plugin(t, "efficiency", img, "--top", "2", "-H=false", "--no-trunc"))
+		out = must(t, d.plugin(t, "efficiency", img, "--top", "2", "-H=false", "--no-trunc"))
 		for _, want := range []string{"EFFICIENCY", "WASTED    STATE", "replaced   2,6       /app/data/numbers.txt", "more paths (--top 0 lists all)", "sha256:"} {
 			if !strings.Contains(out, want) {
 				t.Errorf("the table has no %q:\n%s", want, out)

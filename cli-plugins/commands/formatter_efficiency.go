@@ -182,16 +182,24 @@ func (c *efficiencyContext) MarshalJSON() ([]byte, error) {
 	return json.Marshal(efficiencyJSONOf(c.v))
 }
 
-func (c *efficiencyContext) Image() string             { return c.v.ref }
-func (c *efficiencyContext) Efficiency() string        { return ratio(c.v.report.Score) }
-func (c *efficiencyContext) Score() string             { return strconv.FormatFloat(c.v.report.Score, 'f', -1, 64) }
-func (c *efficiencyContext) StoredBytes() string       { return formatSize(c.v.report.StoredBytes, c.v.human) }
-func (c *efficiencyContext) UserBytes() string         { return formatSize(c.v.report.UserBytes, c.v.human) }
-func (c *efficiencyContext) WastedBytes() string       { return formatSize(c.v.report.WastedBytes, c.v.human) }
-func (c *efficiencyContext) UserWastedBytes() string   { return formatSize(c.v.report.UserWastedBytes, c.v.human) }
+func (c *efficiencyContext) Image() string      { return c.v.ref }
+func (c *efficiencyContext) Efficiency() string { return ratio(c.v.report.Score) }
+func (c *efficiencyContext) Score() string      { return strconv.FormatFloat(c.v.report.Score, 'f', -1, 64) }
+func (c *efficiencyContext) StoredBytes() string {
+	return formatSize(c.v.report.StoredBytes, c.v.human)
+}
+func (c *efficiencyContext) UserBytes() string { return formatSize(c.v.report.UserBytes, c.v.human) }
+func (c *efficiencyContext) WastedBytes() string {
+	return formatSize(c.v.report.WastedBytes, c.v.human)
+}
+func (c *efficiencyContext) UserWastedBytes() string {
+	return formatSize(c.v.report.UserWastedBytes, c.v.human)
+}
 func (c *efficiencyContext) UserWastedPercent() string { return ratio(c.v.report.UserWastedPercent) }
-func (c *efficiencyContext) DuplicatedBytes() string   { return formatSize(c.v.report.DuplicateBytes, c.v.human) }
-func (c *efficiencyContext) Base() string              { return strconv.Itoa(c.v.report.Base) }
+func (c *efficiencyContext) DuplicatedBytes() string {
+	return formatSize(c.v.report.DuplicateBytes, c.v.human)
+}
+func (c *efficiencyContext) Base() string { return strconv.Itoa(c.v.report.Base) }
 
 // Result is PASS or FAIL when the rules were checked, else "".
 func (c *efficiencyContext) Result() string {
