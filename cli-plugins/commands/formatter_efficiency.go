@@ -45,7 +45,13 @@ func efficiencyWrite(w io.Writer, format string, v efficiencyView) error {
 		return json.NewEncoder(w).Encode(efficiencyJSONOf(v))
 	}
 	ctx := formatter.Context{Output: w, Format: efficiencyFormat(format), Trunc: v.trunc}
-	return ctx.Write(&efficiencyContext{v: v}, func(f func(formatter.SubContext) error) error {
+	hdr := &efficiencyContext{}
+	hdr.Header = formatter.SubHeaderContext{
+		"Image": "IMAGE", "Efficiency": "EFFICIENCY", "Score": "SCORE", "StoredBytes": "STORED",
+		"UserBytes": "USER STORED", "WastedBytes": wastedHeader, "UserWastedBytes": "USER WASTED",
+		"UserWastedPercent": "USER WASTED %", "DuplicatedBytes": dupHeader, "Base": "BASE", "Result": "RESULT",
+	}
+	return ctx.Write(hdr, func(f func(formatter.SubContext) error) error {
 		return f(&efficiencyContext{v: v})
 	})
 }

@@ -50,6 +50,7 @@ func TestEfficiencyWriteGolden(t *testing.T) {
 		{name: "table-rules", format: "table", checked: true, human: true, noTrunc: true},
 		{name: "json", format: "json", checked: true, human: true},
 		{name: "template", format: "{{.Image}} {{.Efficiency}} {{.WastedBytes}} {{.UserWastedPercent}} {{.Result}}", checked: true},
+		{name: "template-table", format: "table {{.Image}}\t{{.Efficiency}}\t{{.StoredBytes}}\t{{.WastedBytes}}\t{{.DuplicatedBytes}}\t{{.Result}}", checked: true, human: true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			v := efficiencyView{ref: "myimg:1", report: goldenEfficiency(), top: tc.top, human: tc.human, trunc: !tc.noTrunc}
