@@ -72,9 +72,10 @@ type WastedPath struct {
 	Bytes int64
 	// Layers lists every layer that stored a file at Path, bottom first.
 	Layers []int
-	// Shown says that the final image still shows a file stored at Path
-	// (the top one): the others were replaced. When false, Path was
-	// deleted.
+	// Shown says that the final image still shows one of the files
+	// stored at Path (the top one, at Path or, rarely, only through a
+	// hardlink of it): the others were replaced. When false, every file
+	// stored at Path is gone (deleted).
 	Shown bool
 }
 
