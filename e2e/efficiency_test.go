@@ -415,14 +415,30 @@ func TestEfficiency(t *testing.T) {
 			}
 		}
 		// Without --ci-config, ./.dive-ci is read when rules are checked.
+		inDir := func(args ...string) (string, int) {
+			cmd := exec.Command(binary, args...)
+			cmd.Dir = dir
+			cmd.Env = append(os.Environ(), "DOCKER_HOST="+d.host, "DOCKER_CONFIG="+pluginConfig, "DOCKER_CONTEXT=")
+			out, err := cmd.CombinedOutput()
+			var ee *exec.ExitError
+			if errors.As(err, &ee) {
+				return string(out), ee.ExitCode()
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			return string(out), 0
+		}
+		write(".dive-ci", "rules:\n  lowestEfficiency: 0.99\n  highestUserWastedPercent: 0.5\n")
+		if out, code := inDir("efficiency", img, "--ci"); code != 0 || !strings.Contains(out, "Result: PASS") {
+			t.Errorf("--ci with ./.dive-ci: exit %d\n%s", code, out)
+		}
+		if out, code := inDir("efficiency", img); code != 0 || strings.Contains(out, "Rules:") {
+			t.Errorf("without --ci or a rule, ./.dive-ci is not read: exit %d\n%s", code, out)
+		}
 		write(".dive-ci", "rules:\n  lowestEfficiency: nope\n")
-		cmd := exec.Command(binary, "efficiency", img, "--ci")
-		cmd.Dir = dir
-		cmd.Env = append(os.Environ(), "DOCKER_HOST="+d.host, "DOCKER_CONFIG="+pluginConfig, "DOCKER_CONTEXT=")
-		out2, err := cmd.CombinedOutput()
-		var ee *exec.ExitError
-		if !errors.As(err, &ee) || ee.ExitCode() != 1 || !strings.Contains(string(out2), "invalid rules in .dive-ci") {
-			t.Errorf("a malformed ./.dive-ci: %v %s", err, out2)
+		if out, code := inDir("efficiency", img, "--ci"); code != 1 || !strings.Contains(out, "invalid rules in .dive-ci") {
+			t.Errorf("a malformed ./.dive-ci: exit %d %s", code, out)
 		}
 	})
 }
