@@ -27,6 +27,8 @@ say "docker-layers diff --input sample.tar.gz -l 3:   # what each layer from 3 u
 "$BIN" diff --input "$SAMPLE" -l 3:
 say docker-layers diff --input sample.tar.gz --summary
 "$BIN" diff --input "$SAMPLE" --summary
+say "docker-layers efficiency --input sample.tar.gz --top 3   # wasted and duplicated bytes"
+"$BIN" efficiency --input "$SAMPLE" --top 3
 say docker-layers cat --input sample.tar.gz /app/hello-relative-link
 "$BIN" cat --input "$SAMPLE" /app/hello-relative-link
 say "docker-layers cat --input sample.tar.gz /app/delete-me.txt -l :2   # before layer 3 deleted it"

@@ -12,6 +12,8 @@
 #   DOCKER_LAYERS_{LEGACY,OCI,CONTAINERD}_HOST  use these daemons instead
 #   DOCKER_LAYERS_BINARY  the docker-layers binary to test (default bin/docker-layers)
 #   DOCKER_LAYERS_KEEP=1  leave the daemons this script started running
+#   DOCKER_LAYERS_DIVE    the dive binary (default: go install dive into
+#                         DOCKER_LAYERS_TOOLS, ~/.cache/docker-layers/tools)
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -48,6 +50,18 @@ for kind in legacy oci containerd; do
 	var="DOCKER_LAYERS_$(echo "$kind" | tr '[:lower:]' '[:upper:]')_HOST"
 	DOCKER_HOST="${!var}" "$HERE/fixtures/build.sh"
 done
+
+# dive, the second oracle of the efficiency tests (e2e/efficiency_test.go),
+# from the Go module proxy into a cache of its own; instant once there.
+DIVE_VERSION=v0.13.1
+if [ -z "${DOCKER_LAYERS_DIVE:-}" ]; then
+	dive_dir="${DOCKER_LAYERS_TOOLS:-${XDG_CACHE_HOME:-$HOME/.cache}/docker-layers/tools}/dive-$DIVE_VERSION"
+	if [ ! -x "$dive_dir/dive" ]; then
+		GOBIN="$dive_dir" go install "github.com/wagoodman/dive@$DIVE_VERSION" ||
+			echo "run.sh: could not install dive $DIVE_VERSION (TestEfficiencyDive fails on CI, skips elsewhere)" >&2
+	fi
+	if [ -x "$dive_dir/dive" ]; then export DOCKER_LAYERS_DIVE="$dive_dir/dive"; fi
+fi
 
 export DOCKER_LAYERS_BINARY="${DOCKER_LAYERS_BINARY:-$ROOT/bin/docker-layers}"
 cd "$ROOT"

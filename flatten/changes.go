@@ -3,9 +3,12 @@ package flatten
 import (
 	"archive/tar"
 	"context"
+	"errors"
 	"maps"
 	"slices"
 	"strings"
+
+	"github.com/opencontainers/go-digest"
 )
 
 // ChangeKind says what a layer did to a path.
@@ -85,7 +88,8 @@ type LayerSummary struct {
 	// Wasted is the bytes of this layer's regular files that the merge of
 	// all the given layers no longer shows under any name: a higher layer
 	// replaced them (even with identical bytes) or deleted them. It is
-	// space the image stores but never shows (dive's "wasted space").
+	// space the image stores but never shows (what dive's "wasted space"
+	// means to count; dive counts differently: see analyze.Efficiency).
 	Wasted int64
 }
 
@@ -98,6 +102,26 @@ type ChangesOptions struct {
 	// Filter keeps only the changes (and wasted bytes) of the paths it
 	// selects; nil keeps all.
 	Filter *PathFilter
+	// Stored lists, in ChangeSet.Stored, every regular file that the
+	// layers store, and whether the merge of all of them still shows it.
+	Stored bool
+}
+
+// StoredFile is a regular file that a layer stores: an entry of the layer
+// that the layer leaves in its merged tree (a hardlink stores nothing of
+// its own; it names a stored file). Of two entries of one path in one
+// layer, only the last is stored, as Indexer.Flatten keeps only it.
+type StoredFile struct {
+	Layer int
+	// Path is the first name the layer gives the file (canonical:
+	// relative, without "./").
+	Path string
+	Size int64
+	// Hidden says that no name of the merge of all the given layers shows
+	// the file any more: a higher layer replaced it (even with identical
+	// bytes) or deleted it. Its Size is wasted.
+	Hidden bool
+	id     ident
 }
 
 // ChangeSet is what Changes returns.
@@ -107,6 +131,25 @@ type ChangeSet struct {
 	// Summaries has one entry per given layer; the counts are zero for the
 	// layers not reported.
 	Summaries []LayerSummary
+	// Stored (with ChangesOptions.Stored) lists the regular files of the
+	// paths the filter selects that the layers store, by layer, then in
+	// byte order of path.
+	Stored []StoredFile
+
+	files *files
+}
+
+// Digest returns the sha256 of the data of a file of cs.Stored, reading
+// it from its layer (or its recording), which must still be readable.
+func (cs *ChangeSet) Digest(f StoredFile) (digest.Digest, error) {
+	if cs.files == nil {
+		return "", errors.New("no stored files: ChangesOptions.Stored was not set")
+	}
+	sum, err := cs.files.sum(f.id)
+	if err != nil {
+		return "", err
+	}
+	return digest.NewDigestFromBytes(digest.SHA256, sum[:]), nil
 }
 
 // Changes reads the headers of layers (layers[0] is the bottom) and returns,
@@ -139,6 +182,9 @@ func Changes(ctx context.Context, layers []Layer, opts ChangesOptions) (*ChangeS
 		recordings: true,
 	}
 	c := &changer{files: newFiles(f), filter: opts.Filter, created: map[ident]bool{}}
+	if opts.Stored {
+		c.names = make(map[ident]string)
+	}
 	cs := &ChangeSet{Summaries: make([]LayerSummary, len(layers))}
 	c.sums = cs.Summaries
 	report := make([]bool, len(layers))
@@ -164,15 +210,21 @@ func Changes(ctx context.Context, layers []Layer, opts ChangesOptions) (*ChangeS
 		}
 		cs.Changes = append(cs.Changes, rows...)
 	}
-	if err := c.wasted(); err != nil {
+	stored, err := c.wasted(opts.Stored)
+	if err != nil {
 		return nil, err
+	}
+	if opts.Stored {
+		cs.Stored = stored
+		cs.files = &c.files
 	}
 	return cs, nil
 }
 
 // wasted counts the files that the layers made and that no name of the
-// merged tree shows any more: replaced or deleted by a higher layer.
-func (c *changer) wasted() error {
+// merged tree shows any more: replaced or deleted by a higher layer. With
+// list, it returns every file the layers made that the filter selects.
+func (c *changer) wasted(list bool) ([]StoredFile, error) {
 	shown := make(map[ident]struct{})
 	stack := []*node{c.f.root}
 	for len(stack) > 0 {
@@ -187,17 +239,30 @@ func (c *changer) wasted() error {
 			}
 		}
 	}
+	var stored []StoredFile
 	for id, match := range c.created {
-		if _, ok := shown[id]; ok || !match {
+		_, ok := shown[id]
+		if !match || ok && !list {
 			continue
 		}
 		m, err := c.metaOf(&node{layer: id.layer, off: id.off, typ: tar.TypeReg})
 		if err != nil {
-			return err
+			return nil, err
 		}
-		c.sums[id.layer].Wasted += m.size
+		if !ok {
+			c.sums[id.layer].Wasted += m.size
+		}
+		if list {
+			stored = append(stored, StoredFile{Layer: int(id.layer), Path: c.names[id], Size: m.size, Hidden: !ok, id: id})
+		}
 	}
-	return nil
+	slices.SortFunc(stored, func(a, b StoredFile) int {
+		if a.Layer != b.Layer {
+			return a.Layer - b.Layer
+		}
+		return strings.Compare(a.Path, b.Path)
+	})
+	return stored, nil
 }
 
 // probe is a path that the layer being applied has an entry at (or that
@@ -229,8 +294,10 @@ type changer struct {
 	lowerKids map[*node]map[string]*node
 	// created are the regular files that each layer leaves in the tree
 	// (under one name or more), and whether the filter selects one of
-	// those names.
+	// those names; names holds the first name the filter selects
+	// (ChangesOptions.Stored only).
 	created map[ident]bool
+	names   map[ident]string
 }
 
 // kids returns the children that directory n had before the layer.
@@ -350,7 +417,11 @@ func (c *changer) after(li int, report bool) ([]Change, error) {
 		p := &c.probes[i]
 		if up := c.f.lookup(p.path); up != nil && (up.typ == tar.TypeReg || up.typ == tar.TypeLink) && up.ident().layer == int32(li) {
 			id := up.ident()
-			c.created[id] = c.created[id] || c.filter.Match(p.path)
+			match := c.filter.Match(p.path)
+			if _, named := c.names[id]; match && !named && c.names != nil {
+				c.names[id] = p.path
+			}
+			c.created[id] = c.created[id] || match
 		}
 	}
 	if !report {

@@ -2,6 +2,9 @@ package flatten
 
 import (
 	"archive/tar"
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"strings"
 	"testing"
@@ -169,4 +172,54 @@ func TestChangesErrors(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), `layer sha256:l1: entry "../b"`) {
 		t.Errorf("unsafe name: %v", err)
 	}
+}
+
+// Stored lists every regular file the layers store, whether the merge
+// still shows it, and hashes it on demand, from a layer or its recording.
+func TestChangesStored(t *testing.T) {
+	tars := [][]byte{
+		mkTar(t, dir("d/"), reg("d/a", "aaa"), hl("d/l", "d/a"), reg("f", "ff"), reg("g", "gg")),
+		mkTar(t, wh("d/a"), reg("f", "FF"), reg("h", "")),
+		mkTar(t, wh("d"), reg("g", "gg")),
+	}
+	layers := mkLayers(tars...)
+	rec, err := Record(t0ctx, layers[1].ID, bytes.NewReader(tars[1]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	layers[1] = Layer{ID: layers[1].ID, Recording: rec}
+	cs, err := Changes(t0ctx, layers, ChangesOptions{Report: []int{}, Stored: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, f := range cs.Stored {
+		d, err := cs.Digest(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, fmt.Sprintf("%d %s %d hidden=%v %s", f.Layer, f.Path, f.Size, f.Hidden, d.Encoded()[:8]))
+	}
+	want := []string{
+		"0 d/a 3 hidden=true " + sha8("aaa"), // deleted with d (the link d/l showed it until then)
+		"0 f 2 hidden=true " + sha8("ff"),
+		"0 g 2 hidden=true " + sha8("gg"),
+		"1 f 2 hidden=false " + sha8("FF"),
+		"1 h 0 hidden=false " + sha8(""),
+		"2 g 2 hidden=false " + sha8("gg"),
+	}
+	if d := diffLines(got, want); d != "" {
+		t.Error(d)
+	}
+	if cs.Summaries[0].Wasted != 7 {
+		t.Errorf("layer 0 wastes %d bytes, want 7", cs.Summaries[0].Wasted)
+	}
+	if _, err := (&ChangeSet{}).Digest(StoredFile{}); err == nil {
+		t.Error("Digest without Stored: no error")
+	}
+}
+
+func sha8(s string) string {
+	sum := sha256.Sum256([]byte(s))
+	return hex.EncodeToString(sum[:4])
 }

@@ -14,8 +14,10 @@
 //     behind one interface (index.go, buckets.go, spill.go);
 //   - writing the merged tree as one deterministic tar stream (flatten.go),
 //     optionally only the paths selected by globs (filter.go);
-//   - what each layer adds, changes and deletes, and the bytes it wastes
-//     (changes.go), and finding one file of the merged tree (lookup.go);
+//   - what each layer adds, changes and deletes, the bytes it wastes, and
+//     the regular files the layers store with whether the merge still
+//     shows them, hashed on demand (changes.go), and finding one file of
+//     the merged tree (lookup.go);
 //   - the paths in which two merged trees over a shared base differ, merging
 //     of the base only what the other layers touch (compare.go), the
 //     attributes compared (files.go), and a layer read once as a stream

@@ -18,7 +18,7 @@ import (
 
 // exitDiffer is compare's exit status, with --exit-code, when the images
 // differ.
-const exitDiffer = 4
+const exitDiffer = exitCheckFailed
 
 type compareOptions struct {
 	imageA, imageB string

@@ -19,6 +19,9 @@ const (
 	exitUsage   = 1
 	exitRuntime = 2
 	exitSpec    = 3
+	// exitCheckFailed: a check the user asked for says no (compare
+	// --exit-code: the images differ; efficiency: a rule failed).
+	exitCheckFailed = 4
 )
 
 // Exit prints err as one line on w and returns the process exit code for it:

@@ -45,14 +45,15 @@ func NewRootCommand(dockerCLI command.Cli, isPlugin bool) *cobra.Command {
 		Short: "Inspect, diff, compare, list, extract and squash an image's layers",
 		Long: `Inspect an image's layer ancestry, see what each layer changed, compare
 two images file by file or their configs, list its files with the layer
-each came from, see where its bytes are by directory, read one file,
-extract a range of its layers flattened with whiteouts applied as one
-tarball, or squash a range into a new image.
+each came from, see where its bytes are by directory, see the bytes its
+layers waste and check them in CI, read one file, extract a range of its
+layers flattened with whiteouts applied as one tarball, or squash a range
+into a new image.
 
 ` + layerSpecHelp + `
 
 ` + exitCodesErrors + `
-  4  compare --exit-code: the images differ
+  4  compare --exit-code: the images differ; efficiency: a rule failed
 ` + exitCodesSignals,
 		Example: `  docker layers inspect myimg
   docker layers inspect myimg -l 2:-1 --no-trunc
@@ -61,6 +62,7 @@ tarball, or squash a range into a new image.
   docker layers compare myimg:1 myimg:2
   docker layers ls myimg /etc -R
   docker layers du myimg --top 10
+  docker layers efficiency myimg --lowest-efficiency 0.95
   docker layers cat myimg /etc/os-release
   docker layers squash myimg -l 2:-1 -t myimg:squashed`,
 		SilenceUsage:          true,
@@ -90,6 +92,7 @@ tarball, or squash a range into a new image.
 		newCompareCommand(dockerCLI),
 		newLsCommand(dockerCLI),
 		newDuCommand(dockerCLI),
+		newEfficiencyCommand(dockerCLI),
 		newCatCommand(dockerCLI),
 		newSquashCommand(dockerCLI),
 		newVersionCommand(dockerCLI),

@@ -1,0 +1,210 @@
+package analyze
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"sort"
+	"strconv"
+	"strings"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// Rule names, as dive's CI configuration (.dive-ci) names them.
+const (
+	RuleLowestEfficiency         = "lowestEfficiency"
+	RuleHighestWastedBytes       = "highestWastedBytes"
+	RuleHighestUserWastedPercent = "highestUserWastedPercent"
+)
+
+// ruleNames are the rules, in the order they are checked and reported
+// (dive's: by name).
+var ruleNames = []string{RuleHighestUserWastedPercent, RuleHighestWastedBytes, RuleLowestEfficiency}
+
+// ruleDisabled is the value that turns a rule off, as in dive.
+const ruleDisabled = "disabled"
+
+// Limit is one rule's threshold; Disabled turns the rule off.
+type Limit struct {
+	Disabled bool
+	Value    float64 // a ratio from 0 to 1, or bytes (highestWastedBytes)
+}
+
+// Rules are the thresholds an image's efficiency must meet: dive's CI
+// rules, with dive's meaning of each threshold.
+type Rules struct {
+	// LowestEfficiency fails an image whose Score is below it.
+	LowestEfficiency Limit
+	// HighestWastedBytes fails an image whose WastedBytes is above it.
+	HighestWastedBytes Limit
+	// HighestUserWastedPercent fails an image whose UserWastedPercent is
+	// above it.
+	HighestUserWastedPercent Limit
+}
+
+// DefaultRules are dive's defaults: efficiency at least 0.9, user wasted
+// percent at most 0.1, wasted bytes not checked.
+func DefaultRules() Rules {
+	return Rules{
+		LowestEfficiency:         Limit{Value: 0.9},
+		HighestWastedBytes:       Limit{Disabled: true},
+		HighestUserWastedPercent: Limit{Value: 0.1},
+	}
+}
+
+func (r *Rules) limit(name string) *Limit {
+	switch name {
+	case RuleLowestEfficiency:
+		return &r.LowestEfficiency
+	case RuleHighestWastedBytes:
+		return &r.HighestWastedBytes
+	case RuleHighestUserWastedPercent:
+		return &r.HighestUserWastedPercent
+	}
+	return nil
+}
+
+// Set sets the rule name from value as dive reads it: "disabled", a ratio
+// from 0 to 1, or for highestWastedBytes a size in bytes ("20MB", "1.5
+// GiB", "4096"; units are humanize's, kB = 1000 and KiB = 1024).
+func (r *Rules) Set(name, value string) error {
+	l := r.limit(name)
+	if l == nil {
+		return fmt.Errorf("unknown rule %q: the rules are %s", name, strings.Join(ruleNames, ", "))
+	}
+	value = strings.TrimSpace(value)
+	if value == ruleDisabled {
+		*l = Limit{Disabled: true}
+		return nil
+	}
+	if name == RuleHighestWastedBytes {
+		n, err := ParseBytes(value)
+		if err != nil {
+			return fmt.Errorf("%s: %w", name, err)
+		}
+		*l = Limit{Value: float64(n)}
+		return nil
+	}
+	v, err := strconv.ParseFloat(value, 64)
+	if err != nil || math.IsNaN(v) {
+		return fmt.Errorf("%s: %q is not a ratio from 0 to 1, nor %q", name, value, ruleDisabled)
+	}
+	if v < 0 || v > 1 {
+		return fmt.Errorf("%s: %s is outside the allowed range 0 to 1 (a ratio: 0.95, not 95)", name, value)
+	}
+	*l = Limit{Value: v}
+	return nil
+}
+
+// ReadRules reads dive's CI configuration file (.dive-ci) from r into
+// rules: YAML whose "rules" mapping sets some of lowestEfficiency,
+// highestWastedBytes and highestUserWastedPercent (values as Set reads
+// them). Other top-level keys are ignored, as dive ignores them; an
+// unknown rule is an error.
+func ReadRules(r io.Reader, rules *Rules) error {
+	var doc struct {
+		Rules map[string]yaml.Node `yaml:"rules"`
+	}
+	if err := yaml.NewDecoder(r).Decode(&doc); err != nil && !errors.Is(err, io.EOF) {
+		return fmt.Errorf("not YAML: %w", err)
+	}
+	names := make([]string, 0, len(doc.Rules))
+	for name := range doc.Rules {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		v := doc.Rules[name]
+		if v.Kind != yaml.ScalarNode {
+			return fmt.Errorf("rules.%s (line %d): not a single value", name, v.Line)
+		}
+		if err := rules.Set(name, v.Value); err != nil {
+			return fmt.Errorf("line %d: %w", v.Line, err)
+		}
+	}
+	return nil
+}
+
+// ParseBytes reads a size as dive reads highestWastedBytes (humanize's
+// ParseBytes): a number, optionally with a fraction, then an optional
+// unit: B, kB/K, MB/M, GB/G, TB/T, PB/P (powers of 1000) or KiB/Ki,
+// MiB/Mi, GiB/Gi, TiB/Ti, PiB/Pi (powers of 1024), case-insensitive,
+// optionally after a space.
+func ParseBytes(s string) (int64, error) {
+	t := strings.TrimSpace(s)
+	i := 0
+	for i < len(t) && (t[i] >= '0' && t[i] <= '9' || t[i] == '.') {
+		i++
+	}
+	num, unit := t[:i], strings.ToLower(strings.TrimSpace(t[i:]))
+	v, err := strconv.ParseFloat(num, 64)
+	mult, ok := byteUnits[unit]
+	if err != nil || !ok {
+		return 0, fmt.Errorf("%q is not a size in bytes (such as 20MB, 1.5GiB or 4096), nor %q", s, ruleDisabled)
+	}
+	b := v * mult
+	if b >= math.MaxInt64 {
+		return 0, fmt.Errorf("%q is too large", s)
+	}
+	return int64(b), nil
+}
+
+var byteUnits = map[string]float64{
+	"": 1, "b": 1,
+	"k": 1e3, "kb": 1e3, "m": 1e6, "mb": 1e6, "g": 1e9, "gb": 1e9, "t": 1e12, "tb": 1e12, "p": 1e15, "pb": 1e15,
+	"ki": 1 << 10, "kib": 1 << 10, "mi": 1 << 20, "mib": 1 << 20, "gi": 1 << 30, "gib": 1 << 30,
+	"ti": 1 << 40, "tib": 1 << 40, "pi": 1 << 50, "pib": 1 << 50,
+}
+
+// RuleStatus is the outcome of one rule.
+type RuleStatus string
+
+// Rule outcomes, as dive prints them.
+const (
+	RulePass RuleStatus = "PASS"
+	RuleFail RuleStatus = "FAIL"
+	RuleSkip RuleStatus = "SKIP" // disabled
+)
+
+// RuleResult is one rule checked against an image.
+type RuleResult struct {
+	Name   string
+	Status RuleStatus
+	Limit  Limit
+	// Actual is the image's figure the rule checks.
+	Actual float64
+}
+
+// Check checks e against every rule, in dive's order (by name), and says
+// whether all of them pass.
+func (r Rules) Check(e *EfficiencyReport) ([]RuleResult, bool) {
+	var out []RuleResult
+	pass := true
+	for _, name := range ruleNames {
+		l := *r.limit(name)
+		res := RuleResult{Name: name, Limit: l, Status: RulePass}
+		var failed bool
+		switch name {
+		case RuleLowestEfficiency:
+			res.Actual = e.Score
+			failed = e.Score < l.Value
+		case RuleHighestWastedBytes:
+			res.Actual = float64(e.WastedBytes)
+			failed = float64(e.WastedBytes) > l.Value
+		case RuleHighestUserWastedPercent:
+			res.Actual = e.UserWastedPercent
+			failed = e.UserWastedPercent > l.Value
+		}
+		switch {
+		case l.Disabled:
+			res.Status = RuleSkip
+		case failed:
+			res.Status = RuleFail
+			pass = false
+		}
+		out = append(out, res)
+	}
+	return out, pass
+}
