@@ -94,6 +94,11 @@ type writer struct {
 
 	stack   []frame
 	scratch [][]*node
+
+	// visit, when set, is given each entry instead of the output (Walk);
+	// out is then nil.
+	visit func(*Entry) error
+	entry Entry
 }
 
 type frame struct {
@@ -134,11 +139,20 @@ func newWriter(f *flattener, out io.Writer) *writer {
 }
 
 // close writes what is left, ends the tar stream and flushes it.
-func (w *writer) close() error { return w.out.close() }
+func (w *writer) close() error {
+	if w.out == nil {
+		return nil
+	}
+	return w.out.close()
+}
 
 // abort stops the output without ending the tar stream; after close it
 // does nothing.
-func (w *writer) abort() { w.out.abort() }
+func (w *writer) abort() {
+	if w.out != nil {
+		w.out.abort()
+	}
+}
 
 // writeTree writes the tree under root, or with lo or hi set only the
 // paths in [lo, hi) in cmpPath order (hi "" has no end), and the
@@ -261,7 +275,7 @@ func (w *writer) emit(c *node, vis bool) error {
 		var err error
 		switch {
 		case c.layer >= 0:
-			err = w.copyEntry(ident{c.layer, c.off}, w.name, "")
+			err = w.copyEntry(ident{c.layer, c.off}, c.layer, w.name, "")
 		case strings.HasPrefix(c.name, WhiteoutPrefix):
 			// A literal directory ".wh.X" (the parent of ".wh.X/file") has
 			// no entry of its own: it would read as a whiteout of X.
@@ -270,7 +284,11 @@ func (w *writer) emit(c *node, vis bool) error {
 			// lower image's directory is hidden, so an extractor would
 			// create it afresh.
 			w.hdr = tar.Header{Typeflag: tar.TypeDir, Mode: 0o755, ModTime: synthTime, Format: tar.FormatPAX}
-			err = w.out.header(&w.hdr, w.name)
+			if w.visit != nil {
+				err = w.visitEntry(w.path, -1)
+			} else {
+				err = w.out.header(&w.hdr, w.name)
+			}
 		}
 		if err == nil && keep && c.flags != 0 {
 			err = w.marker(opaqueName(string(w.path)))
@@ -284,10 +302,10 @@ func (w *writer) emit(c *node, vis bool) error {
 				// The first name of a hardlinked file is the file.
 				w.groups[id] = string(w.path)
 			}
-			return w.copyEntry(id, w.path, first)
+			return w.copyEntry(id, c.layer, w.path, first)
 		}
 	}
-	return w.copyEntry(id, w.path, "")
+	return w.copyEntry(id, c.layer, w.path, "")
 }
 
 // marker writes a whiteout or opaque marker.
@@ -375,8 +393,9 @@ func paxKeep(k string) bool {
 }
 
 // copyEntry re-reads the entry of file id and writes it under name; as a
-// hardlink to linkTo if that is set.
-func (w *writer) copyEntry(id ident, name []byte, linkTo string) error {
+// hardlink to linkTo if that is set. at is the layer of the entry at the
+// path (for a hardlink, the link's, which id does not give).
+func (w *writer) copyEntry(id ident, at int32, name []byte, linkTo string) error {
 	f := w.f
 	li := int(id.layer)
 	l := f.layers[li]
@@ -425,6 +444,9 @@ func (w *writer) copyEntry(id ident, name []byte, linkTo string) error {
 		h.Devmajor, h.Devminor = hdr.Devmajor, hdr.Devminor
 	case typ == tar.TypeReg:
 		h.Size = hdr.Size
+	}
+	if w.visit != nil {
+		return w.visitEntry(name, at)
 	}
 	if err := w.out.header(h, name); err != nil {
 		return err

@@ -157,6 +157,15 @@ func (x *Indexer) index(n int) {
 // file contents; past Options.IndexEntries entries, only a bounded part
 // of it (see buckets.go).
 func (x *Indexer) Flatten(w io.Writer, layers []Layer) error {
+	if err := x.finish(layers); err != nil {
+		return err
+	}
+	return x.f.write(x.ix, w)
+}
+
+// finish adds the layers not added yet, waits for pass 1 to end and
+// checks that the layers added are the given ones.
+func (x *Indexer) finish(layers []Layer) error {
 	if len(layers) != len(x.added) {
 		return fmt.Errorf("flatten: %d layers given to an indexer of %d", len(layers), len(x.added))
 	}
@@ -176,7 +185,7 @@ func (x *Indexer) Flatten(w io.Writer, layers []Layer) error {
 			}
 		}
 	}
-	return x.f.write(x.ix, w)
+	return nil
 }
 
 // Close stops indexing and waits for the indexer's goroutine to return,

@@ -180,12 +180,19 @@ func refDeleteTree(fs map[string]*refNode, p string, self bool) {
 // refFlatten returns the rendered output lines, as renderFull would show
 // Flatten's output.
 func refFlatten(tars [][]byte) ([]string, error) {
+	out, _, err := refMerge(tars)
+	return out, err
+}
+
+// refMerge is refFlatten that also gives, for each path, the layer whose
+// entry last wrote it (-1 for a directory no layer defines).
+func refMerge(tars [][]byte) ([]string, map[string]int, error) {
 	fs := map[string]*refNode{}
 	nextID := 0
 	for k, b := range tars {
 		entries, plnk, err := refParse(b, &nextID)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		defines := func(p string) bool {
 			for _, e := range entries {
@@ -233,7 +240,7 @@ func refFlatten(tars [][]byte) ([]string, error) {
 					if defines(strings.TrimPrefix(st, "symlink:")) {
 						continue
 					}
-					return nil, fmt.Errorf("%w: marker below a symlink", errRef)
+					return nil, nil, fmt.Errorf("%w: marker below a symlink", errRef)
 				}
 				if st != "" {
 					continue
@@ -251,9 +258,9 @@ func refFlatten(tars [][]byte) ([]string, error) {
 				case n == nil:
 					fs[p] = &refNode{typ: tar.TypeDir, implicit: true, layer: -1}
 				case n.typ == tar.TypeSymlink:
-					return nil, fmt.Errorf("%w: below a symlink", errRef)
+					return nil, nil, fmt.Errorf("%w: below a symlink", errRef)
 				case n.typ != tar.TypeDir:
-					return nil, fmt.Errorf("%w: not a directory", errRef)
+					return nil, nil, fmt.Errorf("%w: not a directory", errRef)
 				}
 			}
 			old := fs[e.name]
@@ -267,12 +274,12 @@ func refFlatten(tars [][]byte) ([]string, error) {
 				}
 				if t == nil {
 					if lowerErr[i] != "" {
-						return nil, fmt.Errorf("%w: link %s", errRef, lowerErr[i])
+						return nil, nil, fmt.Errorf("%w: link %s", errRef, lowerErr[i])
 					}
 					t = lower[i]
 				}
 				if t.typ == tar.TypeDir {
-					return nil, fmt.Errorf("%w: link to a directory", errRef)
+					return nil, nil, fmt.Errorf("%w: link to a directory", errRef)
 				}
 				nn.id, nn.ihdr, nn.idata = t.id, t.ihdr, t.idata
 			}
@@ -335,7 +342,11 @@ func refFlatten(tars [][]byte) ([]string, error) {
 		}
 		out = append(out, renderFull(h, data))
 	}
-	return out, nil
+	layerOf := make(map[string]int, len(fs))
+	for p, n := range fs {
+		layerOf[p] = n.layer
+	}
+	return out, layerOf, nil
 }
 
 // renderFull is render plus the mtime, uname and gname.
