@@ -13,6 +13,10 @@ type Data struct {
 	// Wasted are the files that the image stores but that a higher layer
 	// replaced or deleted, largest first.
 	Wasted []Wasted `json:"wasted"`
+	// WastedOmitted counts the wasted files left out of Wasted, and
+	// WastedOmittedBytes their bytes.
+	WastedOmitted      int   `json:"wastedOmitted,omitempty"`
+	WastedOmittedBytes int64 `json:"wastedOmittedBytes,omitempty"`
 	// Duplicates are groups of files of the merged file system with the
 	// same content, largest waste first; nil when they were not looked
 	// for, empty when there are none.

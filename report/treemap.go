@@ -26,12 +26,13 @@ type box struct {
 	r     rect
 	depth int
 	label bool // the box is big enough to show its name
+	sized bool // and its size
 }
 
 // layout places root's descendants in the frame, parents before their
-// children (which are drawn over them).
-func layout(root *Node) []box {
-	var out []box
+// children (which are drawn over them). It also returns the files and
+// bytes of the boxes too small to draw.
+func layout(root *Node) (out []box, hiddenFiles int, hiddenBytes int64) {
 	var place func(n *Node, r rect, depth int)
 	place = func(n *Node, r rect, depth int) {
 		kids := make([]*Node, 0, len(n.Children))
@@ -47,10 +48,12 @@ func layout(root *Node) []box {
 		}
 		for i, cr := range squarify(sizes, r) {
 			if cr.w < minSide || cr.h < minSide {
+				hiddenFiles += kids[i].Files
+				hiddenBytes += kids[i].Size
 				continue
 			}
 			c := kids[i]
-			b := box{n: c, r: cr, depth: depth, label: cr.w >= 40 && cr.h >= 14}
+			b := box{n: c, r: cr, depth: depth, label: cr.w >= 40 && cr.h >= 14, sized: cr.w >= 90 && cr.h >= 14}
 			out = append(out, b)
 			if len(c.Children) > 0 && cr.w >= minParent && cr.h >= minParent {
 				place(c, rect{cr.x + pad, cr.y + labelH, cr.w - 2*pad, cr.h - labelH - pad}, depth+1)
@@ -60,7 +63,7 @@ func layout(root *Node) []box {
 	if root != nil {
 		place(root, rect{0, 0, frameW, frameH}, 0)
 	}
-	return out
+	return out, hiddenFiles, hiddenBytes
 }
 
 // squarify lays out areas proportional to sizes (largest first, all > 0)

@@ -47,10 +47,9 @@ type view struct {
 	Legend        []Layer   // the layers that have a box
 	ScriptHash    string    // the script's, for the Content-Security-Policy
 	WastedTotal   int64
-	WastedOmitted int
-	WastedRest    int64
 	DupsOmitted   int
-	Shown         int // treemap boxes drawn
+	HiddenFiles   int   // in treemap boxes too small to draw
+	HiddenBytes   int64 // and their bytes
 }
 
 // viewBox is one drawn treemap box.
@@ -59,6 +58,7 @@ type viewBox struct {
 	Node       *Node
 	Depth      int
 	Label      bool
+	Sized      bool
 	Tip        string // the bytes per layer of a directory
 }
 
@@ -108,15 +108,7 @@ func newView(d *Data) (*view, error) {
 		}
 	}
 
-	c.Wasted = append([]Wasted(nil), d.Wasted...)
-	sort.SliceStable(c.Wasted, func(i, j int) bool { return c.Wasted[i].Size > c.Wasted[j].Size })
-	if len(c.Wasted) > MaxWasted {
-		v.WastedOmitted = len(c.Wasted) - MaxWasted
-		for _, x := range c.Wasted[MaxWasted:] {
-			v.WastedRest += x.Size
-		}
-		c.Wasted = c.Wasted[:MaxWasted]
-	}
+	c.Wasted, c.WastedOmitted, c.WastedOmittedBytes = capWasted(d.Wasted, d.WastedOmitted, d.WastedOmittedBytes)
 	if d.Duplicates != nil {
 		c.Duplicates = make([]Duplicate, 0, min(len(d.Duplicates), MaxDuplicates))
 		for i, g := range d.Duplicates {
@@ -133,11 +125,13 @@ func newView(d *Data) (*view, error) {
 
 	c.Tree = capTree(d.Tree, MaxBoxes)
 	inLegend := map[int]bool{}
-	for _, b := range layout(c.Tree) {
+	boxes, hiddenFiles, hiddenBytes := layout(c.Tree)
+	v.HiddenFiles, v.HiddenBytes = hiddenFiles, hiddenBytes
+	for _, b := range boxes {
 		vb := viewBox{
 			X: 100 * b.r.x / frameW, Y: 100 * b.r.y / frameH,
 			W: 100 * b.r.w / frameW, H: 100 * b.r.h / frameH,
-			Node: b.n, Depth: b.depth, Label: b.label,
+			Node: b.n, Depth: b.depth, Label: b.label, Sized: b.sized,
 		}
 		if len(b.n.Layers) > 1 {
 			var parts []string
@@ -149,7 +143,6 @@ func newView(d *Data) (*view, error) {
 		v.Boxes = append(v.Boxes, vb)
 		inLegend[b.n.Layer] = true
 	}
-	v.Shown = len(v.Boxes)
 	for i := range c.Layers {
 		if inLegend[c.Layers[i].Index] {
 			v.Legend = append(v.Legend, c.Layers[i])
@@ -180,6 +173,26 @@ func capChanges(cs []Change, omitted int, omittedBytes int64) ([]Change, int, in
 		cs = cs[:MaxChanges]
 	}
 	return cs, omitted, omittedBytes
+}
+
+// capWasted returns the largest MaxWasted of ws, and omitted and
+// omittedBytes grown by what it leaves out.
+func capWasted(ws []Wasted, omitted int, omittedBytes int64) ([]Wasted, int, int64) {
+	ws = append([]Wasted{}, ws...)
+	sort.SliceStable(ws, func(i, j int) bool {
+		if ws[i].Size != ws[j].Size {
+			return ws[i].Size > ws[j].Size
+		}
+		return ws[i].Path < ws[j].Path
+	})
+	if len(ws) > MaxWasted {
+		for _, w := range ws[MaxWasted:] {
+			omittedBytes += w.Size
+		}
+		omitted += len(ws) - MaxWasted
+		ws = ws[:MaxWasted]
+	}
+	return ws, omitted, omittedBytes
 }
 
 // palette holds the colours of the first layers: distinct, light enough

@@ -42,11 +42,11 @@ const layerSpecHelp = `Layer specs (-l, --layers, repeatable):
 func NewRootCommand(dockerCLI command.Cli, isPlugin bool) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "layers",
-		Short: "Inspect, diff, compare, extract and squash an image's layers",
+		Short: "Inspect, diff, compare, extract and squash an image's layers, and report on them",
 		Long: `Inspect an image's layer ancestry, see what each layer changed, compare
 two images file by file or their configs, read one file, extract a range
 of its layers flattened with whiteouts applied as one tarball, or squash
-a range into a new image.
+a range into a new image, or write an HTML report of it.
 
 ` + layerSpecHelp + `
 
@@ -59,7 +59,8 @@ a range into a new image.
   docker layers diff myimg -l -1
   docker layers compare myimg:1 myimg:2
   docker layers cat myimg /etc/os-release
-  docker layers squash myimg -l 2:-1 -t myimg:squashed`,
+  docker layers squash myimg -l 2:-1 -t myimg:squashed
+  docker layers report myimg -o report.html`,
 		SilenceUsage:          true,
 		SilenceErrors:         true,
 		TraverseChildren:      true,
@@ -87,6 +88,7 @@ a range into a new image.
 		newCompareCommand(dockerCLI),
 		newCatCommand(dockerCLI),
 		newSquashCommand(dockerCLI),
+		newReportCommand(dockerCLI),
 		newVersionCommand(dockerCLI),
 	)
 	// Each command's Use line names its options already.
