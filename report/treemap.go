@@ -9,7 +9,7 @@ import (
 // in percent of it, so that it scales with the page; a unit is about a
 // pixel on a wide screen.
 const (
-	frameW, frameH = 1200.0, 640.0
+	frameW, frameH = 1200.0, 560.0
 	// labelH is the strip at the top of a directory's box that shows its
 	// name; pad the margin around its children.
 	labelH, pad = 16.0, 2.0
