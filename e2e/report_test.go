@@ -180,6 +180,20 @@ func TestReport(t *testing.T) {
 				t.Errorf("the page does not show %q", want)
 			}
 		}
+		// From a saved archive, with --input and --platform: the same
+		// layers and wasted files.
+		saved := filepath.Join(dir, "saved.tar")
+		must(t, d.docker(t, "save", "-o", saved, img))
+		own := strings.TrimSpace(must(t, d.docker(t, "image", "inspect", "--format", "{{.Os}}/{{.Architecture}}", img)))
+		fromArchive := must(t, d.standalone(t, "report", "--input", saved, "--platform", own, "-o", "-", img))
+		if n := strings.Count(fromArchive, `<details class="layer"`); n != nlayers {
+			t.Errorf("the report of the archive shows %d layers, want %d", n, nlayers)
+		}
+		for _, want := range []string{"/app/data/numbers.txt", "layer 6, replaced", own} {
+			if !strings.Contains(fromArchive, want) {
+				t.Errorf("the report of the archive does not show %q", want)
+			}
+		}
 		// -o - writes the same page to stdout.
 		if got := must(t, d.plugin(t, "report", "-o", "-", "-l", "3", img)); got != string(page) {
 			t.Errorf("-o - wrote %d bytes, -o FILE %d", len(got), len(page))
