@@ -30,16 +30,16 @@ func newReportCommand(dockerCLI command.Cli) *cobra.Command {
 		Short: "Write an HTML report of an image: its layers, their changes, where its bytes are",
 		Long: `Write one self-contained HTML page that shows the image (reference, ID,
 platform, size), its layers with the step that made each and a size bar,
-each layer's changes (the paths it adds, changes and deletes: the largest
+each layer's changes (the paths it adds, changes and deletes; the largest
 ` + fmt.Sprint(report.MaxChanges) + ` of each layer), a treemap of the merged file system by size,
 coloured by the layer each path comes from, and the files a higher layer
 replaced or deleted (wasted space), largest first.
 
 The page loads nothing: its style and its small script are inline, so it
-opens offline in any browser and can be mailed or attached to a CI run. It
-stays small however many files the image holds: the treemap has at most
-` + fmt.Sprint(report.MaxBoxes) + ` boxes (directories below depth ` + fmt.Sprint(report.DefaultDepth) + ` are rolled up, and the rest
-of a directory is one "other" box).
+opens offline in any browser and can be mailed or attached to a CI run.
+It stays small however many files the image holds: directories below
+depth ` + fmt.Sprint(report.DefaultDepth) + ` are rolled up, the treemap draws at most ` + fmt.Sprint(report.MaxBoxes) + ` boxes, and
+the rest of a directory is one "other" box.
 
 Every layer is read (headers only; the bytes of two files of equal size
 are read to compare them). -l selects the layers whose changes are
