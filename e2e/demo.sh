@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # demo.sh — the main job on a small sample image, on a fresh machine.
 #
-# 1. With no daemon at all: inspect, extract, diff, cat, squash and compare the
+# 1. With no daemon at all: inspect, extract, diff, cat, ls, du, squash and compare the
 #    shipped sample archive (e2e/fixtures/sample.tar.gz, a `docker save` of
 #    the fixture image).
 # 2. Against a daemon: the one the docker CLI reaches (DOCKER_HOST, the
@@ -35,6 +35,14 @@ say "docker-layers squash --input sample.tar.gz -l 2: -m 'the app steps' -o $OUT
 "$BIN" squash --input "$SAMPLE" -l 2: -m 'the app steps' -o "$OUT/squashed.tar"
 say "docker-layers inspect docker-archive:$OUT/squashed.tar"
 "$BIN" inspect "docker-archive:$OUT/squashed.tar"
+say "docker-layers ls --input sample.tar.gz /app   # each path with the layer that last wrote it"
+"$BIN" ls --input "$SAMPLE" /app
+say "docker-layers ls --input sample.tar.gz --history /app/conf/app.conf   # what each layer did to it"
+"$BIN" ls --input "$SAMPLE" --history /app/conf/app.conf
+say "docker-layers du --input sample.tar.gz --depth 2   # bytes by directory"
+"$BIN" du --input "$SAMPLE" --depth 2
+say "docker-layers du --input sample.tar.gz --top 3   # the largest files"
+"$BIN" du --input "$SAMPLE" --top 3
 say "docker-layers compare docker-archive:sample.tar.gz -l :2 --layers-b :4   # two layer ranges of one image"
 "$BIN" compare "docker-archive:$SAMPLE" -l :2 --layers-b :4
 say "docker-layers compare docker-archive:sample.tar.gz docker-archive:$OUT/squashed.tar --summary   # squashing kept the files"

@@ -42,11 +42,12 @@ const layerSpecHelp = `Layer specs (-l, --layers, repeatable):
 func NewRootCommand(dockerCLI command.Cli, isPlugin bool) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "layers",
-		Short: "Inspect, diff, compare, extract and squash an image's layers, and report on them",
+		Short: "Inspect, diff, compare, list, extract and squash an image's layers, and report on them",
 		Long: `Inspect an image's layer ancestry, see what each layer changed, compare
-two images file by file or their configs, read one file, extract a range
-of its layers flattened with whiteouts applied as one tarball, or squash
-a range into a new image, or write an HTML report of it.
+two images file by file or their configs, list its files with the layer
+each came from, see where its bytes are by directory, read one file,
+extract a range of its layers flattened with whiteouts applied as one
+tarball, squash a range into a new image, or write an HTML report of it.
 
 ` + layerSpecHelp + `
 
@@ -58,6 +59,8 @@ a range into a new image, or write an HTML report of it.
   docker layers inspect myimg --format '{{.Index}} {{.DiffID}} {{.Size}}'
   docker layers diff myimg -l -1
   docker layers compare myimg:1 myimg:2
+  docker layers ls myimg /etc -R
+  docker layers du myimg --top 10
   docker layers cat myimg /etc/os-release
   docker layers squash myimg -l 2:-1 -t myimg:squashed
   docker layers report myimg -o report.html`,
@@ -86,6 +89,8 @@ a range into a new image, or write an HTML report of it.
 		newExtractCommand(dockerCLI),
 		newDiffCommand(dockerCLI),
 		newCompareCommand(dockerCLI),
+		newLsCommand(dockerCLI),
+		newDuCommand(dockerCLI),
 		newCatCommand(dockerCLI),
 		newSquashCommand(dockerCLI),
 		newReportCommand(dockerCLI),

@@ -21,7 +21,10 @@
 #            archive; (h) extract of the 1x and the 2x image on one daemon;
 #            (k) compare of the 1x image with a copy that has one more
 #            small layer, vs extract -l -1 of that copy and vs its docker
-#            save (the stream compare reads whole).
+#            save (the stream compare reads whole); (l) ls -R --format json
+#            and du of an image of a million files, next to extract, from
+#            a docker save archive that benchtool manyfiles writes (on
+#            BENCH_BIG_KIND's round only: no daemon is involved).
 #            Floors and ceilings beside them: (a') docker save -o FILE,
 #            (a'') the same then the output less the top layer copied
 #            from it, and for gzip layer blobs igzip (ISA-L, from apt-get
@@ -32,8 +35,8 @@
 #   BENCH_KINDS        daemons, space- or comma-separated (default: legacy oci containerd)
 #   BENCH_PAIRS        measured rounds (pairs) per group after the warm-up (default 5)
 #   BENCH_SHORT_PAIRS  measured rounds for (g), whose runs are short (default 20)
-#   BENCH_ONLY         measurements to run, letters a-i, k and m, the libraries'
-#                      go test micro-benchmarks (default: a,b,c,d,e,f,g,h,i,k,m)
+#   BENCH_ONLY         measurements to run, letters a-i, k, l and m, the libraries'
+#                      go test micro-benchmarks (default: a,b,c,d,e,f,g,h,i,k,l,m)
 #   BENCH_BIG_KIND     daemon for the 2x image of (h) (default: oci)
 #   BENCH_OUT          report to write (default: BENCHMARKS.md at the repository root)
 #   BENCH_REBUILD=1    rebuild the benchmark images even if they exist
@@ -63,7 +66,7 @@ kinds="${BENCH_KINDS:-legacy oci containerd}"
 read -r -a KINDS <<<"${kinds//,/ }"
 PAIRS="${BENCH_PAIRS:-5}"
 SHORT_PAIRS="${BENCH_SHORT_PAIRS:-20}"
-ONLY=",${BENCH_ONLY:-a,b,c,d,e,f,g,h,i,k,m},"
+ONLY=",${BENCH_ONLY:-a,b,c,d,e,f,g,h,i,k,l,m},"
 ONLY="${ONLY// /,}"
 BIG_KIND="${BENCH_BIG_KIND:-oci}"
 OUT="${BENCH_OUT:-$ROOT/BENCHMARKS.md}"
@@ -78,7 +81,7 @@ for k in "${KINDS[@]}"; do
 done
 [[ "$PAIRS" =~ ^[1-9][0-9]*$ ]] || die "BENCH_PAIRS must be a positive number"
 [[ "$SHORT_PAIRS" =~ ^[1-9][0-9]*$ ]] || die "BENCH_SHORT_PAIRS must be a positive number"
-[[ "$ONLY" =~ ^,([a-ikm],)+$ ]] || die "BENCH_ONLY must be letters a-i, k or m separated by commas, got '${BENCH_ONLY:-}'"
+[[ "$ONLY" =~ ^,([a-iklm],)+$ ]] || die "BENCH_ONLY must be letters a-i, k, l or m separated by commas, got '${BENCH_ONLY:-}'"
 [ "$(id -u)" = 0 ] || die "must run as root (the daemons and apt-get need it)"
 [ -x "$DL" ] || die "$DL not found; run 'make build' (make bench does)"
 
@@ -414,6 +417,22 @@ for KIND in "${KINDS[@]}"; do
 		CMD[ktop]="$dl extract $IMGP -l -1 -o /dev/null"
 		CMD[ksave]="docker save $IMGP > /dev/null"
 		rounds compare "$PAIRS" k ktop ksave
+	fi
+	if want l && [ "$KIND" = "$BIG_KIND" ]; then
+		many="$CACHE/manyfiles.tar"
+		many_rel="${many#"$ROOT"/}"
+		if [ ! -s "$many" ]; then
+			log "(l) writing $many_rel: a million files (benchtool manyfiles)"
+			benchtool manyfiles -o "$many.tmp" && mv "$many.tmp" "$many"
+		fi
+		meta "manyfiles_entries" "$("$DL" ls --input "$many" -R --format '{{.Type}}' | wc -l)"
+		PRE[lls]="cat $many_rel > /dev/null"
+		CMD[lls]="$dl ls --input $many_rel -R --format json > /dev/null"
+		PRE[ldu]="cat $many_rel > /dev/null"
+		CMD[ldu]="$dl du --input $many_rel > /dev/null"
+		PRE[lx]="cat $many_rel > /dev/null"
+		CMD[lx]="$dl extract --input $many_rel -o /dev/null"
+		rounds scale "$PAIRS" lls ldu lx
 	fi
 	if want f; then
 		CMD[f]="$dl extract $IMG -o $RUN_REL/out.tar.gz"

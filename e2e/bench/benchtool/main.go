@@ -8,6 +8,10 @@
 //	benchtool copy SRC DST BYTES
 //		writes BYTES of SRC (from its start again as often as needed) to
 //		the new file DST with copy_file_range (io.CopyN between files).
+//	benchtool manyfiles -o ARCHIVE [-files N]
+//		writes a "docker save" archive of an image of N small files (a
+//		million by default) and a second layer that rewrites and deletes
+//		some of them: the image of (l).
 //	benchtool report -dir RUNDIR -o BENCHMARKS.md
 //		reads the samples, commands and facts run.sh recorded in RUNDIR and
 //		writes the report: every figure with min/median/max, every ratio
@@ -32,6 +36,8 @@ func main() {
 		err = runCopy(os.Args[2:])
 	case "report":
 		err = runReport(os.Args[2:])
+	case "manyfiles":
+		err = runManyFiles(os.Args[2:])
 	default:
 		err = fmt.Errorf("unknown command %q", os.Args[1])
 	}

@@ -56,6 +56,9 @@ var variants = []variantInfo{
 	{"compare", "k", "(k) `compare 1x 1x-plus --summary`", ""},
 	{"compare", "ktop", "(k) extract 1x-plus -l -1 -o /dev/null", ""},
 	{"compare", "ksave", "(k) `docker save` 1x-plus > /dev/null (the stream compare reads whole)", ""},
+	{"scale", "lls", "(l) `ls --input manyfiles.tar -R --format json` > /dev/null", ""},
+	{"scale", "ldu", "(l) `du --input manyfiles.tar` > /dev/null", ""},
+	{"scale", "lx", "(l) `extract --input manyfiles.tar -o /dev/null`", ""},
 }
 
 var groupTitles = map[string]string{
@@ -66,9 +69,10 @@ var groupTitles = map[string]string{
 	"inspect": "(g) Metadata only",
 	"input":   "(i) From a saved archive, no daemon",
 	"compare": "(k) Compare two images that share all but one small layer",
+	"scale":   "(l) An image of a million files, from a saved archive: ls, du and extract",
 }
 
-var groupOrder = []string{"stream", "big", "top", "gzip", "inspect", "input", "compare"}
+var groupOrder = []string{"stream", "big", "top", "gzip", "inspect", "input", "compare", "scale"}
 
 // A ratio is computed per round (pair) as num/den of the chosen metric and
 // judged on its median.
@@ -108,6 +112,9 @@ const (
 	// byWritten: the bytes the two runs wrote to files (spooling shows
 	// here).
 	byWritten
+	// byRSSMiB: the numerator's peak RSS in MiB, against an absolute
+	// target; there is no denominator.
+	byRSSMiB
 )
 
 var ratios = []ratio{
@@ -135,6 +142,10 @@ var ratios = []ratio{
 	{"k/ksave", "compare", "k", "ksave", byTime, "info", 0, "(k) compare ÷ docker save of the copy", "how far above reading the stream compare is", nil},
 	{"written k/ktop", "compare", "k", "ktop", byWritten, "<=", 1.30, "(k) bytes written (spooled): compare ÷ extract -l -1", "", nil},
 	{"rss k/ktop", "compare", "k", "ktop", byRSS, "info", 0, "(k) peak RSS: compare ÷ extract -l -1", "compare keeps each layer's headers and file sha256s in memory, about 200 bytes an entry", nil},
+	{"rss lls", "scale", "lls", "", byRSSMiB, "<=", 64, "(l) peak RSS of ls -R --format json, MiB", "", nil},
+	{"rss ldu", "scale", "ldu", "", byRSSMiB, "<=", 64, "(l) peak RSS of du, MiB", "", nil},
+	{"lls/lx", "scale", "lls", "lx", byTime, "info", 0, "(l) ls -R --format json ÷ extract -o /dev/null", "ls formats a JSON row per file where extract copies its header", nil},
+	{"ldu/lx", "scale", "ldu", "lx", byTime, "info", 0, "(l) du ÷ extract -o /dev/null", "", nil},
 }
 
 // storeFloor: every flattener stores the stream (the output is in name
@@ -407,6 +418,13 @@ func (r *report) outOfReach(kind string, q ratio) string {
 
 // pairRatios returns num/den for every measured round that has both.
 func (r *report) pairRatios(kind string, q ratio) []float64 {
+	if q.metric == byRSSMiB {
+		var out []float64
+		for _, s := range r.measured(kind, q.group, q.num) {
+			out = append(out, float64(s.rssKiB)/1024)
+		}
+		return out
+	}
 	num, den := seconds, seconds
 	switch q.metric {
 	case byRSS:
