@@ -33,7 +33,7 @@ unit: ## Run the unit tests and the fuzz corpora
 	@# igzip, which extract's tests check against the built-in inflater,
 	@# comes from apt-get (isal) with the e2e daemons' packages.
 	@command -v igzip >/dev/null || e2e/daemons/install.sh
-	$(GO) test -count=1 ./inspect/... ./source/... ./extract/... ./flatten/... ./squash/... ./compare/... ./cli-plugins/...
+	$(GO) test -count=1 ./inspect/... ./source/... ./extract/... ./flatten/... ./squash/... ./compare/... ./analyze/... ./report/... ./cli-plugins/...
 
 .PHONY: e2e
 e2e: build ## Run the e2e tests against the three throwaway daemons

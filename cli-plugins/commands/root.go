@@ -42,13 +42,13 @@ const layerSpecHelp = `Layer specs (-l, --layers, repeatable):
 func NewRootCommand(dockerCLI command.Cli, isPlugin bool) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "layers",
-		Short: "Inspect, diff, compare, list, extract and squash an image's layers",
+		Short: "Inspect, diff, compare, list, extract and squash an image's layers, and report on them",
 		Long: `Inspect an image's layer ancestry, see what each layer changed, compare
 two images file by file or their configs, list its files with the layer
 each came from, see where its bytes are by directory, see the bytes its
 layers waste and check them in CI, read one file, extract a range of its
-layers flattened with whiteouts applied as one tarball, or squash a range
-into a new image.
+layers flattened with whiteouts applied as one tarball, squash a range
+into a new image, or write an HTML report of it.
 
 ` + layerSpecHelp + `
 
@@ -64,7 +64,8 @@ into a new image.
   docker layers du myimg --top 10
   docker layers efficiency myimg --lowest-efficiency 0.95
   docker layers cat myimg /etc/os-release
-  docker layers squash myimg -l 2:-1 -t myimg:squashed`,
+  docker layers squash myimg -l 2:-1 -t myimg:squashed
+  docker layers report myimg -o report.html`,
 		SilenceUsage:          true,
 		SilenceErrors:         true,
 		TraverseChildren:      true,
@@ -95,6 +96,7 @@ into a new image.
 		newEfficiencyCommand(dockerCLI),
 		newCatCommand(dockerCLI),
 		newSquashCommand(dockerCLI),
+		newReportCommand(dockerCLI),
 		newVersionCommand(dockerCLI),
 	)
 	// Each command's Use line names its options already.

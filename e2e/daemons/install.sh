@@ -15,6 +15,8 @@
 #     the unit and e2e tests check it against the built-in inflater.
 #   * skopeo (1.9): writes the OCI image layouts and OCI archives
 #     (oci:DIR, oci-archive:FILE) that the e2e tests read with --input.
+#   * chromium: headless, opens the HTML page of `docker layers report`
+#     in e2e/report_test.go (rendering, script errors, no network).
 #
 # Idempotent, quiet on success, fast (< 1 s) when everything is present.
 # Works non-interactively (CI=true, no stdin). Must run as root (or with sudo).
@@ -23,7 +25,7 @@ set -euo pipefail
 PREFIX="${DOCKER_LAYERS_PREFIX:-/opt/docker-layers}"
 D26="$PREFIX/docker-26"
 # Bookworm packages installed on the system.
-SYSTEM_PKGS=(docker.io containerd runc iptables busybox-static gzip bzip2 xz-utils zstd isal skopeo)
+SYSTEM_PKGS=(docker.io containerd runc iptables busybox-static gzip bzip2 xz-utils zstd isal skopeo chromium)
 
 export DEBIAN_FRONTEND=noninteractive
 log() { printf 'install.sh: %s\n' "$*" >&2; }
@@ -134,6 +136,6 @@ if [ ! -x "$D26/usr/sbin/dockerd" ] || [ ! -e "$D26/.installed" ]; then
 fi
 
 # --- 3. final sanity ----------------------------------------------------------
-for b in /usr/sbin/dockerd /usr/bin/containerd /usr/sbin/runc /bin/busybox /usr/bin/skopeo "$D26/usr/sbin/dockerd"; do
+for b in /usr/sbin/dockerd /usr/bin/containerd /usr/sbin/runc /bin/busybox /usr/bin/skopeo /usr/bin/chromium "$D26/usr/sbin/dockerd"; do
 	[ -x "$b" ] || { log "missing $b after install"; exit 1; }
 done

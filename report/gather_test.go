@@ -1,0 +1,84 @@
+package report
+
+import (
+	"archive/tar"
+	"reflect"
+	"testing"
+
+	"github.com/docker-layers/docker-layers/analyze"
+	"github.com/docker-layers/docker-layers/flatten"
+)
+
+func TestWastedFiles(t *testing.T) {
+	changes := []flatten.Change{
+		{Layer: 0, Kind: flatten.Added, Path: "a", Type: tar.TypeReg, Size: 10},
+		{Layer: 0, Kind: flatten.Added, Path: "d", Type: tar.TypeDir},
+		{Layer: 0, Kind: flatten.Added, Path: "d/x", Type: tar.TypeReg, Size: 7},
+		{Layer: 0, Kind: flatten.Added, Path: "l", Type: tar.TypeSymlink},
+		{Layer: 1, Kind: flatten.Changed, Path: "a", Type: tar.TypeReg, Size: 12, What: flatten.ChangedContent},
+		{Layer: 1, Kind: flatten.Deleted, Path: "d", Type: tar.TypeDir, Size: 7},
+		{Layer: 1, Kind: flatten.Deleted, Path: "l", Type: tar.TypeSymlink},
+		{Layer: 2, Kind: flatten.Changed, Path: "a", Type: tar.TypeReg, Size: 12, What: flatten.ChangedMode},
+		{Layer: 3, Kind: flatten.Deleted, Path: "a", Type: tar.TypeReg, Size: 12},
+	}
+	want := []Wasted{
+		{Path: "/a", Size: 10, Layer: 0, By: 1, Kind: "replaced"},
+		{Path: "/d", Size: 7, Layer: -1, By: 1, Kind: "deleted"},
+		{Path: "/a", Size: 12, Layer: 1, By: 2, Kind: "replaced"},
+		{Path: "/a", Size: 12, Layer: 2, By: 3, Kind: "deleted"},
+	}
+	if got := wastedFiles(changes); !reflect.DeepEqual(got, want) {
+		t.Errorf("wastedFiles:\ngot  %+v\nwant %+v", got, want)
+	}
+}
+
+func TestTreeOf(t *testing.T) {
+	u := &analyze.Usage{
+		Dirs: []analyze.Dir{
+			{Path: "", Bytes: 100, Files: 6, ByLayer: []int64{70, 30}},
+			{Path: "usr", Depth: 1, Bytes: 90, Files: 5, ByLayer: []int64{60, 30}},
+			{Path: "usr/lib", Depth: 2, Bytes: 50, Files: 3, ByLayer: []int64{50, 0}},
+			{Path: "etc", Depth: 1, Bytes: 10, Files: 1, ByLayer: []int64{10, 0}},
+		},
+		Top: []analyze.File{
+			{Path: "usr/lib/deep/big.so", Size: 40, Layer: 0},
+			{Path: "usr/bin/tool", Size: 30, Layer: 1}, // usr/bin is below the depth
+		},
+	}
+	root := treeOf(u)
+	type row struct {
+		path  string
+		size  int64
+		files int
+		layer int
+		other bool
+	}
+	var got []row
+	var walk func(n *Node)
+	walk = func(n *Node) {
+		got = append(got, row{n.Path, n.Size, n.Files, n.Layer, n.Other})
+		for _, c := range n.Children {
+			walk(c)
+		}
+	}
+	walk(root)
+	want := []row{
+		{"/", 100, 6, 0, false},
+		{"/usr", 90, 5, 0, false},
+		{"/usr/lib", 50, 3, 0, false},
+		{"/usr/lib/deep/big.so", 40, 1, 0, false},
+		{"/usr/lib", 10, 2, 0, true},
+		{"/usr/bin/tool", 30, 1, 1, false},
+		{"/usr", 10, 1, 0, true},
+		{"/etc", 10, 1, 0, false},
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("treeOf:\ngot  %+v\nwant %+v", got, want)
+	}
+	if root.Name != "/" || root.Children[0].Name != "usr" {
+		t.Errorf("names %q, %q", root.Name, root.Children[0].Name)
+	}
+	if treeOf(&analyze.Usage{}) != nil {
+		t.Error("no directories gave a tree")
+	}
+}
