@@ -100,20 +100,19 @@ type LayerBytes struct {
 	Bytes int64 `json:"bytes"`
 }
 
-// Wasted is a file that the image stores in Layer but never shows: layer
-// By replaced or deleted it. For a deleted directory, Size is its whole
-// subtree.
+// Wasted is a path at which the layers store bytes that the final image
+// never shows (analyze.WastedPath).
 type Wasted struct {
-	Path  string `json:"path"`
-	Size  int64  `json:"size"`
-	Layer int    `json:"layer"` // the layer that stores it; -1 when unknown
-	By    int    `json:"by"`    // the layer that replaced or deleted it
-	Kind  string `json:"kind"`  // "replaced" or "deleted"
+	Path   string `json:"path"`
+	Size   int64  `json:"size"`   // the bytes stored at Path and hidden
+	Layers []int  `json:"layers"` // every layer that stored a file at Path
+	Kind   string `json:"kind"`   // "replaced" (the top copy is shown) or "deleted"
 }
 
 // Duplicate is a group of files of the merged file system with the same
 // content.
 type Duplicate struct {
-	Size  int64    `json:"size"`  // of one copy
-	Paths []string `json:"paths"` // from the root, with a leading "/"
+	Size   int64    `json:"size"`   // of one copy
+	Paths  []string `json:"paths"`  // from the root, with a leading "/"
+	Layers []int    `json:"layers"` // the layer that stores each of Paths
 }

@@ -42,7 +42,8 @@ var typeNames = map[byte]string{
 // report: the image, each layer with its history step and changes
 // (flatten.Changes), the merged file system by directory to opts.Depth
 // with the opts.Top largest files (analyze.DiskUsage), and the files that
-// a higher layer replaced or deleted. Each layer's changes and the wasted
+// a higher layer replaced or deleted and those stored more than once
+// (analyze.Efficiency). Each layer's changes and the wasted
 // files are kept to the largest MaxChanges and MaxWasted.
 func Gather(ctx context.Context, sel *source.Selection, opts Options) (*Data, error) {
 	if opts.Depth <= 0 {
@@ -126,8 +127,12 @@ func Gather(ctx context.Context, sel *source.Selection, opts Options) (*Data, er
 		l := &d.Layers[i]
 		l.Changes, l.Omitted, l.OmittedBytes = capChanges(l.Changes, l.Omitted, l.OmittedBytes)
 	}
-	// TODO: wasted and duplicated files from analyze.Efficiency.
-	d.Wasted, d.WastedOmitted, d.WastedOmittedBytes = capWasted(wastedFiles(cs.Changes), 0, 0)
+	e, err := analyze.Efficiency(ctx, layers, analyze.EfficiencyOptions{})
+	if err != nil {
+		return nil, err
+	}
+	d.Wasted, d.WastedOmitted, d.WastedOmittedBytes = capWasted(wastedFiles(e), 0, 0)
+	d.Duplicates = duplicateFiles(e)
 	d.Tree = treeOf(u)
 	if d.Tree != nil {
 		d.Image.Files = d.Tree.Files
@@ -135,38 +140,33 @@ func Gather(ctx context.Context, sel *source.Selection, opts Options) (*Data, er
 	return d, nil
 }
 
-// wastedFiles returns, from every layer's changes (by layer, bottom
-// first), the regular files that a higher layer replaced (a C row, whose
-// lower version is the last A or C row of the path) and the paths it
-// deleted with their bytes (a D row; a directory's whole subtree).
-func wastedFiles(changes []flatten.Change) []Wasted {
-	type version struct {
-		size  int64
-		layer int
-	}
-	files := map[string]version{}
-	var out []Wasted
-	for _, c := range changes {
-		switch c.Kind {
-		case flatten.Added, flatten.Changed:
-			if v, ok := files[c.Path]; ok && c.Kind == flatten.Changed && v.size > 0 {
-				out = append(out, Wasted{Path: "/" + c.Path, Size: v.size, Layer: v.layer, By: c.Layer, Kind: "replaced"})
-			}
-			if c.Type == tar.TypeReg {
-				files[c.Path] = version{c.Size, c.Layer}
-			} else {
-				delete(files, c.Path)
-			}
-		case flatten.Deleted:
-			if c.Size > 0 {
-				w := Wasted{Path: "/" + c.Path, Size: c.Size, Layer: -1, By: c.Layer, Kind: "deleted"}
-				if v, ok := files[c.Path]; ok && c.Type == tar.TypeReg {
-					w.Layer = v.layer
-				}
-				out = append(out, w)
-			}
-			delete(files, c.Path)
+// wastedFiles gives the report's wasted files of an efficiency report.
+func wastedFiles(e *analyze.EfficiencyReport) []Wasted {
+	out := make([]Wasted, 0, len(e.Wasted))
+	for _, w := range e.Wasted {
+		kind := "deleted"
+		if w.Shown {
+			kind = "replaced"
 		}
+		out = append(out, Wasted{Path: "/" + w.Path, Size: w.Bytes, Layers: w.Layers, Kind: kind})
+	}
+	return out
+}
+
+// duplicateFiles gives the report's duplicated files of an efficiency
+// report, at most MaxDuplicates groups (largest first, as there).
+func duplicateFiles(e *analyze.EfficiencyReport) []Duplicate {
+	out := []Duplicate{}
+	for _, d := range e.Duplicates {
+		if len(out) == MaxDuplicates {
+			break
+		}
+		g := Duplicate{Size: d.Size}
+		for _, c := range d.Copies {
+			g.Paths = append(g.Paths, "/"+c.Path)
+			g.Layers = append(g.Layers, c.Layer)
+		}
+		out = append(out, g)
 	}
 	return out
 }

@@ -1,34 +1,32 @@
 package report
 
 import (
-	"archive/tar"
 	"reflect"
 	"testing"
 
 	"github.com/docker-layers/docker-layers/analyze"
-	"github.com/docker-layers/docker-layers/flatten"
 )
 
-func TestWastedFiles(t *testing.T) {
-	changes := []flatten.Change{
-		{Layer: 0, Kind: flatten.Added, Path: "a", Type: tar.TypeReg, Size: 10},
-		{Layer: 0, Kind: flatten.Added, Path: "d", Type: tar.TypeDir},
-		{Layer: 0, Kind: flatten.Added, Path: "d/x", Type: tar.TypeReg, Size: 7},
-		{Layer: 0, Kind: flatten.Added, Path: "l", Type: tar.TypeSymlink},
-		{Layer: 1, Kind: flatten.Changed, Path: "a", Type: tar.TypeReg, Size: 12, What: flatten.ChangedContent},
-		{Layer: 1, Kind: flatten.Deleted, Path: "d", Type: tar.TypeDir, Size: 7},
-		{Layer: 1, Kind: flatten.Deleted, Path: "l", Type: tar.TypeSymlink},
-		{Layer: 2, Kind: flatten.Changed, Path: "a", Type: tar.TypeReg, Size: 12, What: flatten.ChangedMode},
-		{Layer: 3, Kind: flatten.Deleted, Path: "a", Type: tar.TypeReg, Size: 12},
+func TestWastedAndDuplicateFiles(t *testing.T) {
+	e := &analyze.EfficiencyReport{
+		Wasted: []analyze.WastedPath{
+			{Path: "a", Bytes: 22, Layers: []int{0, 1, 2}, Shown: true},
+			{Path: "d/x", Bytes: 7, Layers: []int{0}},
+		},
+		Duplicates: []analyze.DuplicateSet{
+			{Size: 5, Copies: []analyze.FileRef{{Layer: 0, Path: "p"}, {Layer: 2, Path: "q", Hidden: true}}},
+		},
 	}
 	want := []Wasted{
-		{Path: "/a", Size: 10, Layer: 0, By: 1, Kind: "replaced"},
-		{Path: "/d", Size: 7, Layer: -1, By: 1, Kind: "deleted"},
-		{Path: "/a", Size: 12, Layer: 1, By: 2, Kind: "replaced"},
-		{Path: "/a", Size: 12, Layer: 2, By: 3, Kind: "deleted"},
+		{Path: "/a", Size: 22, Layers: []int{0, 1, 2}, Kind: "replaced"},
+		{Path: "/d/x", Size: 7, Layers: []int{0}, Kind: "deleted"},
 	}
-	if got := wastedFiles(changes); !reflect.DeepEqual(got, want) {
+	if got := wastedFiles(e); !reflect.DeepEqual(got, want) {
 		t.Errorf("wastedFiles:\ngot  %+v\nwant %+v", got, want)
+	}
+	wantDup := []Duplicate{{Size: 5, Paths: []string{"/p", "/q"}, Layers: []int{0, 2}}}
+	if got := duplicateFiles(e); !reflect.DeepEqual(got, wantDup) {
+		t.Errorf("duplicateFiles:\ngot  %+v\nwant %+v", got, wantDup)
 	}
 }
 
