@@ -144,9 +144,9 @@ func Gather(ctx context.Context, sel *source.Selection, opts Options) (*Data, er
 func wastedFiles(e *analyze.EfficiencyReport) []Wasted {
 	out := make([]Wasted, 0, len(e.Wasted))
 	for _, w := range e.Wasted {
-		kind := "deleted"
+		kind := "none shown"
 		if w.Shown {
-			kind = "replaced"
+			kind = "top copy shown"
 		}
 		out = append(out, Wasted{Path: "/" + w.Path, Size: w.Bytes, Layers: w.Layers, Kind: kind})
 	}
