@@ -24,7 +24,9 @@
 #            save (the stream compare reads whole); (l) ls -R --format json
 #            and du of an image of a million files, next to extract, from
 #            a docker save archive that benchtool manyfiles writes (on
-#            BENCH_BIG_KIND's round only: no daemon is involved).
+#            BENCH_BIG_KIND's round only: no daemon is involved); (n)
+#            efficiency vs dive --ci (v0.13.1, go install) and report,
+#            from the saved archive of (i).
 #            Floors and ceilings beside them: (a') docker save -o FILE,
 #            (a'') the same then the output less the top layer copied
 #            from it, and for gzip layer blobs igzip (ISA-L, from apt-get
@@ -35,8 +37,8 @@
 #   BENCH_KINDS        daemons, space- or comma-separated (default: legacy oci containerd)
 #   BENCH_PAIRS        measured rounds (pairs) per group after the warm-up (default 5)
 #   BENCH_SHORT_PAIRS  measured rounds for (g), whose runs are short (default 20)
-#   BENCH_ONLY         measurements to run, letters a-i, k, l and m, the libraries'
-#                      go test micro-benchmarks (default: a,b,c,d,e,f,g,h,i,k,l,m)
+#   BENCH_ONLY         measurements to run, letters a-i, k, l, n and m, the libraries'
+#                      go test micro-benchmarks (default: a,b,c,d,e,f,g,h,i,k,l,m,n)
 #   BENCH_BIG_KIND     daemon for the 2x image of (h) (default: oci)
 #   BENCH_OUT          report to write (default: BENCHMARKS.md at the repository root)
 #   BENCH_REBUILD=1    rebuild the benchmark images even if they exist
@@ -56,6 +58,8 @@ CACHE="$ROOT/.cache/bench"
 BINDIR="$CACHE/bin"
 CRANE_PKG=github.com/google/go-containerregistry/cmd/crane
 CRANE_VERSION=v0.21.9
+DIVE_PKG=github.com/wagoodman/dive
+DIVE_VERSION=v0.13.1
 REPO=docker-layers-bench
 IMG="$REPO:1x"
 IMG2="$REPO:2x"
@@ -66,7 +70,7 @@ kinds="${BENCH_KINDS:-legacy oci containerd}"
 read -r -a KINDS <<<"${kinds//,/ }"
 PAIRS="${BENCH_PAIRS:-5}"
 SHORT_PAIRS="${BENCH_SHORT_PAIRS:-20}"
-ONLY=",${BENCH_ONLY:-a,b,c,d,e,f,g,h,i,k,l,m},"
+ONLY=",${BENCH_ONLY:-a,b,c,d,e,f,g,h,i,k,l,m,n},"
 ONLY="${ONLY// /,}"
 BIG_KIND="${BENCH_BIG_KIND:-oci}"
 OUT="${BENCH_OUT:-$ROOT/BENCHMARKS.md}"
@@ -81,7 +85,7 @@ for k in "${KINDS[@]}"; do
 done
 [[ "$PAIRS" =~ ^[1-9][0-9]*$ ]] || die "BENCH_PAIRS must be a positive number"
 [[ "$SHORT_PAIRS" =~ ^[1-9][0-9]*$ ]] || die "BENCH_SHORT_PAIRS must be a positive number"
-[[ "$ONLY" =~ ^,([a-iklm],)+$ ]] || die "BENCH_ONLY must be letters a-i, k, l or m separated by commas, got '${BENCH_ONLY:-}'"
+[[ "$ONLY" =~ ^,([a-iklmn],)+$ ]] || die "BENCH_ONLY must be letters a-i, k, l, m or n separated by commas, got '${BENCH_ONLY:-}'"
 [ "$(id -u)" = 0 ] || die "must run as root (the daemons and apt-get need it)"
 [ -x "$DL" ] || die "$DL not found; run 'make build' (make bench does)"
 
@@ -142,6 +146,13 @@ done
 if [ "$("$BINDIR/crane" version 2>/dev/null)" != "$CRANE_VERSION" ]; then
 	log "installing crane $CRANE_VERSION into $BINDIR"
 	GOBIN="$BINDIR" go install "$CRANE_PKG@$CRANE_VERSION"
+fi
+# dive prints no version of its own when go install built it: the
+# directory names it.
+DIVE="$CACHE/dive-$DIVE_VERSION/dive"
+if want n && [ ! -x "$DIVE" ]; then
+	log "installing dive $DIVE_VERSION into ${DIVE%/dive}"
+	GOBIN="${DIVE%/dive}" go install "$DIVE_PKG@$DIVE_VERSION"
 fi
 go build -o "$BINDIR/benchtool" ./e2e/bench/benchtool
 export PATH="$BINDIR:$PATH"
@@ -216,6 +227,7 @@ meta disk "$(df -h --output=source,fstype,size,avail / | tail -1 | awk '{printf 
 meta client "$(docker version --format '{{.Client.Version}}' 2>/dev/null)"
 meta version "$("$DL" version)"
 meta crane "$(crane version) ($CRANE_PKG@$CRANE_VERSION)"
+if want n; then meta dive "$DIVE_PKG@$DIVE_VERSION"; fi
 meta gzip "$(gzip --version | head -1)"
 if want i; then meta igzip "$(igzip --version 2>&1 | head -1) (Debian isal $(dpkg-query -W -f '${Version}' isal 2>/dev/null))"; fi
 meta go "$(go version | cut -d' ' -f3-)"
@@ -467,6 +479,18 @@ for KIND in "${KINDS[@]}"; do
 		fi
 		rounds input "$PAIRS" "${vs[@]}"
 		rm -rf "$blobs" "$RUN/gzip-blobs"
+	fi
+	if want n; then
+		# (n) The efficiency figures, ours and dive's CI mode, from the
+		# same saved archive; and the HTML report. dive's rules are all
+		# disabled, so that its exit status says only whether it ran.
+		PRE[neff]="cat $saved > /dev/null"
+		CMD[neff]="$dl efficiency --input $saved > /dev/null"
+		PRE[ndive]="cat $saved > /dev/null"
+		CMD[ndive]="${DIVE#"$ROOT"/} --ci --source docker-archive --lowestEfficiency disabled --highestWastedBytes disabled --highestUserWastedPercent disabled $saved > /dev/null"
+		PRE[nreport]="cat $saved > /dev/null"
+		CMD[nreport]="$dl report --input $saved -o - > /dev/null"
+		rounds efficiency "$PAIRS" neff ndive nreport
 	fi
 	rm -f "$saved"
 done

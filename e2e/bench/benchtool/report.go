@@ -56,23 +56,27 @@ var variants = []variantInfo{
 	{"compare", "k", "(k) `compare 1x 1x-plus --summary`", ""},
 	{"compare", "ktop", "(k) extract 1x-plus -l -1 -o /dev/null", ""},
 	{"compare", "ksave", "(k) `docker save` 1x-plus > /dev/null (the stream compare reads whole)", ""},
+	{"efficiency", "neff", "(n) `efficiency --input saved.tar` (page-cached)", "save_bytes"},
+	{"efficiency", "ndive", "(n) `dive --ci --source docker-archive saved.tar` (rules disabled)", "save_bytes"},
+	{"efficiency", "nreport", "(n) `report --input saved.tar -o -` > /dev/null", "save_bytes"},
 	{"scale", "lls", "(l) `ls --input manyfiles.tar -R --format json` > /dev/null", ""},
 	{"scale", "ldu", "(l) `du --input manyfiles.tar` > /dev/null", ""},
 	{"scale", "lx", "(l) `extract --input manyfiles.tar -o /dev/null`", ""},
 }
 
 var groupTitles = map[string]string{
-	"stream":  "Whole image: (a) floor, (b) extract, (c) docker export, (d) crane",
-	"big":     "(h) Memory: the image and one twice as large, in rounds of their own",
-	"top":     "(e) Top layer only",
-	"gzip":    "(f) gzip output",
-	"inspect": "(g) Metadata only",
-	"input":   "(i) From a saved archive, no daemon",
-	"compare": "(k) Compare two images that share all but one small layer",
-	"scale":   "(l) An image of a million files, from a saved archive: ls, du and extract",
+	"stream":     "Whole image: (a) floor, (b) extract, (c) docker export, (d) crane",
+	"big":        "(h) Memory: the image and one twice as large, in rounds of their own",
+	"top":        "(e) Top layer only",
+	"gzip":       "(f) gzip output",
+	"inspect":    "(g) Metadata only",
+	"input":      "(i) From a saved archive, no daemon",
+	"compare":    "(k) Compare two images that share all but one small layer",
+	"scale":      "(l) An image of a million files, from a saved archive: ls, du and extract",
+	"efficiency": "(n) Efficiency figures against dive's CI mode, and the HTML report, from a saved archive",
 }
 
-var groupOrder = []string{"stream", "big", "top", "gzip", "inspect", "input", "compare", "scale"}
+var groupOrder = []string{"stream", "big", "top", "gzip", "inspect", "input", "compare", "scale", "efficiency"}
 
 // A ratio is computed per round (pair) as num/den of the chosen metric and
 // judged on its median.
@@ -145,7 +149,10 @@ var ratios = []ratio{
 	{"rss lls", "scale", "lls", "", byRSSMiB, "<=", 64, "(l) peak RSS of ls -R --format json, MiB", "", nil},
 	{"rss ldu", "scale", "ldu", "", byRSSMiB, "<=", 64, "(l) peak RSS of du, MiB", "", nil},
 	{"lls/lx", "scale", "lls", "lx", byTime, "info", 0, "(l) ls -R --format json ÷ extract -o /dev/null", "ls formats a JSON row per file where extract copies its header", nil},
-	{"ldu/lx", "scale", "ldu", "lx", byTime, "info", 0, "(l) du ÷ extract -o /dev/null", "", nil},
+	{"ldu/lx", "scale", "ldu", "lx", byTime, "info", 0, "(l) du ÷ extract -o /dev/null", "du walks what extract walks, without writing", nil},
+	{"ndive/neff", "efficiency", "ndive", "neff", byTime, ">=", 1.00, "(n) dive --ci ÷ efficiency: efficiency faster", "", nil},
+	{"rss ndive/neff", "efficiency", "ndive", "neff", byRSS, ">=", 1.00, "(n) peak RSS, dive --ci ÷ efficiency: efficiency smaller", "", nil},
+	{"nreport/neff", "efficiency", "nreport", "neff", byTime, "info", 0, "(n) report ÷ efficiency", "the report also lists every layer's changes and walks the merged tree", nil},
 }
 
 // storeFloor: every flattener stores the stream (the output is in name
