@@ -33,6 +33,10 @@ type File struct {
 	// Layer is the index of the layer that last wrote the path, or -1 for
 	// a directory that no layer defines.
 	Layer int
+	// DataLayer is the index of the layer that stores a regular file's
+	// data: Layer, except for the first name of a hardlinked file, whose
+	// data may be stored below it (a link of Layer to a lower file).
+	DataLayer int
 	// Depth is the number of path elements below the root listed: 1 for
 	// its children.
 	Depth int
@@ -125,15 +129,16 @@ func List(ctx context.Context, layers []flatten.Layer, opts ListOptions, fn func
 func fileOf(f *File, e *flatten.Entry, depth int) {
 	h := e.Header
 	*f = File{
-		Path:    e.Path,
-		Type:    h.Typeflag,
-		Mode:    h.Mode & 0o7777,
-		UID:     h.Uid,
-		GID:     h.Gid,
-		Link:    h.Linkname,
-		ModTime: h.ModTime,
-		Layer:   e.Layer,
-		Depth:   depth,
+		Path:      e.Path,
+		Type:      h.Typeflag,
+		Mode:      h.Mode & 0o7777,
+		UID:       h.Uid,
+		GID:       h.Gid,
+		Link:      h.Linkname,
+		ModTime:   h.ModTime,
+		Layer:     e.Layer,
+		DataLayer: e.DataLayer,
+		Depth:     depth,
 	}
 	if h.Typeflag == tar.TypeReg {
 		f.Size = h.Size

@@ -26,8 +26,8 @@ type Dir struct {
 	// Files counts the non-directories in the subtree (symlinks and
 	// second names of files included), Dirs the directories below it.
 	Files, Dirs int64
-	// ByLayer is Bytes by the layer that last wrote each file: one entry
-	// per layer given.
+	// ByLayer is Bytes by the layer that stores each file's data: one
+	// entry per layer given.
 	ByLayer []int64
 }
 
@@ -52,7 +52,7 @@ type Usage struct {
 	// order (a directory before its contents).
 	Dirs []Dir
 	// Top are the largest regular files under Root, largest first (ties
-	// in path order).
+	// in path order); DataLayer says which layer stores each.
 	Top []File
 }
 
@@ -129,8 +129,8 @@ func DiskUsage(ctx context.Context, layers []flatten.Layer, opts UsageOptions) (
 		case e.Header.Typeflag == tar.TypeReg:
 			d.Files++
 			d.Bytes += e.Header.Size
-			if e.Layer >= 0 {
-				d.ByLayer[e.Layer] += e.Header.Size
+			if e.DataLayer >= 0 {
+				d.ByLayer[e.DataLayer] += e.Header.Size
 			}
 			if opts.Top > 0 {
 				var f File
@@ -170,7 +170,7 @@ func LayerDiskUsage(ctx context.Context, layers []flatten.Layer, which []int, op
 			u.Dirs[d].ByLayer = by
 		}
 		for f := range u.Top {
-			u.Top[f].Layer = i
+			u.Top[f].Layer, u.Top[f].DataLayer = i, i
 		}
 		out[k] = u
 	}

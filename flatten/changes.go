@@ -485,16 +485,19 @@ func (c *changer) after(li int, report bool) ([]Change, error) {
 	return rows, nil
 }
 
-// hiddenChanges reports the lower path p (node n) that a marker hid: a
-// Deleted change if the layer has nothing there now; if the layer
-// re-created it as a directory over a directory, the lower children it
-// did not re-create. A path the layer re-created otherwise is its probe's.
+// hiddenChanges reports the lower path p (node n) that a marker hid or a
+// non-directory replaced: a Deleted change if the layer has nothing there
+// now; if the layer re-created it as a directory over a directory, the
+// lower children it did not re-create; with a filter that selects paths
+// under a lower directory but not the directory, those paths, Deleted. A
+// path the layer re-created otherwise is its probe's.
 func (c *changer) hiddenChanges(p string, n *node, add func(Change)) error {
 	up := c.f.lookup(p)
 	switch {
-	case up == nil && n.typ == tar.TypeDir && !c.filter.Match(p) && c.filter.mayHoldIncluded(strings.Split(p, "/")):
-		// A filter selects paths under the directory: their rows
-		// instead of the directory's.
+	case (up == nil || (up != n && up.typ != tar.TypeDir)) && n.typ == tar.TypeDir && !c.filter.Match(p) && c.filter.mayHoldIncluded(strings.Split(p, "/")):
+		// A filter selects paths under the directory, which is gone or
+		// now a non-directory: their rows instead of the directory's
+		// (whose own row the filter leaves out).
 		for _, k := range c.kids(n) {
 			if err := c.hiddenChanges(joinName(p, k.name), k, add); err != nil {
 				return err

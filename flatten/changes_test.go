@@ -126,6 +126,17 @@ func TestChanges(t *testing.T) {
 			sums:    []LayerSummary{{Wasted: 4}, {Deleted: 1, DeletedBytes: 4}},
 		},
 		{
+			name: "path filter under a directory replaced by a file: rows for the selected paths",
+			layers: [][]tf{
+				{dir("p"), reg("p/k", "kk"), dir("p/q"), reg("p/q/r", "rrr")},
+				{reg("p", "now a file")},
+				{dir("p")},
+			},
+			include: []string{"p/k", "p/q"},
+			want:    []string{"0 A p/k reg 2", "0 A p/q dir 0", "0 A p/q/r reg 3", "1 D p/k reg 2", "1 D p/q dir 3"},
+			sums:    []LayerSummary{{Added: 3, AddedBytes: 5, Wasted: 5}, {Deleted: 2, DeletedBytes: 5}, {}},
+		},
+		{
 			name:   "root opaque hides every lower child",
 			layers: [][]tf{{reg("a", "a"), dir("b"), reg("b/c", "c")}, {opq(""), reg("new", "n")}},
 			report: []int{1},

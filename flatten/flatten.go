@@ -285,7 +285,7 @@ func (w *writer) emit(c *node, vis bool) error {
 			// create it afresh.
 			w.hdr = tar.Header{Typeflag: tar.TypeDir, Mode: 0o755, ModTime: synthTime, Format: tar.FormatPAX}
 			if w.visit != nil {
-				err = w.visitEntry(w.path, -1)
+				err = w.visitEntry(w.path, -1, -1)
 			} else {
 				err = w.out.header(&w.hdr, w.name)
 			}
@@ -446,7 +446,7 @@ func (w *writer) copyEntry(id ident, at int32, name []byte, linkTo string) error
 		h.Size = hdr.Size
 	}
 	if w.visit != nil {
-		return w.visitEntry(name, at)
+		return w.visitEntry(name, at, id.layer)
 	}
 	if err := w.out.header(h, name); err != nil {
 		return err

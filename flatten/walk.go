@@ -23,6 +23,11 @@ type Entry struct {
 	// names), or -1 for a directory that no layer defines, created as a
 	// parent.
 	Layer int
+	// DataLayer is the index of the layer that stores the file's data
+	// (the entry of the file a hardlink names): for the first name of a
+	// hardlinked file, which Header gives as the file, it may be below
+	// Layer. It is Layer for every other entry.
+	DataLayer int
 }
 
 // errWalkKeep: a walk shows the merged file system, which has no markers.
@@ -60,8 +65,8 @@ func (x *Indexer) Walk(layers []Layer, fn func(*Entry) error) error {
 }
 
 // visitEntry gives the entry in w.hdr at name (a directory's with its
-// slash) to w.visit.
-func (w *writer) visitEntry(name []byte, layer int32) error {
-	w.entry = Entry{Path: strings.TrimSuffix(string(name), "/"), Header: &w.hdr, Layer: int(layer)}
+// slash), written by layer, its data stored by dataLayer, to w.visit.
+func (w *writer) visitEntry(name []byte, layer, dataLayer int32) error {
+	w.entry = Entry{Path: strings.TrimSuffix(string(name), "/"), Header: &w.hdr, Layer: int(layer), DataLayer: int(dataLayer)}
 	return w.visit(&w.entry)
 }

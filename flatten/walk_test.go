@@ -97,14 +97,14 @@ func TestWalkProvenance(t *testing.T) {
 	tars := [][]byte{
 		mkTar(t, dir("etc"), reg("etc/passwd", "root"), reg("etc/hosts", "h"), dir("usr"), reg("usr/a", "a"), reg("usr/b", "b")),
 		mkTar(t, mode(reg("etc/passwd", "root"), 0o600), wh("usr/a"), reg("x/y", "implicit parent")),
-		mkTar(t, reg("usr/a", "again"), hl("etc/link", "etc/hosts")),
+		mkTar(t, reg("usr/a", "again"), hl("etc/link", "etc/hosts"), hl("etc/1st", "etc/passwd")),
 	}
 	_, layerOf, err := walkLines(mkLayers(tars...), Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	want := map[string]int{
-		"etc": 0, "etc/passwd": 1, "etc/hosts": 0, "etc/link": 2,
+		"etc": 0, "etc/passwd": 1, "etc/hosts": 0, "etc/link": 2, "etc/1st": 2,
 		"usr": 0, "usr/a": 2, "usr/b": 0, "x": -1, "x/y": 1,
 	}
 	for p, l := range want {
@@ -114,6 +114,20 @@ func TestWalkProvenance(t *testing.T) {
 	}
 	if len(layerOf) != len(want) {
 		t.Errorf("walked %v, want %v", layerOf, want)
+	}
+	// The data of a hardlinked file is its file's layer's, also for the
+	// first name, which is written as the file.
+	dataOf := map[string]int{}
+	if err := Walk(t0ctx, mkLayers(tars...), Options{}, func(e *Entry) error {
+		dataOf[e.Path] = e.DataLayer
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	for p, l := range map[string]int{"etc/1st": 1, "etc/passwd": 1, "etc/link": 0, "etc/hosts": 0, "usr/a": 2, "x": -1} {
+		if dataOf[p] != l {
+			t.Errorf("%s: data layer %d, want %d", p, dataOf[p], l)
+		}
 	}
 }
 

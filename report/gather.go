@@ -204,7 +204,7 @@ func treeOf(u *analyze.Usage) *Node {
 			continue
 		}
 		p := parentOf(dirs, f.Path, root)
-		p.Children = append(p.Children, &Node{Name: path.Base(f.Path), Path: "/" + f.Path, Size: f.Size, Files: 1, Layer: f.Layer})
+		p.Children = append(p.Children, &Node{Name: path.Base(f.Path), Path: "/" + f.Path, Size: f.Size, Files: 1, Layer: f.DataLayer})
 	}
 	var rest func(n *Node)
 	rest = func(n *Node) {

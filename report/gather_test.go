@@ -40,7 +40,7 @@ func TestTreeOf(t *testing.T) {
 		},
 		Top: []analyze.File{
 			{Path: "usr/lib/deep/big.so", Size: 40, Layer: 0},
-			{Path: "usr/bin/tool", Size: 30, Layer: 1}, // usr/bin is below the depth
+			{Path: "usr/bin/tool", Size: 30, Layer: 1, DataLayer: 1}, // usr/bin is below the depth
 		},
 	}
 	root := treeOf(u)

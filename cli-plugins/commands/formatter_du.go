@@ -36,7 +36,7 @@ func newDuFormat(source string, perLayer, top bool) formatter.Format {
 
 // duRow is one row of "docker layers du": a directory, or with --top a
 // file. layer is the image's layer index: the layer summed alone
-// (--per-layer), the layer of a file (--top), else -1.
+// (--per-layer), the layer that stores a file's bytes (--top), else -1.
 type duRow struct {
 	layer   int
 	diffID  string
@@ -59,8 +59,9 @@ func newDuRows(sel *source.Selection, usages []*analyze.Usage, perLayer, top boo
 		if top {
 			for _, f := range u.Top {
 				f := f
-				f.Layer = sel.Selected[f.Layer]
-				rows = append(rows, duRow{layer: f.Layer, diffID: diffID(f.Layer), file: &f})
+				// The layer that stores the file's bytes.
+				l := sel.Selected[f.DataLayer]
+				rows = append(rows, duRow{layer: l, diffID: diffID(l), file: &f})
 			}
 			continue
 		}

@@ -81,7 +81,7 @@ func TestDuWriteGolden(t *testing.T) {
 			{Path: "app", Depth: 1, Bytes: 12345681, Files: 3, Dirs: 2, ByLayer: []int64{3, 12345678}},
 			{Path: "dev", Depth: 1, Files: 1, ByLayer: []int64{0, 0}},
 		},
-		Top: []analyze.File{{Path: "app/bin/server", Type: tar.TypeReg, Size: 12345678, Layer: 1}, {Path: "app/data/x", Type: tar.TypeReg, Size: 3, Layer: 0}},
+		Top: []analyze.File{{Path: "app/bin/server", Type: tar.TypeReg, Size: 12345678, Layer: 1, DataLayer: 1}, {Path: "app/data/x", Type: tar.TypeReg, Size: 3, Layer: 0, DataLayer: 0}},
 	}
 	for _, tc := range []struct {
 		name, format  string
