@@ -117,6 +117,11 @@ func TestList(t *testing.T) {
 		{ListOptions{Roots: []string{"etc/passwd", "/opt/"}, Depth: 1}, []string{"etc/passwd", "opt/hard", "opt/x"}},
 		{ListOptions{Include: []string{"usr/*/*.so"}}, []string{"usr/lib/a.so", "usr/lib/c.so"}},
 		{ListOptions{Roots: []string{"usr"}, Include: []string{"etc"}}, nil},
+		// Overlapping roots: each path once.
+		{ListOptions{Roots: []string{"usr", "/usr/lib/"}, Depth: 1}, []string{"usr/lib", "usr/lib/a.so", "usr/lib/c.so"}},
+		{ListOptions{Roots: []string{"etc", "etc/"}, Depth: 1}, []string{"etc/hosts", "etc/passwd"}},
+		{ListOptions{Roots: []string{"/", "etc"}, Depth: 1}, []string{"etc", "etc/hosts", "etc/passwd", "gone", "opt", "usr"}},
+		{ListOptions{Roots: []string{"/.."}, Depth: 1}, []string{"etc", "gone", "opt", "usr"}},
 	}
 	for _, c := range cases {
 		var paths []string

@@ -79,6 +79,17 @@ type WastedPath struct {
 	Shown bool
 }
 
+// State says what became of the bytes stored at the path: "replaced"
+// when the final image shows the top file stored there (the lower ones
+// were replaced), "hidden" when it shows none of them (deleted, or the
+// path is now a directory or the name of another file).
+func (w WastedPath) State() string {
+	if w.Shown {
+		return "replaced"
+	}
+	return "hidden"
+}
+
 // DuplicateSet is one content (regular file data) that the layers store
 // more than once, at several paths or in several layers, shown in the
 // final image or not. Hardlinks are not copies: a hardlink stores no data

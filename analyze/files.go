@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"path"
+	"slices"
 	"strings"
 	"time"
 
@@ -44,9 +45,10 @@ type File struct {
 
 // ListOptions select the paths List gives.
 type ListOptions struct {
-	// Roots are the paths listed, without a leading slash; empty lists
-	// the root. A directory is listed by its contents, anything else by
-	// itself.
+	// Roots are the paths listed, from the root of the image; empty
+	// lists the root. A directory is listed by its contents, anything
+	// else by itself; a path under several roots is listed once, in the
+	// walk's order.
 	Roots []string
 	// Depth is how many levels below a root directory are listed; 0 is
 	// every level.
@@ -69,10 +71,7 @@ var ErrNotExist = errors.New("no such file or directory")
 // a bounded index whatever the number of files (flatten.Walk). A root
 // that does not exist is an error, reported after the others are listed.
 func List(ctx context.Context, layers []flatten.Layer, opts ListOptions, fn func(*File) error) error {
-	roots, err := cleanRoots(opts.Roots)
-	if err != nil {
-		return err
-	}
+	roots := cleanRoots(opts.Roots)
 	fopts := flatten.Options{TmpDir: opts.TmpDir}
 	for _, r := range roots {
 		if r != "" {
@@ -85,34 +84,34 @@ func List(ctx context.Context, layers []flatten.Layer, opts ListOptions, fn func
 	}
 	var filter *flatten.PathFilter
 	if len(opts.Include) > 0 {
+		var err error
 		if filter, err = flatten.NewPathFilter(opts.Include, nil); err != nil {
 			return err
 		}
 	}
 	found := make([]bool, len(roots))
 	var f File
-	err = flatten.Walk(ctx, layers, fopts, func(e *flatten.Entry) error {
+	err := flatten.Walk(ctx, layers, fopts, func(e *flatten.Entry) error {
+		// Every root that is the path or holds it: the path is listed
+		// once, at its depth below the first that lists it.
+		depth, list := 0, false
 		for i, r := range roots {
-			depth, ok := below(e.Path, r)
+			d, ok := below(e.Path, r)
 			if !ok {
 				continue
 			}
-			if depth == 0 {
+			if d == 0 {
 				found[i] = true
-				if e.Header.Typeflag == tar.TypeDir {
-					return nil // listed by its contents
-				}
 			}
-			if opts.Depth > 0 && depth > opts.Depth {
-				return nil
+			if !list && ((d == 0 && e.Header.Typeflag != tar.TypeDir) || (d > 0 && (opts.Depth == 0 || d <= opts.Depth))) {
+				depth, list = d, true
 			}
-			if filter != nil && !filter.Match(e.Path) {
-				return nil
-			}
-			fileOf(&f, e, depth)
-			return fn(&f)
 		}
-		return nil
+		if !list || (filter != nil && !filter.Match(e.Path)) {
+			return nil
+		}
+		fileOf(&f, e, depth)
+		return fn(&f)
 	})
 	if err != nil {
 		return err
@@ -145,21 +144,24 @@ func fileOf(f *File, e *flatten.Entry, depth int) {
 	}
 }
 
-// cleanRoots puts the roots in canonical form: relative, cleaned, "" for
-// the root; a root that climbs out of the root is an error.
-func cleanRoots(roots []string) ([]string, error) {
+// cleanRoots puts the roots in canonical form, as a path from the root
+// of the image: relative, cleaned ("/.." is the root, as in a shell), ""
+// for the root; a root given twice is kept once.
+func cleanRoots(roots []string) []string {
 	if len(roots) == 0 {
-		return []string{""}, nil
+		return []string{""}
 	}
-	out := make([]string, len(roots))
-	for i, r := range roots {
+	var out []string
+	for _, r := range roots {
 		c := strings.Trim(path.Clean("/"+r), "/")
 		if c == "." {
 			c = ""
 		}
-		out[i] = c
+		if !slices.Contains(out, c) {
+			out = append(out, c)
+		}
 	}
-	return out, nil
+	return out
 }
 
 // below reports whether p is root or under it, and how many elements
@@ -203,7 +205,7 @@ type Step struct {
 // the deletion of a directory above it), bottom first, as "diff" reports
 // them: relative to the merge of the layers below.
 func History(ctx context.Context, layers []flatten.Layer, p string) ([]Step, error) {
-	roots, _ := cleanRoots([]string{p})
+	roots := cleanRoots([]string{p})
 	if roots[0] == "" {
 		return nil, errors.New("the history of the root is every layer: give a path below it")
 	}

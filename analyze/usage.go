@@ -61,11 +61,7 @@ type Usage struct {
 // walks the merged tree once, in bounded memory (flatten.Walk), and holds
 // only the directories down to opts.Depth and opts.Top files.
 func DiskUsage(ctx context.Context, layers []flatten.Layer, opts UsageOptions) (*Usage, error) {
-	roots, err := cleanRoots([]string{opts.Root})
-	if err != nil {
-		return nil, err
-	}
-	root := roots[0]
+	root := cleanRoots([]string{opts.Root})[0]
 	fopts := flatten.Options{TmpDir: opts.TmpDir}
 	if root != "" {
 		fopts.Include = []string{escapeGlob(root)}
@@ -97,7 +93,7 @@ func DiskUsage(ctx context.Context, layers []flatten.Layer, opts UsageOptions) (
 	if root == "" {
 		newDir("", 0)
 	}
-	err = flatten.Walk(ctx, layers, fopts, func(e *flatten.Entry) error {
+	err := flatten.Walk(ctx, layers, fopts, func(e *flatten.Entry) error {
 		depth, ok := below(e.Path, root)
 		if !ok {
 			return nil

@@ -189,7 +189,7 @@ func TestReport(t *testing.T) {
 		if n := strings.Count(fromArchive, `<details class="layer"`); n != nlayers {
 			t.Errorf("the report of the archive shows %d layers, want %d", n, nlayers)
 		}
-		for _, want := range []string{"/app/data/numbers.txt</td><td><span class=\"sw c2\"></span>layer 2, <span class=\"sw c6\"></span>layer 6</td><td>top copy shown", own} {
+		for _, want := range []string{"/app/data/numbers.txt</td><td><span class=\"sw c2\"></span>layer 2, <span class=\"sw c6\"></span>layer 6</td><td>replaced", own} {
 			if !strings.Contains(fromArchive, want) {
 				t.Errorf("the report of the archive does not show %q", want)
 			}

@@ -106,7 +106,7 @@ type Wasted struct {
 	Path   string `json:"path"`
 	Size   int64  `json:"size"`   // the bytes stored at Path and hidden
 	Layers []int  `json:"layers"` // every layer that stored a file at Path
-	Kind   string `json:"kind"`   // "top copy shown" (the lower ones were replaced) or "none shown" (deleted, or replaced by a hardlink)
+	Kind   string `json:"kind"`   // analyze.WastedPath.State: "replaced" or "hidden"
 }
 
 // Duplicate is a group of files of the merged file system with the same

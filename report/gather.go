@@ -144,11 +144,7 @@ func Gather(ctx context.Context, sel *source.Selection, opts Options) (*Data, er
 func wastedFiles(e *analyze.EfficiencyReport) []Wasted {
 	out := make([]Wasted, 0, len(e.Wasted))
 	for _, w := range e.Wasted {
-		kind := "none shown"
-		if w.Shown {
-			kind = "top copy shown"
-		}
-		out = append(out, Wasted{Path: "/" + w.Path, Size: w.Bytes, Layers: w.Layers, Kind: kind})
+		out = append(out, Wasted{Path: "/" + w.Path, Size: w.Bytes, Layers: w.Layers, Kind: w.State()})
 	}
 	return out
 }

@@ -18,8 +18,8 @@ func TestWastedAndDuplicateFiles(t *testing.T) {
 		},
 	}
 	want := []Wasted{
-		{Path: "/a", Size: 22, Layers: []int{0, 1, 2}, Kind: "top copy shown"},
-		{Path: "/d/x", Size: 7, Layers: []int{0}, Kind: "none shown"},
+		{Path: "/a", Size: 22, Layers: []int{0, 1, 2}, Kind: "replaced"},
+		{Path: "/d/x", Size: 7, Layers: []int{0}, Kind: "hidden"},
 	}
 	if got := wastedFiles(e); !reflect.DeepEqual(got, want) {
 		t.Errorf("wastedFiles:\ngot  %+v\nwant %+v", got, want)

@@ -24,7 +24,7 @@ func sample() *Data {
 			{Name: "bin", Path: "/bin", Dir: true, Size: 2000, Files: 1, Children: []*Node{{Name: "sh", Path: "/bin/sh", Size: 2000, Files: 1}}},
 			{Name: "etc", Path: "/etc", Dir: true, Size: 500, Files: 1, Layer: 1, Children: []*Node{{Name: "conf", Path: "/etc/conf", Size: 500, Files: 1, Layer: 1}}},
 		}},
-		Wasted:     []Wasted{{Path: "/etc/conf", Size: 1000, Layers: []int{0, 1}, Kind: "top copy shown"}},
+		Wasted:     []Wasted{{Path: "/etc/conf", Size: 1000, Layers: []int{0, 1}, Kind: "replaced"}},
 		Duplicates: []Duplicate{{Size: 10, Paths: []string{"/a", "/b"}, Layers: []int{0, 1}}},
 	}
 }
@@ -216,7 +216,7 @@ func TestWriteCaps(t *testing.T) {
 	l := Layer{Index: 0, DiffID: "sha256:aa", Changes: []Change{}}
 	for i := range 5000 {
 		l.Changes = append(l.Changes, Change{Kind: "A", Type: "file", Path: fmt.Sprint("/f", i), Size: int64(i)})
-		d.Wasted = append(d.Wasted, Wasted{Path: fmt.Sprint("/w", i), Size: int64(i), Layers: []int{0}, Kind: "none shown"})
+		d.Wasted = append(d.Wasted, Wasted{Path: fmt.Sprint("/w", i), Size: int64(i), Layers: []int{0}, Kind: "hidden"})
 	}
 	d.Layers = []Layer{l}
 	page, doc := render(t, d)

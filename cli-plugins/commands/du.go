@@ -51,7 +51,8 @@ Only headers are read, never file data, and memory stays bounded however
 many files the image has.
 
 ` + imageSourceHelp + `
-With --input, the only argument is PATH.
+With --input, the only argument is PATH: to pick one image of an archive
+that holds several, name it as IMAGE instead (docker-archive:FILE:NAME).
 
 ` + layerSpecHelp + `
 

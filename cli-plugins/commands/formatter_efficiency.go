@@ -232,14 +232,8 @@ func (c *wastedPathContext) Wasted() string               { return formatSize(c.
 func (c *wastedPathContext) Path() string                 { return "/" + c.p.Path }
 func (c *wastedPathContext) Layers() string               { return joinInts(c.p.Layers) }
 
-// State is "replaced" when the final image shows the top file stored at
-// the path, "deleted" when it shows none.
-func (c *wastedPathContext) State() string {
-	if c.p.Shown {
-		return "replaced"
-	}
-	return "deleted"
-}
+// State is "replaced" or "hidden" (analyze.WastedPath.State).
+func (c *wastedPathContext) State() string { return c.p.State() }
 
 func joinInts(is []int) string {
 	s := make([]string, len(is))

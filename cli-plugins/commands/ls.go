@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"path"
 
 	"github.com/docker-layers/docker-layers/analyze"
 	"github.com/docker-layers/docker-layers/flatten"
@@ -51,9 +52,9 @@ contents, any other path by itself. By default one level is listed: -R
 lists every level, --depth N that many. --tree draws the levels as a tree
 (every level, unless --depth says otherwise).
 
---history PATH shows, instead, every selected layer that added, changed
-or deleted PATH (or a directory above it) and what it changed, with the
-history step that made the layer.
+With --history and one PATH, ls shows instead every selected layer that
+added, changed or deleted that path (or a directory above it) and what
+it changed, with the history step that made the layer.
 
 Only headers are read, never file data, and memory stays bounded however
 many files the image has (except with --tree, which holds its output).
@@ -64,7 +65,8 @@ patterns on the path from the root ("etc/*.conf"), where a pattern that
 matches a directory matches everything under it.
 
 ` + imageSourceHelp + `
-With --input, every argument is a PATH.
+With --input, every argument is a PATH: to pick one image of an archive
+that holds several, name it as IMAGE instead (docker-archive:FILE:NAME).
 
 ` + layerSpecHelp + `
 
@@ -126,6 +128,12 @@ func validateLsFlags(cmd *cobra.Command, opts *lsOptions) error {
 		return usageErrorf(cmd, "--tree draws a table: it cannot be used with --format %s", opts.format)
 	case opts.history && len(opts.paths) != 1:
 		return usageErrorf(cmd, "--history shows one path: give exactly one PATH")
+	case opts.history && path.Clean("/"+opts.paths[0]) == "/":
+		return usageErrorf(cmd, "--history of the root is every layer: give a path below it")
+	case opts.tree && len(opts.paths) > 1:
+		return usageErrorf(cmd, "--tree draws one tree: give at most one PATH")
+	case flags.Changed("depth") && opts.depth == 0:
+		return usageErrorf(cmd, "invalid --depth 0: must be 1 or more (-R lists every level)")
 	case opts.history && (opts.tree || opts.recursive || flags.Changed("depth") || len(opts.globs) > 0):
 		return usageErrorf(cmd, "--history cannot be used with -R, --depth, --tree or --path")
 	}
