@@ -307,3 +307,39 @@ func TestDiskUsageRootAndTop(t *testing.T) {
 		t.Errorf("layer 1: %+v %+v", d, per[0].Top)
 	}
 }
+
+// TestLayerDiskUsage: each layer alone, a hardlink to a lower file stores
+// nothing, and a root one layer does not hold is an empty row there.
+func TestLayerDiskUsage(t *testing.T) {
+	layers := []flatten.Layer{
+		mkLayer(t, "d:a", "f:a/f:500", "d:etc", "f:etc/x:3"),
+		mkLayer(t, "h:a/g:a/f", "f:b/new:7", "w:etc"),
+	}
+	per, err := LayerDiskUsage(context.Background(), layers, []int{0, 1}, UsageOptions{Depth: 1, Top: 5})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := func(u *Usage) string {
+		var s []string
+		for _, d := range u.Dirs {
+			s = append(s, fmt.Sprintf("/%s %d %d/%d %v", d.Path, d.Bytes, d.Files, d.Dirs, d.ByLayer))
+		}
+		for _, f := range u.Top {
+			s = append(s, fmt.Sprintf("top /%s %d L%d", f.Path, f.Size, f.DataLayer))
+		}
+		return strings.Join(s, "; ")
+	}
+	if g, w := got(per[0]), "/ 503 2/2 [503 0]; /a 500 1/0 [500 0]; /etc 3 1/0 [3 0]; top /a/f 500 L0; top /etc/x 3 L0"; g != w {
+		t.Errorf("layer 0: %s\nwant %s", g, w)
+	}
+	if g, w := got(per[1]), "/ 7 2/0 [0 7]; /a 0 1/0 [0 0]; /b 7 1/0 [0 7]; top /b/new 7 L1"; g != w {
+		t.Errorf("layer 1: %s\nwant %s", g, w)
+	}
+	per, err = LayerDiskUsage(context.Background(), layers, []int{0, 1}, UsageOptions{Root: "/etc"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := per[1].Dirs; len(d) != 1 || d[0].Path != "etc" || d[0].Bytes != 0 {
+		t.Errorf("a root layer 1 does not hold: %+v", d)
+	}
+}

@@ -61,116 +61,155 @@ type Usage struct {
 // walks the merged tree once, in bounded memory (flatten.Walk), and holds
 // only the directories down to opts.Depth and opts.Top files.
 func DiskUsage(ctx context.Context, layers []flatten.Layer, opts UsageOptions) (*Usage, error) {
-	root := cleanRoots([]string{opts.Root})[0]
+	a := newUsageAgg(opts, len(layers))
 	fopts := flatten.Options{TmpDir: opts.TmpDir}
-	if root != "" {
-		fopts.Include = []string{escapeGlob(root)}
+	if a.root != "" {
+		fopts.Include = []string{escapeGlob(a.root)}
 	}
-	u := &Usage{}
-	var (
-		stack []int // indexes in u.Dirs of the open directories, root first
-		top   = &fileHeap{}
-		found = root == ""
-	)
-	newDir := func(p string, depth int) {
-		u.Dirs = append(u.Dirs, Dir{Path: p, Depth: depth, ByLayer: make([]int64, len(layers))})
-		stack = append(stack, len(u.Dirs)-1)
-	}
-	// pop closes the innermost open directory: its sums go to its parent.
-	pop := func() {
-		d := &u.Dirs[stack[len(stack)-1]]
-		stack = stack[:len(stack)-1]
-		if len(stack) > 0 {
-			p := &u.Dirs[stack[len(stack)-1]]
-			p.Bytes += d.Bytes
-			p.Files += d.Files
-			p.Dirs += d.Dirs + 1
-			for i, b := range d.ByLayer {
-				p.ByLayer[i] += b
-			}
-		}
-	}
-	if root == "" {
-		newDir("", 0)
-	}
-	err := flatten.Walk(ctx, layers, fopts, func(e *flatten.Entry) error {
-		depth, ok := below(e.Path, root)
-		if !ok {
-			return nil
-		}
-		isDir := e.Header.Typeflag == tar.TypeDir
-		if depth == 0 {
-			if !isDir {
-				return fmt.Errorf("/%s: not a directory", root)
-			}
-			found = true
-			newDir(e.Path, 0)
-			return nil
-		}
-		for len(stack) > 0 {
-			d := u.Dirs[stack[len(stack)-1]]
-			if d.Path == "" || strings.HasPrefix(e.Path, d.Path+"/") {
-				break
-			}
-			pop()
-		}
-		if isDir && depth <= opts.Depth {
-			newDir(e.Path, depth)
-			return nil
-		}
-		d := &u.Dirs[stack[len(stack)-1]]
-		switch {
-		case isDir:
-			d.Dirs++
-		case e.Header.Typeflag == tar.TypeReg:
-			d.Files++
-			d.Bytes += e.Header.Size
-			if e.DataLayer >= 0 {
-				d.ByLayer[e.DataLayer] += e.Header.Size
-			}
-			if opts.Top > 0 {
-				var f File
-				fileOf(&f, e, depth)
-				top.offer(f, opts.Top)
-			}
-		default:
-			d.Files++
-		}
-		return nil
-	})
-	if err != nil {
+	if err := flatten.Walk(ctx, layers, fopts, a.add); err != nil {
 		return nil, err
 	}
-	if !found {
-		return nil, fmt.Errorf("/%s: %w", root, ErrNotExist)
-	}
-	for len(stack) > 0 {
-		pop()
-	}
-	u.Top = top.sorted()
-	return u, nil
+	return a.result(true)
 }
 
-// LayerDiskUsage is DiskUsage of each layer on its own: the files each layer
-// stores, by directory. Whiteouts store nothing and are left out.
+// LayerDiskUsage is DiskUsage of each layer of which on its own: the files
+// each layer stores, by directory (flatten.Entries: no layer rule is
+// applied, a whiteout stores nothing and a hardlink stores no bytes). A
+// Root that a layer does not hold gives that layer an empty Dir.
 func LayerDiskUsage(ctx context.Context, layers []flatten.Layer, which []int, opts UsageOptions) ([]*Usage, error) {
 	out := make([]*Usage, len(which))
 	for k, i := range which {
-		u, err := DiskUsage(ctx, layers[i:i+1], opts)
+		a := newUsageAgg(opts, len(layers))
+		err := flatten.Entries(ctx, layers[i], func(e *flatten.Entry) error {
+			e.Layer, e.DataLayer = i, i
+			return a.add(e)
+		})
 		if err != nil {
-			return nil, fmt.Errorf("layer %d: %w", i, err)
+			return nil, err
 		}
-		for d := range u.Dirs {
-			by := make([]int64, len(layers))
-			by[i] = u.Dirs[d].ByLayer[0]
-			u.Dirs[d].ByLayer = by
+		if out[k], err = a.result(false); err != nil {
+			return nil, err
 		}
-		for f := range u.Top {
-			u.Top[f].Layer, u.Top[f].DataLayer = i, i
-		}
-		out[k] = u
 	}
 	return out, nil
+}
+
+// usageAgg sums entries, in any order, into the directories down to
+// Depth below Root: each entry counts in every such directory above it.
+type usageAgg struct {
+	opts    UsageOptions
+	root    string
+	nlayers int
+	dirs    map[string]*Dir
+	rootIs  byte // the type of the entry at Root, 0 if none was seen
+	top     fileHeap
+	file    File
+}
+
+func newUsageAgg(opts UsageOptions, nlayers int) *usageAgg {
+	a := &usageAgg{opts: opts, root: cleanRoots([]string{opts.Root})[0], nlayers: nlayers, dirs: map[string]*Dir{}}
+	if a.root == "" {
+		a.rootIs = tar.TypeDir
+	}
+	return a
+}
+
+// dir returns the Dir of p, at depth below the root, made if need be.
+func (a *usageAgg) dir(p string, depth int) *Dir {
+	d := a.dirs[p]
+	if d == nil {
+		d = &Dir{Path: p, Depth: depth, ByLayer: make([]int64, a.nlayers)}
+		a.dirs[p] = d
+	}
+	return d
+}
+
+func (a *usageAgg) add(e *flatten.Entry) error {
+	depth, ok := below(e.Path, a.root)
+	if !ok {
+		return nil
+	}
+	typ := e.Header.Typeflag
+	if depth == 0 {
+		a.rootIs = typ
+		return nil
+	}
+	if typ == tar.TypeDir && depth <= a.opts.Depth {
+		a.dir(e.Path, depth)
+	}
+	// The root's path, then each ancestor down to Depth.
+	p, rest := a.root, e.Path
+	if a.root != "" {
+		rest = e.Path[len(a.root)+1:]
+	}
+	for d := 0; d <= a.opts.Depth && d < depth; d++ {
+		if d > 0 {
+			elem := rest
+			if i := strings.IndexByte(rest, '/'); i >= 0 {
+				elem, rest = rest[:i], rest[i+1:]
+			}
+			p = joinPath(p, elem)
+		}
+		dd := a.dir(p, d)
+		switch typ {
+		case tar.TypeDir:
+			dd.Dirs++
+		case tar.TypeReg:
+			dd.Files++
+			dd.Bytes += e.Header.Size
+			if e.DataLayer >= 0 {
+				dd.ByLayer[e.DataLayer] += e.Header.Size
+			}
+		default:
+			dd.Files++
+		}
+	}
+	if typ == tar.TypeReg && a.opts.Top > 0 {
+		fileOf(&a.file, e, depth)
+		a.top.offer(a.file, a.opts.Top)
+	}
+	return nil
+}
+
+// result gives the directories in walk order. strict: a Root that is
+// missing or not a directory is an error (for one layer alone, it is an
+// empty Dir).
+func (a *usageAgg) result(strict bool) (*Usage, error) {
+	switch {
+	case a.rootIs == 0 && strict && len(a.dirs) == 0:
+		return nil, fmt.Errorf("/%s: %w", a.root, ErrNotExist)
+	case a.rootIs != 0 && a.rootIs != tar.TypeDir && strict:
+		return nil, fmt.Errorf("/%s: not a directory", a.root)
+	}
+	a.dir(a.root, 0)
+	u := &Usage{Dirs: make([]Dir, 0, len(a.dirs)), Top: a.top.sorted()}
+	for _, d := range a.dirs {
+		u.Dirs = append(u.Dirs, *d)
+	}
+	slices.SortFunc(u.Dirs, func(x, y Dir) int { return cmpWalk(x.Path, y.Path) })
+	return u, nil
+}
+
+// joinPath joins a directory ("" for the root) and a name.
+func joinPath(dir, name string) string {
+	if dir == "" {
+		return name
+	}
+	return dir + "/" + name
+}
+
+// cmpWalk orders paths as a walk of the tree visits them: depth first, a
+// directory before its contents, children in byte order of their names.
+func cmpWalk(a, b string) int {
+	for a != "" && b != "" {
+		ea, ra, _ := strings.Cut(a, "/")
+		eb, rb, _ := strings.Cut(b, "/")
+		if c := strings.Compare(ea, eb); c != 0 {
+			return c
+		}
+		a, b = ra, rb
+	}
+	return cmp.Compare(len(a), len(b))
 }
 
 // fileHeap keeps the largest files: a min-heap by size, then by path

@@ -4,6 +4,7 @@ import (
 	"archive/tar"
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"math/rand/v2"
 	"strings"
@@ -151,5 +152,25 @@ func TestWalkStopsAndFilters(t *testing.T) {
 	}
 	if err := Walk(t0ctx, layers, Options{KeepWhiteouts: true}, func(*Entry) error { return nil }); !errors.Is(err, errWalkKeep) {
 		t.Errorf("KeepWhiteouts: %v", err)
+	}
+}
+
+func TestEntries(t *testing.T) {
+	layer := mkTar(t, dir("./"), dir("a"), reg("a/f", "data"), wh("a/gone"), opq("a"), hl("a/g", "lower/file"), reg(".wh..wh.plnk/1", "x"), sym("l", "a/f"))
+	var got []string
+	err := Entries(t0ctx, mkLayers(layer)[0], func(e *Entry) error {
+		got = append(got, fmt.Sprintf("%s %c %d %s", e.Path, e.Header.Typeflag, e.Header.Size, e.Header.Linkname))
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"a 5 0 ", "a/f 0 4 ", "a/g 1 0 lower/file", "l 2 0 a/f"}
+	if d := diffLines(got, want); d != "" {
+		t.Errorf("Entries:\n%s", d)
+	}
+	bad := mkTar(t, reg("../escape", "x"))
+	if err := Entries(t0ctx, mkLayers(bad)[0], func(*Entry) error { return nil }); !errors.Is(err, ErrUnsafePath) {
+		t.Errorf("an entry that climbs out: %v", err)
 	}
 }
