@@ -145,6 +145,28 @@ func normType(t byte) (byte, bool) {
 	return 0, false
 }
 
+// TypeName names a normalised tar type flag as this project's outputs
+// do: file, dir, symlink, hardlink, char, block, fifo ("" for others).
+func TypeName(t byte) string {
+	switch t {
+	case tar.TypeReg:
+		return "file"
+	case tar.TypeDir:
+		return "dir"
+	case tar.TypeSymlink:
+		return "symlink"
+	case tar.TypeLink:
+		return "hardlink"
+	case tar.TypeChar:
+		return "char"
+	case tar.TypeBlock:
+		return "block"
+	case tar.TypeFifo:
+		return "fifo"
+	}
+	return ""
+}
+
 // nextHeader reads the next header of tr, ignoring archive/tar's own
 // insecure-path check (GODEBUG tarinsecurepath=0): names are checked here.
 func nextHeader(tr *tar.Reader) (*tar.Header, error) {

@@ -109,10 +109,17 @@ type Wasted struct {
 	Kind   string `json:"kind"`   // analyze.WastedPath.State: "replaced" or "hidden"
 }
 
-// Duplicate is a group of files of the merged file system with the same
-// content.
+// Duplicate is one content that the layers store more than once, at
+// several paths or in several layers, shown in the final image or not.
 type Duplicate struct {
-	Size   int64    `json:"size"`   // of one copy
-	Paths  []string `json:"paths"`  // from the root, with a leading "/"
-	Layers []int    `json:"layers"` // the layer that stores each of Paths
+	Size   int64  `json:"size"`   // of one copy
+	Copies int    `json:"copies"` // how many copies are stored
+	Files  []Copy `json:"files"`  // where (the page lists the first MaxDupPaths)
+}
+
+// Copy is one stored copy of a duplicated content.
+type Copy struct {
+	Path   string `json:"path"`   // from the root, with a leading "/"
+	Layer  int    `json:"layer"`  // the layer that stores it
+	Hidden bool   `json:"hidden"` // the final image no longer shows it
 }

@@ -1,7 +1,6 @@
 package report
 
 import (
-	"archive/tar"
 	"context"
 	"path"
 	"strings"
@@ -31,12 +30,6 @@ const (
 	DefaultDepth = 4
 	DefaultTop   = 500
 )
-
-// typeNames names tar types as diff does.
-var typeNames = map[byte]string{
-	tar.TypeReg: "file", tar.TypeDir: "dir", tar.TypeSymlink: "symlink", tar.TypeLink: "hardlink",
-	tar.TypeChar: "char", tar.TypeBlock: "block", tar.TypeFifo: "fifo",
-}
 
 // Gather reads every layer of the image sel selected and returns its
 // report: the image, each layer with its history step and changes
@@ -115,7 +108,7 @@ func Gather(ctx context.Context, sel *source.Selection, opts Options) (*Data, er
 	for _, c := range cs.Changes {
 		if l := &d.Layers[c.Layer]; l.Changes != nil {
 			l.Changes = append(l.Changes, Change{
-				Kind: c.Kind.String(), Path: "/" + c.Path, Type: typeNames[c.Type], Size: c.Size, What: c.What.Strings(),
+				Kind: c.Kind.String(), Path: "/" + c.Path, Type: flatten.TypeName(c.Type), Size: c.Size, What: c.What.Strings(),
 			})
 			// Keep the list bounded as it grows.
 			if len(l.Changes) >= 4*MaxChanges {
@@ -157,10 +150,9 @@ func duplicateFiles(e *analyze.EfficiencyReport) []Duplicate {
 		if len(out) == MaxDuplicates {
 			break
 		}
-		g := Duplicate{Size: d.Size}
+		g := Duplicate{Size: d.Size, Copies: len(d.Copies)}
 		for _, c := range d.Copies {
-			g.Paths = append(g.Paths, "/"+c.Path)
-			g.Layers = append(g.Layers, c.Layer)
+			g.Files = append(g.Files, Copy{Path: "/" + c.Path, Layer: c.Layer, Hidden: c.Hidden})
 		}
 		out = append(out, g)
 	}

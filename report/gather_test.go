@@ -24,7 +24,7 @@ func TestWastedAndDuplicateFiles(t *testing.T) {
 	if got := wastedFiles(e); !reflect.DeepEqual(got, want) {
 		t.Errorf("wastedFiles:\ngot  %+v\nwant %+v", got, want)
 	}
-	wantDup := []Duplicate{{Size: 5, Paths: []string{"/p", "/q"}, Layers: []int{0, 2}}}
+	wantDup := []Duplicate{{Size: 5, Copies: 2, Files: []Copy{{Path: "/p", Layer: 0}, {Path: "/q", Layer: 2, Hidden: true}}}}
 	if got := duplicateFiles(e); !reflect.DeepEqual(got, wantDup) {
 		t.Errorf("duplicateFiles:\ngot  %+v\nwant %+v", got, wantDup)
 	}

@@ -35,6 +35,7 @@ var page = template.Must(template.New("report.html").Funcs(template.FuncMap{
 	"shortID": shortID,
 	"join":    strings.Join,
 	"add":     func(a, b int) int { return a + b },
+	"sub":     func(a, b int) int { return a - b },
 }).ParseFS(assets, "assets/report.html"))
 
 // view is what the template renders.
@@ -116,9 +117,10 @@ func newView(d *Data) (*view, error) {
 				v.DupsOmitted = len(d.Duplicates) - MaxDuplicates
 				break
 			}
-			if len(g.Paths) > MaxDupPaths {
-				g.Paths = append(g.Paths[:MaxDupPaths:MaxDupPaths], fmt.Sprintf("… and %d more", len(g.Paths)-MaxDupPaths))
+			if len(g.Files) > MaxDupPaths {
+				g.Files = g.Files[:MaxDupPaths]
 			}
+			g.Copies = max(g.Copies, len(g.Files))
 			c.Duplicates = append(c.Duplicates, g)
 		}
 	}
@@ -158,41 +160,37 @@ func capChanges(cs []Change, omitted int, omittedBytes int64) ([]Change, int, in
 	if cs == nil {
 		return nil, omitted, omittedBytes
 	}
-	cs = append([]Change{}, cs...)
-	sort.SliceStable(cs, func(i, j int) bool {
-		if cs[i].Size != cs[j].Size {
-			return cs[i].Size > cs[j].Size
-		}
-		return cs[i].Path < cs[j].Path
-	})
-	if len(cs) > MaxChanges {
-		for _, c := range cs[MaxChanges:] {
-			omittedBytes += c.Size
-		}
-		omitted += len(cs) - MaxChanges
-		cs = cs[:MaxChanges]
-	}
-	return cs, omitted, omittedBytes
+	return capLargest(cs, MaxChanges, func(c Change) (int64, string) { return c.Size, c.Path }, omitted, omittedBytes)
 }
 
 // capWasted returns the largest MaxWasted of ws, and omitted and
 // omittedBytes grown by what it leaves out.
 func capWasted(ws []Wasted, omitted int, omittedBytes int64) ([]Wasted, int, int64) {
-	ws = append([]Wasted{}, ws...)
-	sort.SliceStable(ws, func(i, j int) bool {
-		if ws[i].Size != ws[j].Size {
-			return ws[i].Size > ws[j].Size
+	return capLargest(ws, MaxWasted, func(w Wasted) (int64, string) { return w.Size, w.Path }, omitted, omittedBytes)
+}
+
+// capLargest returns a copy of xs, largest first (by key's size, then
+// path), cut to n, and omitted and omittedBytes grown by what it leaves
+// out.
+func capLargest[T any](xs []T, n int, key func(T) (int64, string), omitted int, omittedBytes int64) ([]T, int, int64) {
+	xs = append([]T{}, xs...)
+	sort.SliceStable(xs, func(i, j int) bool {
+		si, pi := key(xs[i])
+		sj, pj := key(xs[j])
+		if si != sj {
+			return si > sj
 		}
-		return ws[i].Path < ws[j].Path
+		return pi < pj
 	})
-	if len(ws) > MaxWasted {
-		for _, w := range ws[MaxWasted:] {
-			omittedBytes += w.Size
+	if len(xs) > n {
+		for _, x := range xs[n:] {
+			size, _ := key(x)
+			omittedBytes += size
 		}
-		omitted += len(ws) - MaxWasted
-		ws = ws[:MaxWasted]
+		omitted += len(xs) - n
+		xs = xs[:n]
 	}
-	return ws, omitted, omittedBytes
+	return xs, omitted, omittedBytes
 }
 
 // palette holds the colours of the first layers: distinct, light enough

@@ -25,7 +25,7 @@ func sample() *Data {
 			{Name: "etc", Path: "/etc", Dir: true, Size: 500, Files: 1, Layer: 1, Children: []*Node{{Name: "conf", Path: "/etc/conf", Size: 500, Files: 1, Layer: 1}}},
 		}},
 		Wasted:     []Wasted{{Path: "/etc/conf", Size: 1000, Layers: []int{0, 1}, Kind: "replaced"}},
-		Duplicates: []Duplicate{{Size: 10, Paths: []string{"/a", "/b"}, Layers: []int{0, 1}}},
+		Duplicates: []Duplicate{{Size: 10, Copies: 2, Files: []Copy{{Path: "/a", Layer: 0}, {Path: "/b", Layer: 1, Hidden: true}}}},
 	}
 }
 
@@ -131,7 +131,7 @@ func TestWriteEscapes(t *testing.T) {
 	d.Tree.Children[0].Path = "/" + evil
 	d.Tree.Children[0].Children[0].Path = "/" + evil + "/sh"
 	d.Wasted[0].Path = "/" + evil
-	d.Duplicates[0].Paths = []string{"/" + evil}
+	d.Duplicates[0].Files[0].Path = "/" + evil
 	page, doc := render(t, d)
 	if strings.Contains(page, "<img") || strings.Contains(page, "</script><") {
 		t.Errorf("the page holds markup from the image")
@@ -293,5 +293,23 @@ func TestSquarify(t *testing.T) {
 	}
 	if area < r.w*r.h-1e-6 || area > r.w*r.h+1e-6 {
 		t.Errorf("the boxes cover %g, want %g", area, r.w*r.h)
+	}
+}
+
+// TestWriteDuplicateCopies: a group of more copies than the page lists
+// says how many there are and how many are not listed.
+func TestWriteDuplicateCopies(t *testing.T) {
+	g := Duplicate{Size: 7, Copies: 13}
+	for i := range 13 {
+		g.Files = append(g.Files, Copy{Path: fmt.Sprint("/c", i), Layer: i % 2, Hidden: i > 0})
+	}
+	page, _ := render(t, &Data{Image: Image{Ref: "dups"}, Duplicates: []Duplicate{g}})
+	for _, want := range []string{`<td class="r">13</td>`, "… and 3 more", "/c9", "(hidden)"} {
+		if !strings.Contains(page, want) {
+			t.Errorf("the page does not show %q", want)
+		}
+	}
+	if strings.Contains(page, "/c10") {
+		t.Error("the page lists more copies than MaxDupPaths")
 	}
 }

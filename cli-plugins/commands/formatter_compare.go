@@ -81,7 +81,7 @@ type pathJSON struct {
 
 func sideJSON(p flatten.PathInfo) *pathJSON {
 	j := &pathJSON{
-		Type: typeNames[p.Type], Mode: fmt.Sprintf("%04o", p.Mode), UID: p.UID, GID: p.GID,
+		Type: flatten.TypeName(p.Type), Mode: fmt.Sprintf("%04o", p.Mode), UID: p.UID, GID: p.GID,
 		Size: p.Size, Linkname: p.Linkname, ModTime: p.ModTime, Xattrs: p.Xattrs, Digest: p.Digest,
 	}
 	switch p.Type {
@@ -135,19 +135,19 @@ func (c *compareContext) shown() flatten.PathInfo {
 // Type is the path's type; "file→dir" when it changed.
 func (c *compareContext) Type() string {
 	if c.d.What&flatten.ChangedType != 0 {
-		return typeNames[c.d.A.Type] + "→" + typeNames[c.d.B.Type]
+		return flatten.TypeName(c.d.A.Type) + "→" + flatten.TypeName(c.d.B.Type)
 	}
-	return typeNames[c.shown().Type]
+	return flatten.TypeName(c.shown().Type)
 }
 
 // Size is the file's bytes: IMAGE_B's, or IMAGE_A's for D.
 func (c *compareContext) Size() string { return formatSize(c.shown().Size, c.human) }
 
 func (c *compareContext) TypeA() string {
-	return c.side(c.d.A, flatten.Added, func(p flatten.PathInfo) string { return typeNames[p.Type] })
+	return c.side(c.d.A, flatten.Added, func(p flatten.PathInfo) string { return flatten.TypeName(p.Type) })
 }
 func (c *compareContext) TypeB() string {
-	return c.side(c.d.B, flatten.Deleted, func(p flatten.PathInfo) string { return typeNames[p.Type] })
+	return c.side(c.d.B, flatten.Deleted, func(p flatten.PathInfo) string { return flatten.TypeName(p.Type) })
 }
 func (c *compareContext) SizeA() string {
 	return c.side(c.d.A, flatten.Added, func(p flatten.PathInfo) string { return formatSize(p.Size, c.human) })

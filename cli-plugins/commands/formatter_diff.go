@@ -1,7 +1,6 @@
 package commands
 
 import (
-	"archive/tar"
 	"strconv"
 	"strings"
 
@@ -27,12 +26,6 @@ const (
 	deletedSizeHeader = "DELETED SIZE"
 	wastedHeader      = "WASTED"
 )
-
-// typeNames names the tar types of changed paths.
-var typeNames = map[byte]string{
-	tar.TypeReg: "file", tar.TypeDir: "dir", tar.TypeSymlink: "symlink", tar.TypeLink: "hardlink",
-	tar.TypeChar: "char", tar.TypeBlock: "block", tar.TypeFifo: "fifo",
-}
 
 // formatSize prints n as docker does: human units, or bytes.
 func formatSize(n int64, human bool) string {
@@ -102,7 +95,7 @@ func (c *diffContext) DiffID() string {
 func (c *diffContext) Change() string { return c.r.c.Kind.String() }
 
 // Type is the path's type after the change (before it, for D).
-func (c *diffContext) Type() string { return typeNames[c.r.c.Type] }
+func (c *diffContext) Type() string { return flatten.TypeName(c.r.c.Type) }
 
 // Size is the bytes the layer stores for the path; for D, the bytes it
 // removes.

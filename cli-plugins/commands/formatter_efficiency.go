@@ -263,14 +263,25 @@ func (c *duplicateContext) Digest() string {
 	return c.d.Digest.String()
 }
 
-// Paths lists the copies as LAYER:PATH; a hidden copy is marked "(hidden)".
+// maxCopiesShown is how many copies a truncated PATHS cell lists.
+const maxCopiesShown = 5
+
+// Paths lists the copies as LAYER:PATH; a hidden copy is marked
+// "(hidden)". Truncated, it lists the first few and how many more.
 func (c *duplicateContext) Paths() string {
-	s := make([]string, len(c.d.Copies))
-	for i, f := range c.d.Copies {
+	copies := c.d.Copies
+	if c.trunc && len(copies) > maxCopiesShown {
+		copies = copies[:maxCopiesShown]
+	}
+	s := make([]string, len(copies))
+	for i, f := range copies {
 		s[i] = fmt.Sprintf("%d:/%s", f.Layer, f.Path)
 		if f.Hidden {
 			s[i] += " (hidden)"
 		}
+	}
+	if n := len(c.d.Copies) - len(copies); n > 0 {
+		s = append(s, fmt.Sprintf("… and %d more", n))
 	}
 	return strings.Join(s, ", ")
 }

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/docker-layers/docker-layers/analyze"
+	"github.com/docker-layers/docker-layers/flatten"
 	"github.com/docker-layers/docker-layers/source"
 	"github.com/docker/cli/cli/command/formatter"
 )
@@ -169,7 +170,7 @@ func (c *lsContext) GID() string { return strconv.Itoa(c.f.GID) }
 
 func (c *lsContext) Size() string { return formatSize(c.f.Size, c.human) }
 
-func (c *lsContext) Type() string { return typeNames[c.f.Type] }
+func (c *lsContext) Type() string { return flatten.TypeName(c.f.Type) }
 
 // Layer is the index of the layer that last wrote the path.
 func (c *lsContext) Layer() string {
@@ -316,7 +317,7 @@ func (c *lsHistoryContext) DiffID() string {
 // Change is A, C or D.
 func (c *lsHistoryContext) Change() string { return c.s.Kind.String() }
 
-func (c *lsHistoryContext) Type() string { return typeNames[c.s.Type] }
+func (c *lsHistoryContext) Type() string { return flatten.TypeName(c.s.Type) }
 
 func (c *lsHistoryContext) Size() string { return formatSize(c.s.Size, c.human) }
 
