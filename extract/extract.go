@@ -81,7 +81,7 @@ type Progress struct {
 	Entry  string        // tar entry being read, e.g. "blobs/sha256/…" or "<v1id>/layer.tar"
 	DiffID digest.Digest // the wanted layer the entry is, when known before reading it
 	Done   int64         // bytes of the entry read so far (compressed bytes for a compressed blob)
-	Size   int64         // size of the entry in the archive
+	Size   int64         // size of the entry in the archive; -1 while unknown (a whole archive being spooled), until the last report
 	Layers int           // wanted layers in hand
 	Wanted int           // wanted layers in all
 }

@@ -305,12 +305,19 @@ func (m *meter) Write(b []byte) (int, error) {
 	return len(b), nil
 }
 
-// finish reports the final byte count once.
+// finish reports the final byte count once; an entry whose size was
+// unknown (-1) then gets its size, so that the report says it is read.
 func (m *meter) finish() {
-	if m.fn != nil && m.reported != m.p.Done {
-		m.reported = m.p.Done
-		m.fn(m.p)
+	if m.fn == nil {
+		return
 	}
+	if m.p.Size < 0 {
+		m.p.Size = m.p.Done
+	} else if m.reported == m.p.Done {
+		return
+	}
+	m.reported = m.p.Done
+	m.fn(m.p)
 }
 
 // reader returns r metered by m.

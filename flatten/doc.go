@@ -12,7 +12,8 @@
 //     only metadata (layer, header offset, type) and never file contents
 //     (scan.go, tree.go), kept whole in memory or as records on disk
 //     behind one interface (index.go, buckets.go, spill.go);
-//   - writing the merged tree as one deterministic tar stream (flatten.go),
+//   - writing the merged tree as one deterministic tar stream, with its
+//     progress for a display (flatten.go, output.go),
 //     optionally only the paths selected by globs (filter.go);
 //   - what each layer adds, changes and deletes, the bytes it wastes, and
 //     the regular files the layers store with whether the merge still

@@ -46,6 +46,19 @@ type Options struct {
 	// the index spills to disk, in buckets of about as many records. 0
 	// is 16384 (about 2 MiB).
 	IndexEntries int
+	// Progress, if set, reports pass 2: it is called after each batch of
+	// entries is written (at most 128 entries or 256 KiB of file data
+	// between calls, or one file the kernel copies) and once more when
+	// the tar stream has ended, with Done set. It runs on the goroutine
+	// that writes the output: keep it cheap.
+	Progress func(WriteProgress)
+}
+
+// WriteProgress is how far pass 2 has written the merged tar stream.
+type WriteProgress struct {
+	Entries int64 // entries written, directories and markers included
+	Bytes   int64 // bytes of file data written
+	Done    bool  // the tar stream has ended: the counts are final
 }
 
 // copyBufSize is the size of the buffer that file data is copied through.
@@ -135,7 +148,7 @@ func (w *writer) writePart(root *node, lo, hi string) error {
 // newWriter starts the output to out; the caller must close or abort the
 // writer.
 func newWriter(f *flattener, out io.Writer) *writer {
-	return &writer{f: f, out: newOutput(f.ctx, out)}
+	return &writer{f: f, out: newOutput(f.ctx, out, f.opts.Progress)}
 }
 
 // close writes what is left, ends the tar stream and flushes it.

@@ -43,6 +43,9 @@ type output struct {
 	remaining int64 // data bytes still to write
 	pad       int64 // padding after them
 	blk       [blockSize]byte
+
+	progress func(WriteProgress) // Options.Progress
+	written  WriteProgress
 }
 
 const (
@@ -83,7 +86,7 @@ type outOp struct {
 // output stopped without an error of its own; it cannot happen.
 var errOutputEnded = errors.New("flatten: output ended early")
 
-func newOutput(ctx context.Context, out io.Writer) *output {
+func newOutput(ctx context.Context, out io.Writer, progress func(WriteProgress)) *output {
 	bw := bufio.NewWriterSize(out, 64<<10)
 	sk := &sink{w: bw}
 	o := &output{
@@ -95,6 +98,8 @@ func newOutput(ctx context.Context, out io.Writer) *output {
 		full: make(chan *batch, outBatches),
 		stop: make(chan struct{}),
 		done: make(chan struct{}),
+
+		progress: progress,
 	}
 	o.zc, o.zcReg = zeroCopyOutput(out)
 	for range outBatches {
@@ -232,11 +237,17 @@ func (o *output) run() {
 			return
 		case b, ok := <-o.full:
 			if !ok {
-				o.err = o.end()
+				if o.err = o.end(); o.err == nil && o.progress != nil {
+					o.written.Done = true
+					o.progress(o.written)
+				}
 				return
 			}
 			if o.err = o.write(b); o.err != nil {
 				return
+			}
+			if o.progress != nil {
+				o.progress(o.written)
 			}
 			clear(b.ops) // drop references for the collector
 			b.ops, b.data, b.names = b.ops[:0], b.data[:0], b.names[:0]
@@ -252,10 +263,13 @@ func (o *output) write(b *batch) error {
 		switch op.kind {
 		case opHeader:
 			err = o.writeHeader(&op.hdr)
+			o.written.Entries++
 		case opData:
 			err = o.writeData(b.data[op.lo:op.hi])
+			o.written.Bytes += int64(op.hi - op.lo)
 		case opKernel:
 			err = o.copyFile(op.src, op.off, op.n)
+			o.written.Bytes += op.n
 		}
 		if err != nil {
 			return fmt.Errorf("writing output: entry %q: %w", o.name, err)

@@ -11,6 +11,7 @@ import (
 
 	"github.com/distribution/reference"
 	"github.com/docker-layers/docker-layers/extract"
+	"github.com/docker-layers/docker-layers/flatten"
 	"github.com/docker/docker/api/types/image"
 	"github.com/docker/docker/client"
 	"github.com/docker/docker/pkg/jsonmessage"
@@ -50,6 +51,9 @@ type Options struct {
 	// Copying, if set, reports the copying of kept layers into the output:
 	// Entry, DiffID, Done and Size.
 	Copying func(extract.Progress)
+	// Flattening, if set, reports the writing of the squashed layer: see
+	// flatten.Options.Progress.
+	Flattening func(flatten.WriteProgress)
 	// Warn, if set, receives warnings from flattening. It is called from
 	// a goroutine of the flatten package's own, one call at a time.
 	Warn func(msg string)

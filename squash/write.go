@@ -173,7 +173,7 @@ func (l *spooledLayer) remove() {
 // are verified.
 func squashLayer(ctx context.Context, a *extract.Archive, img *extract.Image, opts Options, docker bool) (_ *spooledLayer, retErr error) {
 	want := img.Config.RootFS.DiffIDs[opts.From : opts.To+1]
-	ix := flatten.NewIndexer(ctx, len(want), flatten.Options{KeepWhiteouts: true, Warn: opts.Warn, TmpDir: opts.TmpDir})
+	ix := flatten.NewIndexer(ctx, len(want), flatten.Options{KeepWhiteouts: true, Warn: opts.Warn, TmpDir: opts.TmpDir, Progress: opts.Flattening})
 	defer ix.Close()
 	layers, err := a.Layers(ctx, img, want, ix.Add)
 	if err != nil {

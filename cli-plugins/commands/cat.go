@@ -83,7 +83,9 @@ names it), or is a directory, a device or a FIFO.
 }
 
 func runCat(ctx context.Context, dockerCLI command.Cli, opts catOptions) (retErr error) {
-	sopts := source.Options{TmpDir: opts.tmpdir, Platform: opts.platform, GzipProgram: gzipProgram()}
+	reading := readingProgress(dockerCLI)
+	defer reading.done()
+	sopts := source.Options{TmpDir: opts.tmpdir, Platform: opts.platform, GzipProgram: gzipProgram(), Progress: reading.update}
 	sel, err := selectLayers(ctx, dockerCLI, opts.input, opts.image, opts.layers, sopts)
 	defer closeSelection(sel, &retErr)
 	if err != nil {
@@ -102,6 +104,7 @@ func runCat(ctx context.Context, dockerCLI command.Cli, opts catOptions) (retErr
 	if err != nil {
 		return err
 	}
+	reading.done()
 	f, err := flatten.Open(ctx, layers, opts.path)
 	var de *flatten.DeletedError
 	if errors.As(err, &de) {

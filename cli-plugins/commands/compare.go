@@ -167,8 +167,10 @@ func runCompare(ctx context.Context, dockerCLI command.Cli, opts compareOptions,
 	}
 	a := compare.Side{Ref: refA, Layers: opts.layersA}
 	b := compare.Side{Ref: refB, Layers: opts.layersB}
+	reading := readingProgress(dockerCLI)
+	defer reading.done()
 	copts := compare.Options{
-		Source:  source.Options{TmpDir: opts.tmpdir, Platform: opts.platform, GzipProgram: gzipProgram()},
+		Source:  source.Options{TmpDir: opts.tmpdir, Platform: opts.platform, GzipProgram: gzipProgram(), Progress: reading.update},
 		Filter:  filter,
 		ModTime: opts.mtime,
 	}
@@ -182,6 +184,7 @@ func runCompare(ctx context.Context, dockerCLI command.Cli, opts compareOptions,
 		if err != nil {
 			return false, err
 		}
+		reading.done()
 		fmtCtx.Format = newCompareConfigFormat(format)
 		if err := compareConfigWrite(fmtCtx, res.Changes); err != nil {
 			return false, fmt.Errorf("writing output: %w", err)
@@ -192,6 +195,7 @@ func runCompare(ctx context.Context, dockerCLI command.Cli, opts compareOptions,
 	if err != nil {
 		return false, err
 	}
+	reading.done()
 	if opts.summary {
 		fmtCtx.Format = newCompareSummaryFormat(format)
 		err = compareSummaryWrite(fmtCtx, opts.human, summarize(res.Differences))

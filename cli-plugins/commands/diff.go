@@ -99,7 +99,9 @@ under it.
 }
 
 func runDiff(ctx context.Context, dockerCLI command.Cli, opts diffOptions, filter *flatten.PathFilter) (retErr error) {
-	sopts := source.Options{TmpDir: opts.tmpdir, Platform: opts.platform, GzipProgram: gzipProgram()}
+	reading := readingProgress(dockerCLI)
+	defer reading.done()
+	sopts := source.Options{TmpDir: opts.tmpdir, Platform: opts.platform, GzipProgram: gzipProgram(), Progress: reading.update}
 	sel, err := selectLayers(ctx, dockerCLI, opts.input, opts.image, opts.layers, sopts)
 	defer closeSelection(sel, &retErr)
 	if err != nil {
@@ -119,6 +121,7 @@ func runDiff(ctx context.Context, dockerCLI command.Cli, opts diffOptions, filte
 	if err != nil {
 		return err
 	}
+	reading.done()
 	cs, err := flatten.Changes(ctx, layers, flatten.ChangesOptions{Report: sel.Selected, Filter: filter})
 	if err != nil {
 		return err

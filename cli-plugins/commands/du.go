@@ -112,7 +112,9 @@ that holds several, name it as IMAGE instead (docker-archive:FILE:NAME).
 }
 
 func runDu(ctx context.Context, dockerCLI command.Cli, opts duOptions) (retErr error) {
-	sopts := source.Options{TmpDir: opts.tmpdir, Platform: opts.platform, GzipProgram: gzipProgram()}
+	reading := readingProgress(dockerCLI)
+	defer reading.done()
+	sopts := source.Options{TmpDir: opts.tmpdir, Platform: opts.platform, GzipProgram: gzipProgram(), Progress: reading.update}
 	sel, err := selectLayers(ctx, dockerCLI, opts.input, opts.image, opts.layers, sopts)
 	defer closeSelection(sel, &retErr)
 	if err != nil {
@@ -122,6 +124,7 @@ func runDu(ctx context.Context, dockerCLI command.Cli, opts duOptions) (retErr e
 	if err != nil {
 		return err
 	}
+	reading.done()
 	uopts := analyze.UsageOptions{Root: opts.path, Depth: opts.depth, Top: opts.top, TmpDir: opts.tmpdir}
 	var usages []*analyze.Usage
 	if opts.perLayer {

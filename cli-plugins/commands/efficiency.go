@@ -219,7 +219,9 @@ func runEfficiency(ctx context.Context, dockerCLI command.Cli, opts efficiencyOp
 	if opts.base != "" {
 		specs = []string{opts.base}
 	}
-	sopts := source.Options{TmpDir: opts.tmpdir, Platform: opts.platform, GzipProgram: gzipProgram()}
+	reading := readingProgress(dockerCLI)
+	defer reading.done()
+	sopts := source.Options{TmpDir: opts.tmpdir, Platform: opts.platform, GzipProgram: gzipProgram(), Progress: reading.update}
 	sel, err := selectLayers(ctx, dockerCLI, opts.input, opts.image, specs, sopts)
 	defer closeSelection(sel, &retErr)
 	if err != nil {
@@ -237,6 +239,7 @@ func runEfficiency(ctx context.Context, dockerCLI command.Cli, opts efficiencyOp
 	if err != nil {
 		return err
 	}
+	reading.done()
 	rep, err := analyze.Efficiency(ctx, layers, analyze.EfficiencyOptions{Base: base, Filter: filter})
 	if err != nil {
 		return err

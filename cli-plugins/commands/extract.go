@@ -203,6 +203,7 @@ func runExtract(ctx context.Context, dockerCLI command.Cli, opts extractOptions)
 		Warn:          progress.warn,
 		TmpDir:        opts.tmpdir,
 		IndexEntries:  opts.indexEntries,
+		Progress:      progress.written,
 	})
 	defer ix.Close()
 	layers, err := sel.Layers(ctx, want, ix.Add)
@@ -226,5 +227,17 @@ func runExtract(ctx context.Context, dockerCLI command.Cli, opts extractOptions)
 	if err := cw.Close(); err != nil {
 		return fmt.Errorf("compressing: %w", err)
 	}
-	return out.commit()
+	if err := out.commit(); err != nil {
+		return err
+	}
+	progress.summarize("Extracted", "to "+outputName(opts.output))
+	return nil
+}
+
+// outputName names where -o wrote, for a summary.
+func outputName(output string) string {
+	if output == "" || output == "-" {
+		return "stdout"
+	}
+	return output
 }

@@ -147,7 +147,9 @@ func validateLsFlags(cmd *cobra.Command, opts *lsOptions) error {
 }
 
 func runLs(ctx context.Context, dockerCLI command.Cli, opts lsOptions) (retErr error) {
-	sopts := source.Options{TmpDir: opts.tmpdir, Platform: opts.platform, GzipProgram: gzipProgram()}
+	reading := readingProgress(dockerCLI)
+	defer reading.done()
+	sopts := source.Options{TmpDir: opts.tmpdir, Platform: opts.platform, GzipProgram: gzipProgram(), Progress: reading.update}
 	sel, err := selectLayers(ctx, dockerCLI, opts.input, opts.image, opts.layers, sopts)
 	defer closeSelection(sel, &retErr)
 	if err != nil {
@@ -157,6 +159,7 @@ func runLs(ctx context.Context, dockerCLI command.Cli, opts lsOptions) (retErr e
 	if err != nil {
 		return err
 	}
+	reading.done()
 	fmtCtx := formatter.Context{Output: dockerCLI.Out(), Format: formatter.Format(opts.format), Trunc: !opts.noTrunc}
 	if opts.history {
 		steps, err := analyze.History(ctx, layers, opts.paths[0])

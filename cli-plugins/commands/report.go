@@ -85,7 +85,9 @@ a terminal is refused.
 }
 
 func runReport(ctx context.Context, dockerCLI command.Cli, opts reportOptions) (retErr error) {
-	sopts := source.Options{TmpDir: opts.tmpdir, Platform: opts.platform, GzipProgram: gzipProgram()}
+	reading := readingProgress(dockerCLI)
+	defer reading.done()
+	sopts := source.Options{TmpDir: opts.tmpdir, Platform: opts.platform, GzipProgram: gzipProgram(), Progress: reading.update}
 	sel, err := selectLayers(ctx, dockerCLI, opts.input, opts.image, opts.layers, sopts)
 	defer closeSelection(sel, &retErr)
 	if err != nil {
@@ -104,6 +106,7 @@ func runReport(ctx context.Context, dockerCLI command.Cli, opts reportOptions) (
 	if err != nil {
 		return err
 	}
+	reading.done()
 	w := bufio.NewWriterSize(out.w, 64<<10)
 	if err := report.Write(w, data); err != nil {
 		return err

@@ -163,8 +163,10 @@ func runSquash(ctx context.Context, dockerCLI command.Cli, opts squashOptions) (
 		Containerd: containerd,
 		TmpDir:     opts.tmpdir,
 		Copying:    progress.copying,
+		Flattening: progress.written,
 		Warn:       progress.warn,
 	}
+	progress.flattening(to - from + 1)
 
 	var res *squash.Result
 	if opts.output == "" {
@@ -184,6 +186,14 @@ func runSquash(ctx context.Context, dockerCLI command.Cli, opts squashOptions) (
 			return err
 		}
 	}
+	where := "into " + shortDigest(res.ID)
+	if len(opts.refs) > 0 {
+		where = "into " + reference.FamiliarString(opts.refs[0])
+	}
+	if opts.output != "" {
+		where = "to " + outputName(opts.output)
+	}
+	progress.summarize(fmt.Sprintf("Squashed layers %d to %d:", from, to), where)
 	progress.done()
 	if opts.output == "-" {
 		if !opts.quiet {

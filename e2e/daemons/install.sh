@@ -17,6 +17,8 @@
 #     (oci:DIR, oci-archive:FILE) that the e2e tests read with --input.
 #   * chromium: headless, opens the HTML page of `docker layers report`
 #     in e2e/report_test.go (rendering, script errors, no network).
+#   * tmux: a real terminal for e2e/progress_test.go, which reads the
+#     progress display off its screen (capture-pane).
 #
 # Idempotent, quiet on success, fast (< 1 s) when everything is present.
 # Works non-interactively (CI=true, no stdin). Must run as root (or with sudo).
@@ -25,7 +27,7 @@ set -euo pipefail
 PREFIX="${DOCKER_LAYERS_PREFIX:-/opt/docker-layers}"
 D26="$PREFIX/docker-26"
 # Bookworm packages installed on the system.
-SYSTEM_PKGS=(docker.io containerd runc iptables busybox-static gzip bzip2 xz-utils zstd isal skopeo chromium)
+SYSTEM_PKGS=(docker.io containerd runc iptables busybox-static gzip bzip2 xz-utils zstd isal skopeo chromium tmux)
 
 export DEBIAN_FRONTEND=noninteractive
 log() { printf 'install.sh: %s\n' "$*" >&2; }
