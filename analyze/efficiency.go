@@ -128,8 +128,15 @@ func Efficiency(ctx context.Context, layers []flatten.Layer, opts EfficiencyOpti
 		return nil, err
 	}
 	e := &EfficiencyReport{Base: min(base, len(layers)), Layers: make([]LayerEfficiency, len(layers))}
-	byPath := make(map[string]*WastedPath)
-	var paths []string // of byPath, in the order first met
+	// The paths where a hidden file is stored, in the order first met:
+	// only they get a WastedPath (most paths have none).
+	byPath := make(map[string]int) // index in e.Wasted
+	for _, f := range cs.Stored {
+		if _, ok := byPath[f.Path]; f.Hidden && !ok {
+			byPath[f.Path] = len(e.Wasted)
+			e.Wasted = append(e.Wasted, WastedPath{Path: f.Path})
+		}
+	}
 	for _, f := range cs.Stored {
 		l := &e.Layers[f.Layer]
 		l.StoredBytes += f.Size
@@ -138,12 +145,12 @@ func Efficiency(ctx context.Context, layers []flatten.Layer, opts EfficiencyOpti
 		if user {
 			e.UserBytes += f.Size
 		}
-		w := byPath[f.Path]
-		if w == nil {
-			w = &WastedPath{Path: f.Path}
-			byPath[f.Path] = w
-			paths = append(paths, f.Path)
+		i, ok := byPath[f.Path]
+		if !ok {
+			continue
 		}
+		w := &e.Wasted[i]
+		// Stored lists the files by layer: w.Layers comes sorted.
 		w.Layers = append(w.Layers, f.Layer)
 		if !f.Hidden {
 			w.Shown = true
@@ -156,19 +163,14 @@ func Efficiency(ctx context.Context, layers []flatten.Layer, opts EfficiencyOpti
 			e.UserWastedBytes += f.Size
 		}
 	}
+	// Empty hidden files waste nothing.
+	e.Wasted = slices.DeleteFunc(e.Wasted, func(w WastedPath) bool { return w.Bytes == 0 })
 	e.Score = 1
 	if e.StoredBytes > 0 {
 		e.Score = float64(e.StoredBytes-e.WastedBytes) / float64(e.StoredBytes)
 	}
 	if e.UserBytes > 0 {
 		e.UserWastedPercent = float64(e.UserWastedBytes) / float64(e.UserBytes)
-	}
-	for _, p := range paths {
-		w := byPath[p]
-		// Stored lists the files by layer: w.Layers is sorted already.
-		if w.Bytes > 0 {
-			e.Wasted = append(e.Wasted, *w)
-		}
 	}
 	slices.SortFunc(e.Wasted, func(a, b WastedPath) int {
 		return cmp.Or(cmp.Compare(b.Bytes, a.Bytes), cmp.Compare(a.Path, b.Path))
@@ -185,18 +187,28 @@ func Efficiency(ctx context.Context, layers []flatten.Layer, opts EfficiencyOpti
 // duplicates finds the contents stored more than once. Only files whose
 // size another file has are hashed; empty files are no duplicates.
 func duplicates(ctx context.Context, cs *flatten.ChangeSet) ([]DuplicateSet, error) {
-	bySize := make(map[int64][]int) // indexes into cs.Stored
+	// The stored files by size (indexes into cs.Stored): each run of
+	// equal sizes is a group of candidates.
+	var idx []int32
 	for i, f := range cs.Stored {
 		if f.Size > 0 {
-			bySize[f.Size] = append(bySize[f.Size], i)
+			idx = append(idx, int32(i))
 		}
 	}
+	slices.SortFunc(idx, func(a, b int32) int { return cmp.Compare(cs.Stored[a].Size, cs.Stored[b].Size) })
 	sets := make(map[digest.Digest]*DuplicateSet)
-	for size, idx := range bySize {
-		if len(idx) < 2 {
+	for len(idx) > 0 {
+		size := cs.Stored[idx[0]].Size
+		n := 1
+		for n < len(idx) && cs.Stored[idx[n]].Size == size {
+			n++
+		}
+		run := idx[:n]
+		idx = idx[n:]
+		if len(run) < 2 {
 			continue
 		}
-		for _, i := range idx {
+		for _, i := range run {
 			if err := ctx.Err(); err != nil {
 				return nil, err
 			}

@@ -29,6 +29,7 @@ type fileMeta struct {
 type files struct {
 	f    *flattener
 	meta map[ident]fileMeta
+	buf  []byte // sum's read buffer, made on first use
 }
 
 func newFiles(f *flattener) files {
@@ -106,7 +107,10 @@ func (c *files) sum(id ident) ([sha256.Size]byte, error) {
 	if err != nil {
 		return out, err
 	}
-	if out, err = hashData(c.f.ctx, tr, nil); err != nil {
+	if c.buf == nil {
+		c.buf = make([]byte, 32<<10)
+	}
+	if out, err = hashData(c.f.ctx, tr, c.buf); err != nil {
 		return out, c.f.errorf(int(id.layer), hdr.Name, fmt.Errorf("reading data: %w", err))
 	}
 	return out, nil
