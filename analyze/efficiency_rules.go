@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/dustin/go-humanize"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -70,6 +71,12 @@ func (r *Rules) limit(name string) *Limit {
 // from 0 to 1, or for highestWastedBytes a size in bytes ("20MB", "1.5
 // GiB", "4096"; units are humanize's, kB = 1000 and KiB = 1024).
 func (r *Rules) Set(name, value string) error {
+	// dive reads its file through viper, whose keys ignore case.
+	for _, n := range ruleNames {
+		if strings.EqualFold(n, name) {
+			name = n
+		}
+	}
 	l := r.limit(name)
 	if l == nil {
 		return fmt.Errorf("unknown rule %q: the rules are %s", name, strings.Join(ruleNames, ", "))
@@ -127,35 +134,18 @@ func ReadRules(r io.Reader, rules *Rules) error {
 	return nil
 }
 
-// ParseBytes reads a size as dive reads highestWastedBytes (humanize's
-// ParseBytes): a number, optionally with a fraction, then an optional
-// unit: B, kB/K, MB/M, GB/G, TB/T, PB/P (powers of 1000) or KiB/Ki,
-// MiB/Mi, GiB/Gi, TiB/Ti, PiB/Pi (powers of 1024), case-insensitive,
-// optionally after a space.
+// ParseBytes reads a size as dive reads highestWastedBytes, with the same
+// library (go-humanize's ParseBytes): a number, then an optional unit,
+// kB = 1000 and KiB = 1024, case-insensitive ("20MB", "1.5 GiB", "4096").
 func ParseBytes(s string) (int64, error) {
-	t := strings.TrimSpace(s)
-	i := 0
-	for i < len(t) && (t[i] >= '0' && t[i] <= '9' || t[i] == '.') {
-		i++
-	}
-	num, unit := t[:i], strings.ToLower(strings.TrimSpace(t[i:]))
-	v, err := strconv.ParseFloat(num, 64)
-	mult, ok := byteUnits[unit]
-	if err != nil || !ok {
+	n, err := humanize.ParseBytes(strings.TrimSpace(s))
+	if err != nil {
 		return 0, fmt.Errorf("%q is not a size in bytes (such as 20MB, 1.5GiB or 4096), nor %q", s, ruleDisabled)
 	}
-	b := v * mult
-	if b >= math.MaxInt64 {
+	if n > math.MaxInt64 {
 		return 0, fmt.Errorf("%q is too large", s)
 	}
-	return int64(b), nil
-}
-
-var byteUnits = map[string]float64{
-	"": 1, "b": 1,
-	"k": 1e3, "kb": 1e3, "m": 1e6, "mb": 1e6, "g": 1e9, "gb": 1e9, "t": 1e12, "tb": 1e12, "p": 1e15, "pb": 1e15,
-	"ki": 1 << 10, "kib": 1 << 10, "mi": 1 << 20, "mib": 1 << 20, "gi": 1 << 30, "gib": 1 << 30,
-	"ti": 1 << 40, "tib": 1 << 40, "pi": 1 << 50, "pib": 1 << 50,
+	return int64(n), nil
 }
 
 // RuleStatus is the outcome of one rule.

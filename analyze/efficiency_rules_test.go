@@ -8,7 +8,7 @@ import (
 func TestParseBytes(t *testing.T) {
 	for in, want := range map[string]int64{
 		"0": 0, "4096": 4096, "20MB": 20e6, "20mb": 20e6, "20 MB": 20e6, "20M": 20e6, "1.5GiB": 3 << 29,
-		"1KiB": 1024, "2kB": 2000, "7B": 7,
+		"1KiB": 1024, "2kB": 2000, "7B": 7, "1,000": 1000,
 	} {
 		got, err := ParseBytes(in)
 		if err != nil || got != want {
@@ -35,6 +35,8 @@ func TestRulesSet(t *testing.T) {
 		{RuleHighestWastedBytes, "20MB", ""},
 		{RuleHighestWastedBytes, "lots", "not a size"},
 		{"lowestEfficency", "0.9", "unknown rule"},
+		{"LowestEfficiency", "0.9", ""}, // viper, which dive reads it with, ignores case
+		{"HIGHESTWASTEDBYTES", "1GB", ""},
 	} {
 		r := DefaultRules()
 		err := r.Set(tc.name, tc.value)
