@@ -101,7 +101,8 @@ type usageAgg struct {
 	root    string
 	nlayers int
 	dirs    map[string]*Dir
-	rootIs  byte // the type of the entry at Root, 0 if none was seen
+	rootIs  byte   // the type of the entry at Root, 0 if none was seen
+	rootTo  string // its target, if a symlink
 	top     fileHeap
 	file    File
 }
@@ -131,7 +132,7 @@ func (a *usageAgg) add(e *flatten.Entry) error {
 	}
 	typ := e.Header.Typeflag
 	if depth == 0 {
-		a.rootIs = typ
+		a.rootIs, a.rootTo = typ, e.Header.Linkname
 		return nil
 	}
 	if typ == tar.TypeDir && depth <= a.opts.Depth {
@@ -178,6 +179,8 @@ func (a *usageAgg) result(strict bool) (*Usage, error) {
 	switch {
 	case a.rootIs == 0 && strict && len(a.dirs) == 0:
 		return nil, fmt.Errorf("/%s: %w", a.root, ErrNotExist)
+	case a.rootIs == tar.TypeSymlink && strict:
+		return nil, fmt.Errorf("/%s: not a directory: a symlink to %s", a.root, a.rootTo)
 	case a.rootIs != 0 && a.rootIs != tar.TypeDir && strict:
 		return nil, fmt.Errorf("/%s: not a directory", a.root)
 	}
