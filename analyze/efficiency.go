@@ -118,16 +118,24 @@ type FileRef struct {
 // whose size another non-empty stored file has, to find duplicates.
 // Memory grows with the number of entries, as Changes'.
 func Efficiency(ctx context.Context, layers []flatten.Layer, opts EfficiencyOptions) (*EfficiencyReport, error) {
-	base := opts.Base
-	if base <= 0 {
-		base = 1
-	}
 	// An empty Report lists no changes: only the stored files are needed.
 	cs, err := flatten.Changes(ctx, layers, flatten.ChangesOptions{Report: []int{}, Filter: opts.Filter, Stored: true})
 	if err != nil {
 		return nil, err
 	}
-	e := &EfficiencyReport{Base: min(base, len(layers)), Layers: make([]LayerEfficiency, len(layers))}
+	return EfficiencyOf(ctx, cs, opts.Base)
+}
+
+// EfficiencyOf is Efficiency from the ChangeSet of a caller that needs
+// the changes too: cs must come from flatten.Changes with Stored set
+// (and the filter of the figures wanted), over every layer of the image.
+// base is EfficiencyOptions.Base.
+func EfficiencyOf(ctx context.Context, cs *flatten.ChangeSet, base int) (*EfficiencyReport, error) {
+	if base <= 0 {
+		base = 1
+	}
+	nlayers := len(cs.Summaries)
+	e := &EfficiencyReport{Base: min(base, nlayers), Layers: make([]LayerEfficiency, nlayers)}
 	// The paths where a hidden file is stored, in the order first met:
 	// only they get a WastedPath (most paths have none).
 	byPath := make(map[string]int) // index in e.Wasted
@@ -175,6 +183,7 @@ func Efficiency(ctx context.Context, layers []flatten.Layer, opts EfficiencyOpti
 	slices.SortFunc(e.Wasted, func(a, b WastedPath) int {
 		return cmp.Or(cmp.Compare(b.Bytes, a.Bytes), cmp.Compare(a.Path, b.Path))
 	})
+	var err error
 	if e.Duplicates, err = duplicates(ctx, cs); err != nil {
 		return nil, err
 	}

@@ -36,7 +36,7 @@ const (
 // (flatten.Changes), the merged file system by directory to opts.Depth
 // with the opts.Top largest files (analyze.DiskUsage), and the files that
 // a higher layer replaced or deleted and those stored more than once
-// (analyze.Efficiency). Each layer's changes and the wasted
+// (analyze.EfficiencyOf, from the same changes). Each layer's changes and the wasted
 // files are kept to the largest MaxChanges and MaxWasted.
 func Gather(ctx context.Context, sel *source.Selection, opts Options) (*Data, error) {
 	if opts.Depth <= 0 {
@@ -66,7 +66,7 @@ func Gather(ctx context.Context, sel *source.Selection, opts Options) (*Data, er
 	}
 	// Every layer's changes, also those not listed: the wasted files need
 	// them.
-	cs, err := flatten.Changes(ctx, layers, flatten.ChangesOptions{})
+	cs, err := flatten.Changes(ctx, layers, flatten.ChangesOptions{Stored: true})
 	if err != nil {
 		return nil, err
 	}
@@ -120,7 +120,7 @@ func Gather(ctx context.Context, sel *source.Selection, opts Options) (*Data, er
 		l := &d.Layers[i]
 		l.Changes, l.Omitted, l.OmittedBytes = capChanges(l.Changes, l.Omitted, l.OmittedBytes)
 	}
-	e, err := analyze.Efficiency(ctx, layers, analyze.EfficiencyOptions{})
+	e, err := analyze.EfficiencyOf(ctx, cs, 0)
 	if err != nil {
 		return nil, err
 	}
