@@ -161,6 +161,23 @@ func craftedImages() []crafted {
 			ip.hdr.Mode, ip.hdr.Uid, ip.hdr.Gid = 0o700, 1000, 1000
 			return [][]entry{{ip, file("ip/a", "a")}, {file("ip/b", "b")}}
 		}},
+		{tag: "lower-symlink", layers: func(*testing.T) [][]entry {
+			// An upper layer writes below a lower layer's symlink: Docker
+			// applies the layer into an empty directory, so sp/lnk becomes
+			// a directory holding f, and the link's target is untouched.
+			return [][]entry{
+				{dir("usr"), dir("usr/lib"), file("usr/lib/y", "y"), dir("sp"), symlink("sp/lnk", "../usr/lib")},
+				{file("sp/lnk/f", "upper")},
+			}
+		}},
+		{tag: "lower-symlink-to-root", layers: func(*testing.T) [][]entry {
+			// The hostile variant: nothing escapes, evil becomes a
+			// directory and /etc/passwd is the lower one.
+			return [][]entry{
+				{dir("etc"), file("etc/passwd", "root:x:0:0::/root:/bin/sh\n"), symlink("evil", "/")},
+				{file("evil/etc/passwd", "evil")},
+			}
+		}},
 		{tag: "opaque-root", departs: "Docker hides nothing for an opaque marker at the root", layers: func(*testing.T) [][]entry {
 			return [][]entry{{file("a", "a"), dir("b"), file("b/c", "c")}, {wh(".wh..wh..opq"), file("new", "n")}}
 		}},

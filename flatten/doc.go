@@ -59,13 +59,16 @@
 //
 // # Decisions
 //
-//   - Symlinks are never followed. An entry, whiteout or hardlink target
-//     whose parent path goes through a symlink of the merged tree is an
-//     error (ErrSymlinkParent) naming the layer, the entry and the symlink.
-//     containerd would resolve such a path inside the root; Docker's own
-//     daemons never produce such layers. A whiteout or opaque marker under a
-//     path that the same layer replaces with a new entry is not an error: it
-//     hides nothing.
+//   - Symlinks are never followed. An entry below a symlink of a lower
+//     layer replaces the symlink with a directory (synthesized, as an
+//     implicit parent), as Docker's overlay does: the layer is applied into
+//     an empty directory that hides the lower symlink; the link's target is
+//     untouched. An entry below a symlink of its own layer, and a whiteout
+//     or hardlink target whose parent path goes through a symlink of the
+//     merged tree, are errors (ErrSymlinkParent) naming the layer, the entry
+//     and the symlink. A whiteout or opaque marker under a path that the
+//     same layer replaces with a new entry is not an error: it hides
+//     nothing.
 //   - A parent that is a regular file (or other non-directory) of the
 //     merged tree is an error (ErrNotDir); a whiteout under it hides nothing.
 //   - Hardlinks: a hardlink names the file its target was when the link was

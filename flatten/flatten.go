@@ -78,8 +78,9 @@ type flattener struct {
 	keep   bool
 	root   *node
 	scan   layerScan
-	nlinks int  // hardlink nodes created
-	step   step // the entry being merged
+	nlinks int   // hardlink nodes created
+	step   step  // the entry being merged
+	layer  int32 // the layer being merged (applyLayer)
 	// recordings: the layers may be Recordings (Compare, Changes), whose
 	// headers and sums files reads, never their data.
 	recordings bool

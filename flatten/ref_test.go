@@ -257,8 +257,11 @@ func refMerge(tars [][]byte) ([]string, map[string]int, error) {
 				switch {
 				case n == nil:
 					fs[p] = &refNode{typ: tar.TypeDir, implicit: true, layer: -1}
+				case n.typ == tar.TypeSymlink && n.layer == k:
+					return nil, nil, fmt.Errorf("%w: below a symlink of the same layer", errRef)
 				case n.typ == tar.TypeSymlink:
-					return nil, nil, fmt.Errorf("%w: below a symlink", errRef)
+					// A lower symlink becomes a directory.
+					fs[p] = &refNode{typ: tar.TypeDir, implicit: true, layer: -1}
 				case n.typ != tar.TypeDir:
 					return nil, nil, fmt.Errorf("%w: not a directory", errRef)
 				}

@@ -208,14 +208,24 @@ func ruleCases() []ruleCase {
 
 		// Symlinks.
 		{
-			name:   "entry below a lower symlink",
-			layers: [][]tf{{dir("usr"), dir("usr/lib"), sym("lib", "usr/lib")}, {reg("lib/x.so", "")}},
-			err:    ErrSymlinkParent, errHas: `layer sha256:l1: entry "lib/x.so": path goes through a symlink "lib"`,
+			name:   "entry below a lower symlink: the symlink becomes a directory, its target untouched",
+			layers: [][]tf{{dir("usr"), dir("usr/lib"), reg("usr/lib/y.so", "y"), sym("lib", "usr/lib")}, {reg("lib/x.so", "")}},
+			want:   []string{`dir lib/ 0755 0:0`, `reg lib/x.so 0644 0:0 ""`, `dir usr/ 0755 0:0`, `dir usr/lib/ 0755 0:0`, `reg usr/lib/y.so 0644 0:0 "y"`},
 		},
 		{
-			name:   "entry below a symlink to the root",
+			name:   "entry below a lower symlink to the root: nothing escapes",
+			layers: [][]tf{{dir("etc"), reg("etc/passwd", "root"), sym("evil", "/")}, {reg("evil/etc/passwd", "evil")}},
+			want:   []string{`dir etc/ 0755 0:0`, `reg etc/passwd 0644 0:0 "root"`, `dir evil/ 0755 0:0`, `dir evil/etc/ 0755 0:0`, `reg evil/etc/passwd 0644 0:0 "evil"`},
+		},
+		{
+			name:   "entry below a symlink of the same layer",
 			layers: [][]tf{{sym("evil", "/"), reg("evil/etc/passwd", "")}},
 			err:    ErrSymlinkParent, errHas: `entry "evil/etc/passwd": path goes through a symlink "evil"`,
+		},
+		{
+			name:   "entry below a lower symlink that the same layer made a symlink again",
+			layers: [][]tf{{sym("lib", "usr/lib")}, {sym("lib", "other"), reg("lib/x.so", "")}},
+			err:    ErrSymlinkParent, errHas: `layer sha256:l1: entry "lib/x.so": path goes through a symlink "lib"`,
 		},
 		{
 			name:   "whiteout below a symlink",

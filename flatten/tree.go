@@ -101,6 +101,20 @@ func (f *flattener) walkDir(dir string, mode walkMode) (n *node, vis bool, stop 
 			c = &node{name: c.name, layer: -1, typ: tar.TypeDir, flags: flagHideLower}
 			n.setKid(c)
 		case c.typ == tar.TypeDir:
+		case c.typ == tar.TypeSymlink && mode == walkCreate && c.layer != f.layer:
+			// An entry of a higher layer below a lower layer's symlink:
+			// Docker applies a layer into an empty directory and its
+			// overlay merges that directory over the symlink, so the
+			// symlink becomes a directory (its target is untouched) and
+			// nothing is written through it.
+			nc := &node{name: c.name, layer: -1, typ: tar.TypeDir}
+			if f.keep && vis {
+				// Written as a directory with an opaque marker: what
+				// the symlink replaced below layers[0] stays hidden.
+				nc.flags = flagHideLower
+			}
+			c = nc
+			n.setKid(c)
 		case c.typ == tar.TypeSymlink:
 			return nil, vis, stopSymlink, dir[:end]
 		default:
@@ -142,6 +156,7 @@ type step struct {
 // first, then whiteouts, then the entries in tar order. Markers hide only
 // what lower layers put there, wherever they appear in the layer.
 func (f *flattener) applyLayer(li int) error {
+	f.layer = int32(li)
 	s := &f.scan
 	for i := range s.links {
 		s.links[i].lower = f.lookupLink(li, s.links[i].target)
