@@ -18,7 +18,9 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/containerd/log"
 	"github.com/docker-layers/docker-layers/flatten"
+	"github.com/dustin/go-humanize"
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
@@ -198,6 +200,7 @@ func openFile(ctx context.Context, f *os.File, opts Options) (*Archive, error) {
 			head := make([]byte, magicLen)
 			n, _ := ra.ReadAt(head, 0)
 			if detectArchiveCompression(head[:n]) == uncompressed {
+				log.G(ctx).Debugf("archive: uncompressed file, read in place (%s)", humanBytes(ra.Size()))
 				a, err := newArchive(ctx, ra, ra.Size(), newSpool(opts), opts)
 				if err != nil {
 					return nil, err
@@ -223,6 +226,11 @@ func readStream(ctx context.Context, r io.Reader, opts Options) (_ *Archive, ret
 		return nil, fmt.Errorf("reading archive: %w", err)
 	}
 	c := detectArchiveCompression(head)
+	if c != uncompressed {
+		log.G(ctx).Debugf("archive: %s, decompressed with %s into the spool", c, inflater(c, opts.GzipProgram))
+	} else {
+		log.G(ctx).Debugf("archive: a stream, spooled")
+	}
 	dr, err := decompress(c, r, opts.GzipProgram)
 	if err != nil {
 		return nil, fmt.Errorf("reading archive: %w", err)
@@ -265,6 +273,15 @@ func (a *Archive) open(ctx context.Context, index func(context.Context) error) (
 	if err != nil {
 		_ = a.Close()
 		return nil, err
+	}
+	if log.G(ctx).Logger.IsLevelEnabled(log.DebugLevel) {
+		_, hasIndex := a.entries["index.json"]
+		_, hasManifest := a.entries["manifest.json"]
+		what := archiveLayout(hasIndex, hasManifest)
+		if a.layout != nil {
+			what = "a directory"
+		}
+		log.G(ctx).Debugf("%s: %s, %s entries, %d images", a.what(), what, humanize.Comma(int64(len(a.entries))), len(a.images))
 	}
 	a.json = nil
 	return a, nil
@@ -892,6 +909,7 @@ func (a *Archive) layer(ctx context.Context, loc located, w digest.Digest, p Pro
 	src := m.reader(io.NewSectionReader(loc.sr, 0, e.size))
 	var l flatten.Layer
 	if c == uncompressed {
+		log.G(ctx).Debugf("layer %s (entry %q, %s): uncompressed, read in place", w, e.name, humanBytes(e.size))
 		// Straight into the hash, in copyBuffered's 1 MiB reads (io.Discard
 		// as the destination would read in 8 KiB ones).
 		if _, err := copyBuffered(raw, src); err != nil {
@@ -905,6 +923,11 @@ func (a *Archive) layer(ctx context.Context, loc located, w digest.Digest, p Pro
 		// The decompressor reads through a large buffer, so that the
 		// archive is read in few system calls; what follows the
 		// compressed stream is drained through it too.
+		how := "spool"
+		if a.opts.Record {
+			how = "recording"
+		}
+		log.G(ctx).Debugf("layer %s (entry %q, %s): decompressing %s with %s into the %s", w, e.name, humanBytes(e.size), c, inflater(c, a.opts.GzipProgram), how)
 		br := bufio.NewReaderSize(io.TeeReader(src, raw), decompressBufSize)
 		dr, err := decompress(c, br, a.opts.GzipProgram)
 		if err != nil {

@@ -49,4 +49,11 @@
 //
 // The package is a library: it imports neither cobra nor docker/cli, and it
 // calls one Engine API method through the narrow [Client] interface.
+//
+// Debug lines go to the logger in the context, containerd/log's
+// log.G(ctx), as in source and flatten: the layout found (legacy, OCI,
+// the containerd store's compressed blobs; an archive read in place or
+// spooled), each layer spooled, read in place, passed over or dropped,
+// what decompressed it (Options.GzipProgram, or the built-in
+// decoders), and a stream closed before its end.
 package extract

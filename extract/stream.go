@@ -11,7 +11,9 @@ import (
 	"path"
 	"strings"
 
+	"github.com/containerd/log"
 	"github.com/docker-layers/docker-layers/flatten"
+	"github.com/dustin/go-humanize"
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
@@ -61,6 +63,10 @@ type streamReader struct {
 	got      map[digest.Digest]taken
 
 	sawMeta bool // manifest.json or index.json was seen
+
+	// What the layout is, as far as the entries seen show (debug lines).
+	sawLegacy, sawBlobs, sawCompressed bool
+	entryCount                         int
 
 	// What the stream showed so far: used to skip compressed blobs known
 	// to be unwanted, and to explain a missing layer.
@@ -143,11 +149,13 @@ func (s *streamReader) run() error {
 		}
 		hdr, err := s.next()
 		if errors.Is(err, io.EOF) {
+			log.G(s.ctx).Debugf("save stream: %s, read to its end (%s entries)", s.layout(), humanize.Comma(int64(s.entryCount)))
 			return s.atEOF()
 		}
 		if err != nil {
 			return err
 		}
+		s.entryCount++
 		if err := s.entry(hdr); err != nil {
 			return err
 		}
@@ -155,6 +163,7 @@ func (s *streamReader) run() error {
 			return err
 		}
 	}
+	log.G(s.ctx).Debugf("save stream: %s; every wanted layer in hand after %s entries: closing the stream early", s.layout(), humanize.Comma(int64(s.entryCount)))
 	return nil
 }
 
@@ -230,12 +239,15 @@ func (s *streamReader) entry(hdr *tar.Header) error {
 	case strings.HasPrefix(name, "blobs/"):
 		return s.blob(name, hdr)
 	case path.Base(name) == "layer.tar":
+		s.sawLegacy = true
 		diff, ok := s.legacyDirs[path.Dir(name)]
 		if !ok {
 			return s.layer(name, hdr, "")
 		}
 		if _, got := s.got[diff]; !s.want[diff] || got {
-			return nil // a legacy layer known not to be wanted: passed over, not spooled
+			// A legacy layer known not to be wanted: passed over, not spooled.
+			log.G(s.ctx).Debugf("layer %s (entry %q, %s): passed over, not wanted", diff, name, humanBytes(hdr.Size))
+			return nil
 		}
 		return s.layer(name, hdr, diff)
 	case path.Base(name) == "json" && len(s.chains) > 0 && strings.Count(name, "/") == 1 && hdr.Size <= maxJSONSize:
@@ -266,6 +278,7 @@ func (s *streamReader) blob(name string, hdr *tar.Header) error {
 	if d == "" {
 		return nil
 	}
+	s.sawBlobs = true
 	if s.want[d] {
 		if _, ok := s.got[d]; ok {
 			return nil
@@ -274,7 +287,9 @@ func (s *streamReader) blob(name string, hdr *tar.Header) error {
 	}
 	if diff, ok := s.blobDiff[d]; ok {
 		if _, got := s.got[diff]; !s.want[diff] || got {
-			return nil // a compressed layer known not to be wanted
+			// A compressed layer known not to be wanted.
+			log.G(s.ctx).Debugf("layer %s (entry %q, %s compressed): passed over, not wanted", diff, name, humanBytes(hdr.Size))
+			return nil
 		}
 		return s.layer(name, hdr, diff)
 	}
@@ -283,6 +298,7 @@ func (s *streamReader) blob(name string, hdr *tar.Header) error {
 		return s.fail(fmt.Errorf("reading entry %q: %w", name, err))
 	}
 	if detectLayerCompression(head) != uncompressed {
+		s.sawCompressed = true
 		if s.deferCompressed {
 			return s.spoolPending(name, hdr, d, r)
 		}
@@ -319,6 +335,7 @@ func (s *streamReader) spoolPending(name string, hdr *tar.Header, d digest.Diges
 		return s.fail(fmt.Errorf("spooling entry %q: %w", name, err))
 	}
 	m.finish()
+	log.G(s.ctx).Debugf("entry %q: not identified yet, spooled compressed (%s)", name, humanBytes(n))
 	s.pending[d] = pendingBlob{name: name, f: f, size: n}
 	return nil
 }
@@ -356,6 +373,7 @@ func (s *streamReader) takePending(d digest.Digest, p pendingBlob, expect digest
 	delete(s.pending, d)
 	defer s.sp.discard(p.f)
 	if _, got := s.got[expect]; expect != "" && (!s.want[expect] || got) {
+		log.G(s.ctx).Debugf("layer %s (entry %q): not wanted, its compressed copy dropped", expect, p.name)
 		return nil
 	}
 	if len(s.got) == len(s.want) {
@@ -395,7 +413,7 @@ func (s *streamReader) namedLayer(name string, hdr *tar.Header, d digest.Digest)
 	if sp.recErr != nil {
 		return s.fail(fmt.Errorf("layer %s (entry %q): %w", d, name, sp.recErr))
 	}
-	s.keep(d, sp)
+	s.keep(d, name, sp)
 	return nil
 }
 
@@ -413,6 +431,11 @@ func (s *streamReader) layerFrom(name string, hdr *tar.Header, r io.Reader, expe
 		return s.fail(fmt.Errorf("reading entry %q: %w", name, err))
 	}
 	c := detectLayerCompression(head)
+	if c != uncompressed {
+		log.G(s.ctx).Debugf("entry %q: decompressing %s (%s) with %s", name, c, humanBytes(hdr.Size), inflater(c, s.opts.GzipProgram))
+	} else if expect == "" {
+		log.G(s.ctx).Debugf("entry %q: not identified yet, hashing it (%s)", name, humanBytes(hdr.Size))
+	}
 	dr, err := decompress(c, r, s.opts.GzipProgram)
 	if err != nil {
 		return s.fail(fmt.Errorf("decompressing entry %q: %w", name, err))
@@ -432,13 +455,14 @@ func (s *streamReader) layerFrom(name string, hdr *tar.Header, r io.Reader, expe
 		return errorf(ErrDigestMismatch, "layer %s (entry %q, %s): uncompressed content has digest %s", expect, name, c, d)
 	}
 	if _, got := s.got[d]; !s.want[d] || got {
+		log.G(s.ctx).Debugf("layer %s (entry %q): not wanted, dropped", d, name)
 		s.drop(sp)
 		return nil
 	}
 	if sp.recErr != nil {
 		return s.fail(fmt.Errorf("layer %s (entry %q, %s): %w", d, name, c, sp.recErr))
 	}
-	s.keep(d, sp)
+	s.keep(d, name, sp)
 	return nil
 }
 
@@ -461,10 +485,13 @@ func (s *streamReader) drop(sp taken) {
 	}
 }
 
-func (s *streamReader) keep(d digest.Digest, sp taken) {
+func (s *streamReader) keep(d digest.Digest, name string, sp taken) {
+	how := "recorded"
 	if sp.f != nil {
 		s.sp.keep(sp.f)
+		how = "spooled"
 	}
+	log.G(s.ctx).Debugf("layer %s (entry %q): %s, %s (%d of %d wanted)", d, name, how, humanBytes(sp.size), len(s.got)+1, len(s.want))
 	s.got[d] = sp
 	if s.opts.Ready != nil {
 		for k, w := range s.wantList {

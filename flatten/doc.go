@@ -116,4 +116,9 @@
 // the lower image has none); and a hardlink to a file below layers[0] is an
 // error, as in the default mode (Docker's differs always put the target in
 // the same layer).
+//
+// Debug lines go to the logger in the context, containerd/log's
+// log.G(ctx), as in source and extract: the time of pass 1 (of it, the
+// time spent reading headers, and how long after the last layer arrived
+// it ended) and of pass 2, with its entries, bytes and rate.
 package flatten

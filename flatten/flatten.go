@@ -9,6 +9,9 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/containerd/log"
+	"github.com/dustin/go-humanize"
 )
 
 // Layer is one uncompressed layer tar, readable at random offsets (a
@@ -133,10 +136,19 @@ func (f *flattener) write(ix index, out io.Writer) error {
 	defer w.abort()
 	w.filter = filter
 	w.groups = ix.linkGroups()
+	start := time.Now()
 	if err := ix.parts(w); err != nil {
 		return err
 	}
-	return w.close()
+	if err := w.close(); err != nil {
+		return err
+	}
+	if w.out != nil {
+		took := time.Since(start)
+		log.G(f.ctx).Debugf("pass 2 (writing): %s entries, %s of file data in %s (%s/s)", humanize.Comma(w.out.written.Entries),
+			humanize.Bytes(uint64(w.out.written.Bytes)), took.Round(time.Millisecond), humanize.Bytes(uint64(float64(w.out.written.Bytes)/max(took.Seconds(), 1e-3))))
+	}
+	return nil
 }
 
 // writePart writes one part of the merged tree: see writeTree.

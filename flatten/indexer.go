@@ -5,6 +5,9 @@ import (
 	"fmt"
 	"io"
 	"sync"
+	"time"
+
+	"github.com/containerd/log"
 )
 
 // Indexer flattens layers: it writes the merge of layers (layer 0 is the
@@ -90,6 +93,17 @@ var maxAhead = 16 << 10
 func (x *Indexer) index(n int) {
 	defer close(x.done)
 	f := x.f
+	start := time.Now()
+	var (
+		lastIn   time.Time     // when the last layer arrived
+		scanning time.Duration // spent reading headers
+	)
+	defer func() {
+		if x.err == nil {
+			log.G(f.ctx).Debugf("pass 1 (indexing): %d layers in %s, of which %s reading headers; done %s after the last layer arrived",
+				n, time.Since(start).Round(time.Millisecond), scanning.Round(time.Millisecond), time.Since(lastIn).Round(time.Millisecond))
+		}
+	}()
 	var scan layerScan // the next layer's, unless it came early
 	arrived := make([]bool, n)
 	ahead := make(map[int]scanned) // scanned, not added yet
@@ -100,6 +114,7 @@ func (x *Indexer) index(n int) {
 		case a := <-x.adds:
 			f.layers[a.i] = a.l
 			arrived[a.i] = true
+			lastIn = time.Now()
 		case <-f.ctx.Done():
 			x.err = f.ctx.Err()
 			return
@@ -115,7 +130,9 @@ func (x *Indexer) index(n int) {
 			} else {
 				// The index takes the scan in parts, as it is read.
 				li := next
+				t := time.Now()
 				err = f.scanLayer(li, s, func(s *layerScan) error { return x.ix.add(li, s, true) })
+				scanning += time.Since(t)
 			}
 			if err != nil {
 				if f.ctx.Err() != nil {
@@ -139,7 +156,9 @@ func (x *Indexer) index(n int) {
 				continue
 			}
 			s := new(layerScan)
+			t := time.Now()
 			ahead[i] = scanned{s, f.scanLayer(i, s, nil)}
+			scanning += time.Since(t)
 			held += len(s.entries)
 		}
 	}

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/containerd/log"
 	"github.com/containerd/platforms"
 	"github.com/docker-layers/docker-layers/extract"
 	"github.com/docker-layers/docker-layers/flatten"
@@ -45,14 +46,18 @@ func (d *daemonImage) Ancestry(ctx context.Context) (*inspect.Ancestry, error) {
 	}
 	if d.opts.Platform == nil {
 		var err error
-		d.anc, err = inspect.Load(ctx, d.c, d.ref)
-		return d.anc, err
+		if d.anc, err = inspect.Load(ctx, d.c, d.ref); err != nil {
+			return nil, err
+		}
+	} else {
+		pi, err := loadPlatform(ctx, d.c, d.ref, *d.opts.Platform)
+		if err != nil {
+			return nil, err
+		}
+		d.anc, d.saveOpts, d.inspectOpts, d.rawConfig = pi.anc, pi.saveOpts, pi.inspectOpts, pi.rawConfig
 	}
-	pi, err := loadPlatform(ctx, d.c, d.ref, *d.opts.Platform)
-	if err != nil {
-		return nil, err
-	}
-	d.anc, d.saveOpts, d.inspectOpts, d.rawConfig = pi.anc, pi.saveOpts, pi.inspectOpts, pi.rawConfig
+	// The client negotiated the version on its first request.
+	log.G(ctx).Debugf("daemon: Engine API version %s; image %s has %d layers", d.c.ClientVersion(), d.anc.ID, len(d.anc.Layers))
 	return d.anc, nil
 }
 
@@ -220,6 +225,7 @@ func loadPlatform(ctx context.Context, c Client, ref string, p ocispec.Platform)
 	c.NegotiateAPIVersion(ctx)
 	matcher := platforms.OnlyStrict(p)
 	if versions.GreaterThanOrEqualTo(c.ClientVersion(), platformAPIVersion) {
+		log.G(ctx).Debugf("daemon: Engine API %s ≥ %s: the daemon selects platform %s", c.ClientVersion(), platformAPIVersion, platforms.Format(p))
 		img, err := c.ImageInspect(ctx, ref, client.ImageInspectWithManifests(true))
 		if err != nil {
 			return nil, err
@@ -262,6 +268,7 @@ func loadPlatform(ctx context.Context, c Client, ref string, p ocispec.Platform)
 	if matcher.Match(own) {
 		return loadHost(ctx, c, ref)
 	}
+	log.G(ctx).Debugf("daemon: Engine API %s < %s describes platform %s only: reading %s's platforms from its save stream", c.ClientVersion(), platformAPIVersion, platforms.Format(own), ref)
 	if cs, err := ContainerdStore(ctx, c); err != nil {
 		return nil, err
 	} else if !cs {
@@ -322,8 +329,10 @@ func ContainerdStore(ctx context.Context, c InfoClient) (bool, error) {
 	}
 	for _, kv := range info.DriverStatus {
 		if len(kv) == 2 && kv[0] == "driver-type" && strings.HasPrefix(kv[1], "io.containerd.snapshotter") {
+			log.G(ctx).Debugf("daemon: containerd image store (%s)", info.Driver)
 			return true, nil
 		}
 	}
+	log.G(ctx).Debugf("daemon: graphdriver image store (%s)", info.Driver)
 	return false, nil
 }

@@ -31,4 +31,12 @@
 //
 // The package is a library: it imports neither cobra nor docker/cli, and
 // it calls the Engine API through the narrow [Client] interface.
+//
+// Debug lines go to the logger in the context, containerd/log's
+// log.G(ctx) (a logrus entry; logrus's standard logger when the context
+// has none), as in the source, extract and flatten packages: the Engine
+// API version, which source the image came from, how long selecting the
+// layers and reading them took. The caller decides the level and where
+// the lines go; nothing is logged above debug, and no credentials or
+// file contents ever are.
 package source

@@ -5,11 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"time"
 
+	"github.com/containerd/log"
 	"github.com/docker-layers/docker-layers/extract"
 	"github.com/docker-layers/docker-layers/flatten"
 	"github.com/docker-layers/docker-layers/inspect"
 	"github.com/docker/docker/api/types/system"
+	"github.com/dustin/go-humanize"
 	dockerspec "github.com/moby/docker-image-spec/specs-go/v1"
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -106,6 +109,7 @@ type Selection struct {
 // layer specs (all layers when there are none). The caller must Close the
 // returned Selection, also on error when it is not nil.
 func Select(ctx context.Context, c Client, ref Reference, specs []string, opts Options) (*Selection, error) {
+	start := time.Now()
 	img, err := Open(ctx, c, ref, opts)
 	if err != nil {
 		return nil, err
@@ -114,8 +118,29 @@ func Select(ctx context.Context, c Client, ref Reference, specs []string, opts O
 	if s.Ancestry, err = img.Ancestry(ctx); err != nil {
 		return s, err
 	}
-	s.Selected, err = s.Ancestry.Resolve(ctx, specs, img.TagLookup())
-	return s, err
+	if s.Selected, err = s.Ancestry.Resolve(ctx, specs, img.TagLookup()); err != nil {
+		return s, err
+	}
+	log.G(ctx).Debugf("selection: %s, %d of %d layers selected in %s", ref, len(s.Selected), len(s.Ancestry.Layers), time.Since(start).Round(time.Millisecond))
+	return s, nil
+}
+
+// Layers is Image.Layers; it logs how long reading the layers took.
+func (s *Selection) Layers(ctx context.Context, want []digest.Digest, ready func(k int, l flatten.Layer)) ([]flatten.Layer, error) {
+	start := time.Now()
+	ls, err := s.Image.Layers(ctx, want, ready)
+	if err != nil {
+		return nil, err
+	}
+	if l := log.G(ctx); l.Logger.IsLevelEnabled(log.DebugLevel) {
+		var size int64
+		for _, x := range ls {
+			size += x.Size
+		}
+		took := time.Since(start)
+		l.Debugf("reading layers: %d layers, %s, in %s (%s/s)", len(ls), humanize.Bytes(uint64(size)), took.Round(time.Millisecond), humanize.Bytes(uint64(float64(size)/max(took.Seconds(), 1e-3))))
+	}
+	return ls, nil
 }
 
 // DiffIDs returns the selected layers' diff IDs, bottom first.

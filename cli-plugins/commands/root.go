@@ -81,7 +81,7 @@ into a new image, or write an HTML report of it.
 					return err
 				}
 			}
-			cmd.SetContext(withSignals(cmd.Context()))
+			cmd.SetContext(withLogger(withSignals(cmd.Context()), dockerCLI.Err()))
 			return nil
 		},
 	}
@@ -124,7 +124,7 @@ func RunStandalone(dockerCLI *command.DockerCli, name string) error {
 		if err := tcmd.Initialize(); err != nil {
 			return err
 		}
-		cmd.SetContext(withSignals(cmd.Context()))
+		cmd.SetContext(withLogger(withSignals(cmd.Context()), dockerCLI.Err()))
 		return nil
 	}
 	cmd, args, err := tcmd.HandleGlobalFlags()
