@@ -199,6 +199,13 @@ func reference(t *testing.T, layers [][]byte) tree {
 			if strings.HasPrefix(path.Base(e.name), ".wh.") {
 				continue
 			}
+			// A lower layer's symlink on the way becomes a directory, as
+			// Docker's overlay applies the layer.
+			for p := path.Dir(e.name); p != "."; p = path.Dir(p) {
+				if n, ok := fs[p]; ok && n.Type == tar.TypeSymlink && !own[p] {
+					fs[p] = node{Type: tar.TypeDir, Mode: 0o755}
+				}
+			}
 			if old, ok := fs[e.name]; ok && !own[e.name] && (old.Type == tar.TypeDir) != (e.n.Type == tar.TypeDir) {
 				removeTree(e.name)
 			}
