@@ -35,7 +35,9 @@ type progReader struct {
 // so that each side moves large chunks between context switches.
 const progPipeSize = 1 << 20
 
-func startProg(prog string, r io.Reader) (_ *progReader, retErr error) {
+// startProg starts prog inflating r. pipeSize, when > 0, is the size to
+// ask for the pipes to and from it.
+func startProg(prog string, r io.Reader, pipeSize int) (_ *progReader, retErr error) {
 	inR, inW, err := os.Pipe()
 	if err != nil {
 		return nil, err
@@ -54,8 +56,10 @@ func startProg(prog string, r io.Reader) (_ *progReader, retErr error) {
 			outR.Close()
 		}
 	}()
-	setPipeSize(inW, progPipeSize)
-	setPipeSize(outR, progPipeSize)
+	if pipeSize > 0 {
+		setPipeSize(inW, pipeSize)
+		setPipeSize(outR, pipeSize)
+	}
 	p := &progReader{prog: prog, out: outR, fed: make(chan error, 1)}
 	p.cmd = exec.Command(prog, "-dc")
 	p.cmd.Stdin, p.cmd.Stdout, p.cmd.Stderr = inR, outW, &p.stderr
