@@ -41,12 +41,14 @@ install: build ## Install the plugin into $${DOCKER_CONFIG:-~/.docker}/cli-plugi
 	install -m 0755 $(BINARY) $(PLUGINS)/docker-layers
 	@echo "installed $(PLUGINS)/docker-layers: try 'docker layers --help'"
 
+# cross builds as release does (-trimpath), so that release and
+# release-check reuse what it compiled.
 .PHONY: cross
 cross: ## go vet and go build every package for each of the six PLATFORMS
 	@set -e; for p in $(PLATFORMS); do \
 		echo "cross: $$p"; \
-		GOOS=$${p%/*} GOARCH=$${p#*/} $(RELEASE_ENV) $(GO) vet ./...; \
-		GOOS=$${p%/*} GOARCH=$${p#*/} $(RELEASE_ENV) $(GO) build -o /dev/null ./...; \
+		GOOS=$${p%/*} GOARCH=$${p#*/} $(RELEASE_ENV) $(GO) vet -trimpath ./...; \
+		GOOS=$${p%/*} GOARCH=$${p#*/} $(RELEASE_ENV) $(GO) build -trimpath -o /dev/null ./...; \
 	done
 
 .PHONY: release
