@@ -60,6 +60,10 @@ type Options struct {
 	// where the platform has no copy_file_range or sendfile: tests set it
 	// to check the portable path on linux.
 	noZeroCopy bool
+	// removeSpillLate keeps the index's spill files in TmpDir until they
+	// are closed, as where an open file cannot be removed (Windows):
+	// tests set it to check that path on linux.
+	removeSpillLate bool
 }
 
 // WriteProgress is how far pass 2 has written the merged tar stream.
