@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
 )
 
 // progReader inflates gzip with an external program, run as `PROG -dc`
@@ -106,13 +105,13 @@ func (p *progReader) end(kill bool) {
 		_, _ = io.Copy(io.Discard, p.out)
 		waitErr := p.cmd.Wait()
 		_ = p.out.Close()
-		// Once the program exited, the feeder's writes fail (EPIPE)
-		// and it returns.
+		// Once the program exited, the feeder's writes fail (a broken
+		// pipe) and it returns.
 		feedErr := <-p.fed
 		switch {
 		case kill:
 			p.err = errors.New("gzip: closed")
-		case feedErr != nil && !errors.Is(feedErr, syscall.EPIPE):
+		case feedErr != nil && !brokenPipe(feedErr):
 			p.err = feedErr // the input's own error says more
 		case waitErr != nil:
 			p.err = fmt.Errorf("gzip: %s", progError(p.prog, p.stderr.String(), waitErr))
