@@ -8,6 +8,19 @@ PLUGINS  := $(or $(DOCKER_CONFIG),$(HOME)/.docker)/cli-plugins
 GO       ?= go
 FUZZTIME ?= 30s
 
+# The platforms Docker Desktop and Docker Engine run on; `make release`
+# writes one plugin binary for each into DIST.
+PLATFORMS ?= linux/amd64 linux/arm64 darwin/amd64 darwin/arm64 windows/amd64 windows/arm64
+DIST      ?= dist
+# release-check builds these twice (all six take longer; see README).
+CHECK_PLATFORMS ?= linux/amd64 darwin/arm64
+# Release builds are reproducible: no cgo, no paths, no VCS stamp, no
+# build ID, and the default instruction-set levels whatever the
+# environment says, so that the same commit and Go toolchain give the
+# same bytes.
+RELEASE_ENV   := CGO_ENABLED=0 GOAMD64=v1 GOARM64=v8.0
+RELEASE_FLAGS := -trimpath -buildvcs=false -ldflags "$(LDFLAGS) -buildid="
+
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 GOVULNCHECK := golang.org/x/vuln/cmd/govulncheck@v1.9.0
 VULNDB      ?= https://vuln.go.dev
@@ -16,7 +29,7 @@ VULNDB      ?= https://vuln.go.dev
 
 .PHONY: help
 help: ## Show this help
-	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-8s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-13s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 .PHONY: build
 build: ## Build bin/docker-layers with the version stamped
@@ -27,6 +40,32 @@ install: build ## Install the plugin into $${DOCKER_CONFIG:-~/.docker}/cli-plugi
 	install -d $(PLUGINS)
 	install -m 0755 $(BINARY) $(PLUGINS)/docker-layers
 	@echo "installed $(PLUGINS)/docker-layers: try 'docker layers --help'"
+
+# cross builds as release does (-trimpath), so that release and
+# release-check reuse what it compiled.
+.PHONY: cross
+cross: ## go vet and go build every package for each of the six PLATFORMS
+	@set -e; for p in $(PLATFORMS); do \
+		echo "cross: $$p"; \
+		GOOS=$${p%/*} GOARCH=$${p#*/} $(RELEASE_ENV) $(GO) vet -trimpath ./...; \
+		GOOS=$${p%/*} GOARCH=$${p#*/} $(RELEASE_ENV) $(GO) build -trimpath -o /dev/null ./...; \
+	done
+
+.PHONY: release
+release: ## Write the plugin for each of PLATFORMS, and SHA256SUMS, into dist/
+	rm -rf $(DIST)
+	mkdir -p $(DIST)
+	@set -e; for p in $(PLATFORMS); do \
+		os=$${p%/*}; arch=$${p#*/}; ext=; [ $$os = windows ] && ext=.exe; \
+		echo "release: $(DIST)/docker-layers-$$os-$$arch$$ext"; \
+		GOOS=$$os GOARCH=$$arch $(RELEASE_ENV) $(GO) build $(RELEASE_FLAGS) -o $(DIST)/docker-layers-$$os-$$arch$$ext ./cli-plugins/docker-layers; \
+	done
+	cd $(DIST) && sha256sum docker-layers-* > SHA256SUMS
+	@cat $(DIST)/SHA256SUMS
+
+.PHONY: release-check
+release-check: ## Check that release builds are reproducible: CHECK_PLATFORMS built twice, from two paths
+	.ci/release-check "$(VERSION)" $(CHECK_PLATFORMS)
 
 .PHONY: unit
 unit: ## Run the unit tests and the fuzz corpora
@@ -80,4 +119,4 @@ demo: build ## Install the plugin; inspect, diff, cat and extract a sample image
 
 .PHONY: clean
 clean: ## Remove build output
-	rm -rf bin
+	rm -rf bin $(DIST)

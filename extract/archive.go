@@ -231,7 +231,7 @@ func readStream(ctx context.Context, r io.Reader, opts Options) (_ *Archive, ret
 	} else {
 		log.G(ctx).Debugf("archive: a stream, spooled")
 	}
-	dr, err := decompress(c, r, opts.GzipProgram)
+	dr, err := decompress(c, r, opts)
 	if err != nil {
 		return nil, fmt.Errorf("reading archive: %w", err)
 	}
@@ -929,7 +929,7 @@ func (a *Archive) layer(ctx context.Context, loc located, w digest.Digest, p Pro
 		}
 		log.G(ctx).Debugf("layer %s (entry %q, %s): decompressing %s with %s into the %s", w, e.name, humanBytes(e.size), c, inflater(c, a.opts.GzipProgram), how)
 		br := bufio.NewReaderSize(io.TeeReader(src, raw), decompressBufSize)
-		dr, err := decompress(c, br, a.opts.GzipProgram)
+		dr, err := decompress(c, br, a.opts)
 		if err != nil {
 			return flatten.Layer{}, fmt.Errorf("decompressing layer %s (entry %q): %w", w, e.name, err)
 		}

@@ -107,13 +107,13 @@ const (
 const decompressBufSize = 256 << 10
 
 // decompress returns a reader of r decompressed with c; gzip with the
-// program gzipProg (see Options.GzipProgram) unless it is "". Close
-// releases the decoder; it does not close r.
-func decompress(c compression, r io.Reader, gzipProg string) (io.ReadCloser, error) {
+// program opts.GzipProgram unless it is "". Close releases the decoder;
+// it does not close r.
+func decompress(c compression, r io.Reader, opts Options) (io.ReadCloser, error) {
 	switch c {
 	case gzipCompression:
-		if gzipProg != "" {
-			return startProg(gzipProg, r)
+		if opts.GzipProgram != "" {
+			return startProg(opts.GzipProgram, r, opts.pipeSize())
 		}
 		// Given a *bufio.Reader, the inflater reads through it directly
 		// (its fastest path); a large one makes few reads of r, which is

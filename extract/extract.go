@@ -74,6 +74,21 @@ type Options struct {
 	// spoolLimit, when > 0, makes spool writes fail with ENOSPC past that
 	// many bytes in total. Tests and the fuzzer use it.
 	spoolLimit int64
+	// portable does without the calls only some platforms have, as the
+	// reader does where they are missing: the spool is not limited by the
+	// free space of its file system (statfs), and the pipes to
+	// GzipProgram keep their default size (F_SETPIPE_SZ). Tests set it to
+	// check those paths on linux.
+	portable bool
+}
+
+// pipeSize is the size to ask for the pipes to and from GzipProgram; 0
+// leaves them as they are.
+func (o Options) pipeSize() int {
+	if o.portable {
+		return 0
+	}
+	return progPipeSize
 }
 
 // Progress reports reading progress.

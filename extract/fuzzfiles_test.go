@@ -410,7 +410,7 @@ func TestFuzzCompress(t *testing.T) {
 			if got := detectLayerCompression(z); got != c {
 				t.Fatalf("%s detected as %s", c, got)
 			}
-			r, err := decompress(c, bytes.NewReader(z), "")
+			r, err := decompress(c, bytes.NewReader(z), Options{})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
 )
 
 // progReader inflates gzip with an external program, run as `PROG -dc`
@@ -35,7 +34,9 @@ type progReader struct {
 // so that each side moves large chunks between context switches.
 const progPipeSize = 1 << 20
 
-func startProg(prog string, r io.Reader) (_ *progReader, retErr error) {
+// startProg starts prog inflating r. pipeSize, when > 0, is the size to
+// ask for the pipes to and from it.
+func startProg(prog string, r io.Reader, pipeSize int) (_ *progReader, retErr error) {
 	inR, inW, err := os.Pipe()
 	if err != nil {
 		return nil, err
@@ -54,8 +55,10 @@ func startProg(prog string, r io.Reader) (_ *progReader, retErr error) {
 			outR.Close()
 		}
 	}()
-	setPipeSize(inW, progPipeSize)
-	setPipeSize(outR, progPipeSize)
+	if pipeSize > 0 {
+		setPipeSize(inW, pipeSize)
+		setPipeSize(outR, pipeSize)
+	}
 	p := &progReader{prog: prog, out: outR, fed: make(chan error, 1)}
 	p.cmd = exec.Command(prog, "-dc")
 	p.cmd.Stdin, p.cmd.Stdout, p.cmd.Stderr = inR, outW, &p.stderr
@@ -102,13 +105,13 @@ func (p *progReader) end(kill bool) {
 		_, _ = io.Copy(io.Discard, p.out)
 		waitErr := p.cmd.Wait()
 		_ = p.out.Close()
-		// Once the program exited, the feeder's writes fail (EPIPE)
-		// and it returns.
+		// Once the program exited, the feeder's writes fail (a broken
+		// pipe) and it returns.
 		feedErr := <-p.fed
 		switch {
 		case kill:
 			p.err = errors.New("gzip: closed")
-		case feedErr != nil && !errors.Is(feedErr, syscall.EPIPE):
+		case feedErr != nil && !brokenPipe(feedErr):
 			p.err = feedErr // the input's own error says more
 		case waitErr != nil:
 			p.err = fmt.Errorf("gzip: %s", progError(p.prog, p.stderr.String(), waitErr))

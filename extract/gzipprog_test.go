@@ -42,7 +42,7 @@ func gzipBytes(t testing.TB, b []byte) []byte {
 // inflateWith reads b inflated by prog ("" for the built-in inflater).
 func inflateWith(t testing.TB, prog string, b []byte) ([]byte, error) {
 	t.Helper()
-	dr, err := decompress(gzipCompression, bytes.NewReader(b), prog)
+	dr, err := decompress(gzipCompression, bytes.NewReader(b), Options{GzipProgram: prog})
 	if err != nil {
 		return nil, err
 	}
@@ -143,7 +143,7 @@ func TestGzipProgramInputError(t *testing.T) {
 	igzip := igzipPath(t)
 	gz := gzipBytes(t, bytes.Repeat([]byte("layer data "), 100000))
 	errBroken := errors.New("connection reset by daemon")
-	dr, err := decompress(gzipCompression, &failingReader{b: gz[:len(gz)/2], err: errBroken}, igzip)
+	dr, err := decompress(gzipCompression, &failingReader{b: gz[:len(gz)/2], err: errBroken}, Options{GzipProgram: igzip})
 	assert.NilError(t, err)
 	_, err = io.ReadAll(dr)
 	assert.Check(t, errors.Is(err, errBroken), "got %v", err)
@@ -155,7 +155,7 @@ func TestGzipProgramInputError(t *testing.T) {
 func TestGzipProgramClose(t *testing.T) {
 	igzip := igzipPath(t)
 	gz := gzipBytes(t, bytes.Repeat([]byte("0123456789"), 4<<20))
-	dr, err := decompress(gzipCompression, bytes.NewReader(gz), igzip)
+	dr, err := decompress(gzipCompression, bytes.NewReader(gz), Options{GzipProgram: igzip})
 	assert.NilError(t, err)
 	b := make([]byte, 1000)
 	_, err = io.ReadFull(dr, b)
@@ -170,6 +170,6 @@ func TestGzipProgramClose(t *testing.T) {
 
 // TestGzipProgramMissing: a program that cannot be run fails at once.
 func TestGzipProgramMissing(t *testing.T) {
-	_, err := decompress(gzipCompression, bytes.NewReader(nil), "/nonexistent/igzip")
+	_, err := decompress(gzipCompression, bytes.NewReader(nil), Options{GzipProgram: "/nonexistent/igzip"})
 	assert.ErrorContains(t, err, "gzip: fork/exec /nonexistent/igzip: no such file or directory")
 }

@@ -373,7 +373,7 @@ func decompressAll(t testing.TB, b []byte) []byte {
 	t.Helper()
 	head, r, err := peek(bytes.NewReader(b))
 	assert.NilError(t, err)
-	dr, err := decompress(detectLayerCompression(head), r, "")
+	dr, err := decompress(detectLayerCompression(head), r, Options{})
 	assert.NilError(t, err)
 	defer dr.Close()
 	out, err := io.ReadAll(dr)

@@ -48,6 +48,9 @@ type spool struct {
 	// test-only Options.spoolLimit.
 	limit   int64
 	written atomic.Int64
+	// statfs: without a limit, the free space of the file system sets
+	// one (see Options.portable).
+	statfs bool
 }
 
 // freeSpaceLimit returns how much the spool may write under dir: the space
@@ -68,7 +71,7 @@ func newSpool(opts Options) *spool {
 	if parent == "" {
 		parent = os.TempDir()
 	}
-	return &spool{parent: parent, limit: opts.spoolLimit}
+	return &spool{parent: parent, limit: opts.spoolLimit, statfs: !opts.portable}
 }
 
 // create returns a new spool file. The caller must hand it to keep or
@@ -82,7 +85,7 @@ func (s *spool) create() (*os.File, error) {
 			return nil, fmt.Errorf("creating spool directory: %w", err)
 		}
 		s.dir = dir
-		if s.limit <= 0 {
+		if s.limit <= 0 && s.statfs {
 			s.limit = freeSpaceLimit(dir)
 		}
 	}

@@ -436,7 +436,7 @@ func (s *streamReader) layerFrom(name string, hdr *tar.Header, r io.Reader, expe
 	} else if expect == "" {
 		log.G(s.ctx).Debugf("entry %q: not identified yet, hashing it (%s)", name, humanBytes(hdr.Size))
 	}
-	dr, err := decompress(c, r, s.opts.GzipProgram)
+	dr, err := decompress(c, r, s.opts)
 	if err != nil {
 		return s.fail(fmt.Errorf("decompressing entry %q: %w", name, err))
 	}

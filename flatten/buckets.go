@@ -93,7 +93,7 @@ type diskIndex struct {
 func newDiskIndex(f *flattener, n int) *diskIndex {
 	return &diskIndex{
 		f:      f,
-		file:   newSpillFile(f.opts.TmpDir, spillBufSize),
+		file:   newSpillFile(f.opts, spillBufSize),
 		plnk:   make([]map[string]int64, n),
 		sample: sampler{max: 4096, stride: 1},
 	}
@@ -248,7 +248,7 @@ func (d *diskIndex) plan() (*plan, error) {
 
 	p.files = make([]*spillFile, len(p.cuts)+1)
 	for b := range p.files {
-		p.files[b] = newSpillFile(opts.TmpDir, bucketBufSize)
+		p.files[b] = newSpillFile(*opts, bucketBufSize)
 	}
 	if err := d.distribute(ctx, p, opts.KeepWhiteouts); err != nil {
 		p.close()

@@ -133,6 +133,14 @@ func TestBucketsRandom(t *testing.T) {
 // TestBucketsIndexer: layers added out of order, as extract does, give the
 // same output in buckets, and the spill files are gone after Close.
 func TestBucketsIndexer(t *testing.T) {
+	// Spill files are unlinked at once, or, as on Windows where an open
+	// file cannot be removed, when they are closed.
+	for _, late := range []bool{false, true} {
+		t.Run(fmt.Sprintf("remove late %v", late), func(t *testing.T) { testBucketsIndexer(t, late) })
+	}
+}
+
+func testBucketsIndexer(t *testing.T, removeLate bool) {
 	tmp := t.TempDir()
 	tars := [][]byte{
 		mkTar(t, dir("a"), reg("a/x", "1"), reg("a/y", "2"), dir("b"), reg("b/z", "3"), reg("c", "4")),
@@ -144,13 +152,16 @@ func TestBucketsIndexer(t *testing.T) {
 		t.Fatal(want.err)
 	}
 	withBuckets(1, func() {
-		x := NewIndexer(context.Background(), len(tars), Options{TmpDir: tmp})
+		x := NewIndexer(context.Background(), len(tars), Options{TmpDir: tmp, removeSpillLate: removeLate})
 		layers := mkLayers(tars...)
 		for _, i := range []int{2, 0, 1} {
 			x.Add(i, layers[i])
 		}
 		var out bytes.Buffer
 		err := x.Flatten(&out, layers)
+		if ents, _ := os.ReadDir(tmp); removeLate != (len(ents) > 0) {
+			t.Errorf("%d spill files in the directory before Close", len(ents))
+		}
 		x.Close()
 		if err != nil {
 			t.Fatal(err)

@@ -55,6 +55,15 @@ type Options struct {
 	// the tar stream has ended, with Done set. It runs on the goroutine
 	// that writes the output: keep it cheap.
 	Progress func(WriteProgress)
+
+	// noZeroCopy makes the output copy file data by hand, as it does
+	// where the platform has no copy_file_range or sendfile: tests set it
+	// to check the portable path on linux.
+	noZeroCopy bool
+	// removeSpillLate keeps the index's spill files in TmpDir until they
+	// are closed, as where an open file cannot be removed (Windows):
+	// tests set it to check that path on linux.
+	removeSpillLate bool
 }
 
 // WriteProgress is how far pass 2 has written the merged tar stream.
@@ -161,7 +170,7 @@ func (w *writer) writePart(root *node, lo, hi string) error {
 // newWriter starts the output to out; the caller must close or abort the
 // writer.
 func newWriter(f *flattener, out io.Writer) *writer {
-	return &writer{f: f, out: newOutput(f.ctx, out, f.opts.Progress)}
+	return &writer{f: f, out: newOutput(f.ctx, out, f.opts.Progress, !f.opts.noZeroCopy)}
 }
 
 // close writes what is left, ends the tar stream and flushes it.

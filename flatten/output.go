@@ -86,7 +86,10 @@ type outOp struct {
 // output stopped without an error of its own; it cannot happen.
 var errOutputEnded = errors.New("flatten: output ended early")
 
-func newOutput(ctx context.Context, out io.Writer, progress func(WriteProgress)) *output {
+// newOutput starts writing a tar stream to out, reporting to progress if
+// it is set. With zeroCopy, file data is moved to out by the kernel where
+// it can be (zeroCopyOutput).
+func newOutput(ctx context.Context, out io.Writer, progress func(WriteProgress), zeroCopy bool) *output {
 	bw := bufio.NewWriterSize(out, 64<<10)
 	sk := &sink{w: bw}
 	o := &output{
@@ -101,7 +104,9 @@ func newOutput(ctx context.Context, out io.Writer, progress func(WriteProgress))
 
 		progress: progress,
 	}
-	o.zc, o.zcReg = zeroCopyOutput(out)
+	if zeroCopy {
+		o.zc, o.zcReg = zeroCopyOutput(out)
+	}
 	for range outBatches {
 		o.free <- &batch{ops: make([]outOp, 0, outBatchOps), data: make([]byte, 0, outBatchBytes), names: make([]byte, 0, outBatchNames)}
 	}

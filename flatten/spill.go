@@ -28,23 +28,28 @@ type record struct {
 
 // spillFile is a temporary file of records, removed from its directory as
 // soon as it is created, so that nothing is left behind whatever happens
-// to the process. It is created on the first write.
+// to the process. Where an open file cannot be removed (Windows), it is
+// removed when it is closed. It is created on the first write.
 type spillFile struct {
-	dir  string
-	f    *os.File
-	bw   *bufio.Writer
-	size int64
-	n    int // records written
-	buf  []byte
-	bufN int // size of the write buffer
+	dir        string
+	removeLate bool   // do not try to remove the open file
+	name       string // the file, while it is still in dir
+	f          *os.File
+	bw         *bufio.Writer
+	size       int64
+	n          int // records written
+	buf        []byte
+	bufN       int // size of the write buffer
 }
 
 // spillBufSize is the buffer a spill file is read through, and written
 // through unless the caller writes many at once.
 const spillBufSize = 64 << 10
 
-func newSpillFile(dir string, bufSize int) *spillFile {
-	return &spillFile{dir: dir, bufN: bufSize}
+// newSpillFile returns a spill file in opts.TmpDir, written through a
+// buffer of bufSize.
+func newSpillFile(opts Options, bufSize int) *spillFile {
+	return &spillFile{dir: opts.TmpDir, removeLate: opts.removeSpillLate, bufN: bufSize}
 }
 
 // Write is the bufio.Writer's sink: it creates the file on first use.
@@ -54,10 +59,10 @@ func (s *spillFile) Write(p []byte) (int, error) {
 		if err != nil {
 			return 0, err
 		}
-		// Unlinked at once: the open file lives on until Close.
-		if err := os.Remove(f.Name()); err != nil {
-			f.Close()
-			return 0, err
+		// Unlinked at once: the open file lives on until Close. Where
+		// that fails, Close removes it.
+		if s.removeLate || os.Remove(f.Name()) != nil {
+			s.name = f.Name()
 		}
 		s.f = f
 	}
@@ -104,7 +109,12 @@ func (s *spillFile) Close() error {
 		return nil
 	}
 	err := s.f.Close()
-	s.f, s.bw = nil, nil
+	if s.name != "" {
+		if rerr := os.Remove(s.name); err == nil {
+			err = rerr
+		}
+	}
+	s.f, s.bw, s.name = nil, nil, ""
 	return err
 }
 

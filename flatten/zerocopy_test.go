@@ -102,6 +102,20 @@ func TestZeroCopyOutputs(t *testing.T) {
 				t.Fatal("differs from the copy by hand")
 			}
 		})
+		// The portable path, which platforms without copy_file_range
+		// and sendfile take, forced on linux: the same files, by hand.
+		for _, kind := range []string{"regular file", "pipe"} {
+			t.Run(name+"/"+kind+"/zero-copy off", func(t *testing.T) {
+				before := kernelCopied.Load()
+				got := flattenToFile(t, kind, filepath.Join(dir, name+".off.tar"), layers, Options{noZeroCopy: true})
+				if kernelCopied.Load() != before {
+					t.Error("the kernel copied with zero-copy off")
+				}
+				if !bytes.Equal(got, want) {
+					t.Fatal("differs from the copy by hand")
+				}
+			})
+		}
 		t.Run(name+"/append-only file", func(t *testing.T) {
 			// copy_file_range refuses an O_APPEND output: the data is
 			// copied by hand from then on.
@@ -157,6 +171,44 @@ func TestZeroCopyOutputs(t *testing.T) {
 			}
 		})
 	}
+}
+
+// flattenToFile flattens layers into a new regular file at path, or a
+// pipe, as kind says, and returns what was written.
+func flattenToFile(t *testing.T, kind, path string, layers []Layer, opts Options) []byte {
+	t.Helper()
+	if kind == "regular file" {
+		out, err := os.Create(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer out.Close()
+		if err := flattenLayers(context.Background(), out, layers, opts); err != nil {
+			t.Fatal(err)
+		}
+		got, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return got
+	}
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan []byte)
+	go func() {
+		b, _ := io.ReadAll(r)
+		done <- b
+	}()
+	err = flattenLayers(context.Background(), w, layers, opts)
+	w.Close()
+	got := <-done
+	r.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return got
 }
 
 // TestZeroCopyClosedReader checks that a reader that went away fails the

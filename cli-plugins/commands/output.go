@@ -19,6 +19,9 @@ type output struct {
 	tmp   string   // the temp file, for a regular file
 	final string
 	force bool
+	// noUmask gives the file mode 0666, as where there is no umask
+	// (umask_other.go): tests set it to check that path on linux.
+	noUmask bool
 }
 
 // createOutput opens path for writing ("-" or "" is stdout). An existing
@@ -81,7 +84,11 @@ func (o *output) commit() error {
 		err = cerr
 	}
 	if err == nil {
-		if err = os.Chmod(o.tmp, 0o666&^umask()); err == nil {
+		mode := os.FileMode(0o666)
+		if !o.noUmask {
+			mode &^= umask()
+		}
+		if err = os.Chmod(o.tmp, mode); err == nil {
 			if o.force {
 				err = os.Rename(o.tmp, o.final)
 			} else if err = os.Link(o.tmp, o.final); err == nil { // never clobbers

@@ -3,6 +3,7 @@ package commands
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"syscall"
@@ -55,6 +56,33 @@ func TestOutputIsAtomic(t *testing.T) {
 	b, _ = os.ReadFile(path)
 	assert.Check(t, is.Equal(string(b), "forced"))
 	assertOnly(t, dir, "out.tar", "race.tar")
+}
+
+// TestOutputWithoutUmask checks that the output is the same with the
+// process umask as without one (Windows, forced here): only the mode
+// differs, 0666 less the umask against 0666.
+func TestOutputWithoutUmask(t *testing.T) {
+	dir := t.TempDir()
+	data := bytes.Repeat([]byte("layer data\n"), 1000)
+	for _, noUmask := range []bool{false, true} {
+		path := filepath.Join(dir, fmt.Sprintf("out-%v.tar", noUmask))
+		o, err := createOutput(path, false, nil)
+		assert.NilError(t, err)
+		o.noUmask = noUmask
+		_, err = o.w.Write(data)
+		assert.NilError(t, err)
+		assert.NilError(t, o.commit())
+		b, err := os.ReadFile(path)
+		assert.NilError(t, err)
+		assert.Check(t, bytes.Equal(b, data), "noUmask=%v: content differs", noUmask)
+		fi, err := os.Stat(path)
+		assert.NilError(t, err)
+		want := os.FileMode(0o666)
+		if !noUmask {
+			want &^= umask()
+		}
+		assert.Check(t, is.Equal(fi.Mode().Perm(), want), "noUmask=%v", noUmask)
+	}
 }
 
 func TestOutputSpecialFilesAndStdout(t *testing.T) {
