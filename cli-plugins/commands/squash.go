@@ -90,6 +90,7 @@ kept); the kept layers and their history steps are left as they are.
 	}
 	flags := cmd.Flags()
 	flags.StringVarP(&opts.layers, "layers", "l", "", "Squash these layers (one index, ID prefix, tag or range A:B; default: all)")
+	_ = cmd.RegisterFlagCompletionFunc("layers", completeLayerSpecs(dockerCLI, 0))
 	flags.StringArrayVarP(&opts.tags, "tag", "t", nil, `Name and optionally a tag in the "name:tag" format (repeatable)`)
 	flags.StringVarP(&opts.message, "message", "m", "", "Comment of the squashed history step")
 	flags.StringVarP(&opts.output, "output", "o", "", `Write a "docker load" archive to a file, or "-" for stdout, instead of loading the image`)
