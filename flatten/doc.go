@@ -13,7 +13,8 @@
 //     (scan.go, tree.go), kept whole in memory or as records on disk
 //     behind one interface (index.go, buckets.go, spill.go);
 //   - writing the merged tree as one deterministic tar stream, with its
-//     progress for a display (flatten.go, output.go),
+//     progress for a display (flatten.go, output.go), its times clamped
+//     to a limit where asked (Options.ClampMtime, for SOURCE_DATE_EPOCH),
 //     optionally only the paths selected by globs (filter.go);
 //   - what each layer adds, changes and deletes, the bytes it wastes, and
 //     the regular files the layers store with whether the merge still

@@ -49,6 +49,12 @@ type Options struct {
 	// the index spills to disk, in buckets of about as many records. 0
 	// is 16384 (about 2 MiB).
 	IndexEntries int
+	// ClampMtime, unless zero, is the latest time an entry written may
+	// carry: a later modification time (and a later PAX access or change
+	// time) is written as ClampMtime, and earlier ones are kept, as
+	// "tar --clamp-mtime" does with SOURCE_DATE_EPOCH. Synthesized
+	// directories and markers have time 0 in any case.
+	ClampMtime time.Time
 	// Progress, if set, reports pass 2: it is called after each batch of
 	// entries is written (at most 128 entries or 256 KiB of file data
 	// between calls, or one file the kernel copies) and once more when
@@ -276,6 +282,14 @@ func (w *writer) writeTree(root *node, filter *writeFilter, lo, hi string, first
 	return nil
 }
 
+// clamp returns t, or c if t is later than c.
+func clamp(t, c time.Time) time.Time {
+	if t.After(c) {
+		return c
+	}
+	return t
+}
+
 // addLinkGroups adds to groups the files that surviving hardlinks name.
 func (f *flattener) addLinkGroups(groups map[ident]string) {
 	stack := []*node{f.root}
@@ -461,6 +475,9 @@ func (w *writer) copyEntry(id ident, at int32, name []byte, linkTo string) error
 		AccessTime: hdr.AccessTime,
 		ChangeTime: hdr.ChangeTime,
 		Format:     tar.FormatPAX,
+	}
+	if c := f.opts.ClampMtime; !c.IsZero() {
+		h.ModTime, h.AccessTime, h.ChangeTime = clamp(h.ModTime, c), clamp(h.AccessTime, c), clamp(h.ChangeTime, c)
 	}
 	for k, v := range hdr.PAXRecords {
 		if paxKeep(k) {

@@ -22,6 +22,10 @@ type ConfigChange struct {
 	CreatedBy string
 	// Comment is the comment of the collapsed history entry.
 	Comment string
+	// ClampCreated, unless zero, is the latest time the config's own
+	// created may be: a later one is written as ClampCreated, as
+	// buildkit does with SOURCE_DATE_EPOCH.
+	ClampCreated time.Time
 }
 
 // RewriteConfig returns the image config raw with layers From..To replaced
@@ -34,7 +38,9 @@ type ConfigChange struct {
 // between the first and the last squashed step come before the collapsed
 // entry, which takes the place of the last squashed step, since the
 // squashed layer holds the file system as that step left it. A config
-// without history keeps none.
+// without history keeps none. With ClampCreated, the config's created is
+// clamped; the kept history entries are the image's own, as the kept
+// layers are, and keep their times.
 func RewriteConfig(raw []byte, c ConfigChange) ([]byte, error) {
 	var cfg map[string]json.RawMessage
 	if err := json.Unmarshal(raw, &cfg); err != nil {
@@ -72,6 +78,17 @@ func RewriteConfig(raw []byte, c ConfigChange) ([]byte, error) {
 		}
 		if cfg["history"], err = json.Marshal(history); err != nil {
 			return nil, err
+		}
+	}
+	if raw, ok := cfg["created"]; ok && !c.ClampCreated.IsZero() && string(raw) != "null" {
+		var created time.Time
+		if err := json.Unmarshal(raw, &created); err != nil {
+			return nil, fmt.Errorf("decoding image config created: %w", err)
+		}
+		if created.After(c.ClampCreated) {
+			if cfg["created"], err = json.Marshal(c.ClampCreated.UTC()); err != nil {
+				return nil, err
+			}
 		}
 	}
 	return json.Marshal(cfg)

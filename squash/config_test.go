@@ -2,6 +2,7 @@ package squash
 
 import (
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -164,4 +165,43 @@ func digestStrings(ds []digest.Digest) []string {
 		out = append(out, d.String())
 	}
 	return out
+}
+
+func TestRewriteConfigClampCreated(t *testing.T) {
+	epoch := time.Date(2024, 6, 1, 0, 0, 0, 0, time.UTC)
+	base := `{"rootfs":{"type":"layers","diff_ids":["` + digest.FromString("0").String() + `"]}%s}`
+	for _, tc := range []struct {
+		name    string
+		created string // the config's created field, "" for none
+		clamp   time.Time
+		want    string // the created field written, "" for none
+	}{
+		{name: "later: clamped", created: `"2025-01-02T03:04:05.123Z"`, clamp: epoch, want: `"2024-06-01T00:00:00Z"`},
+		{name: "earlier: kept", created: `"2020-01-02T03:04:05+02:00"`, clamp: epoch, want: `"2020-01-02T03:04:05+02:00"`},
+		{name: "equal: kept", created: `"2024-06-01T00:00:00Z"`, clamp: epoch, want: `"2024-06-01T00:00:00Z"`},
+		{name: "no clamp", created: `"2025-01-02T03:04:05Z"`, want: `"2025-01-02T03:04:05Z"`},
+		{name: "absent: stays absent", clamp: epoch},
+		{name: "null: stays null", created: `null`, clamp: epoch, want: `null`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			extra := ""
+			if tc.created != "" {
+				extra = `,"created":` + tc.created
+			}
+			out, err := RewriteConfig([]byte(fmt.Sprintf(base, extra)), ConfigChange{From: 0, To: 0, DiffID: digest.FromString("new"), ClampCreated: tc.clamp})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var cfg map[string]json.RawMessage
+			if err := json.Unmarshal(out, &cfg); err != nil {
+				t.Fatal(err)
+			}
+			if got := string(cfg["created"]); got != tc.want {
+				t.Errorf("created %s, want %s", got, tc.want)
+			}
+		})
+	}
+	if _, err := RewriteConfig([]byte(fmt.Sprintf(base, `,"created":"yesterday"`)), ConfigChange{To: 0, ClampCreated: epoch}); err == nil || !strings.Contains(err.Error(), "created") {
+		t.Errorf("a created that is no time: %v", err)
+	}
 }

@@ -13,7 +13,9 @@
 //     stored (compressed or not), each checked against its digest;
 //   - the new image config (every field kept, rootfs.diff_ids and history
 //     rewritten: see [RewriteConfig]), the OCI manifest, index.json,
-//     oci-layout and the docker manifest.json, as Docker 25+ writes them.
+//     oci-layout and the docker manifest.json, as Docker 25+ writes them;
+//   - with [Options.SourceDateEpoch], the same image from the same squash:
+//     the new times come from it, and the squashed layer's are clamped.
 //
 // The package is a library: it imports neither cobra nor docker/cli, and it
 // calls the Engine API through the narrow [Client] interface.

@@ -39,8 +39,16 @@ type Options struct {
 	// CreatedBy is the created_by of the collapsed history entry; default
 	// "docker-layers squash FROM..TO".
 	CreatedBy string
-	// Created is the time of the collapsed history entry; default now.
+	// Created is the time of the collapsed history entry; default
+	// SourceDateEpoch, else now.
 	Created time.Time
+	// SourceDateEpoch, unless zero, makes the same squash give the same
+	// image (SOURCE_DATE_EPOCH, reproducible-builds.org): the collapsed
+	// history entry is created then, the config's created is clamped to
+	// it (as buildkit does), and so are the modification times in the
+	// squashed layer (flatten.Options.ClampMtime, as umoci does). The
+	// kept layers and their history entries are kept as they are.
+	SourceDateEpoch time.Time
 	// Containerd says the archive is for a daemon with the containerd
 	// image store: the squashed layer is gzip-compressed (that store keeps
 	// layers as they are loaded), and the image ID is the manifest digest.

@@ -78,7 +78,10 @@ func Write(ctx context.Context, w io.Writer, a *extract.Archive, img *extract.Im
 	// The config.
 	change := ConfigChange{
 		From: opts.From, To: opts.To, DiffID: layer.diffID, Created: opts.Created,
-		CreatedBy: opts.CreatedBy, Comment: opts.Comment,
+		CreatedBy: opts.CreatedBy, Comment: opts.Comment, ClampCreated: opts.SourceDateEpoch,
+	}
+	if change.Created.IsZero() {
+		change.Created = opts.SourceDateEpoch
 	}
 	if change.Created.IsZero() {
 		change.Created = time.Now()
@@ -173,7 +176,10 @@ func (l *spooledLayer) remove() {
 // are verified.
 func squashLayer(ctx context.Context, a *extract.Archive, img *extract.Image, opts Options, docker bool) (_ *spooledLayer, retErr error) {
 	want := img.Config.RootFS.DiffIDs[opts.From : opts.To+1]
-	ix := flatten.NewIndexer(ctx, len(want), flatten.Options{KeepWhiteouts: true, Warn: opts.Warn, TmpDir: opts.TmpDir, Progress: opts.Flattening})
+	ix := flatten.NewIndexer(ctx, len(want), flatten.Options{
+		KeepWhiteouts: true, ClampMtime: opts.SourceDateEpoch,
+		Warn: opts.Warn, TmpDir: opts.TmpDir, Progress: opts.Flattening,
+	})
 	defer ix.Close()
 	layers, err := a.Layers(ctx, img, want, ix.Add)
 	if err != nil {

@@ -102,7 +102,7 @@ func testConfig(diffs []digest.Digest) []byte {
 		hist = append(hist, map[string]any{"created_by": fmt.Sprintf("env %d", i), "empty_layer": true})
 	}
 	b, _ := json.Marshal(map[string]any{
-		"architecture": "amd64", "os": "linux",
+		"architecture": "amd64", "os": "linux", "created": "2025-01-02T03:04:05.5Z",
 		"config":  map[string]any{"Env": []string{"A=1"}},
 		"rootfs":  map[string]any{"type": "layers", "diff_ids": diffs},
 		"history": hist,
@@ -467,4 +467,79 @@ func corruptEntry(t *testing.T, stream []byte, name string) []byte {
 		}
 		return b, true
 	})
+}
+
+// TestWriteSourceDateEpoch: with SourceDateEpoch, two squashes of the same
+// image are the same bytes and the same ID, on every layout; the squashed
+// layer's times and the config's created are clamped to it, and the
+// collapsed step is created then.
+func TestWriteSourceDateEpoch(t *testing.T) {
+	epoch := time.Unix(1600000000, 0).UTC() // before the test files' 1700000000
+	for _, layout := range []string{"legacy", "oci", "containerd"} {
+		t.Run(layout, func(t *testing.T) {
+			stream, _, _ := saveStream(t, layout)
+			squash := func(epoch time.Time) ([]byte, *Result) {
+				var out bytes.Buffer
+				res, err := write(t, &out, stream, Options{From: 1, To: 2, TmpDir: t.TempDir(), Containerd: layout == "containerd", SourceDateEpoch: epoch})
+				if err != nil {
+					t.Fatal(err)
+				}
+				return out.Bytes(), res
+			}
+			a, ra := squash(epoch)
+			b, rb := squash(epoch)
+			if !bytes.Equal(a, b) || ra.ID != rb.ID {
+				t.Errorf("two squashes with SourceDateEpoch differ: IDs %s and %s", ra.ID, rb.ID)
+			}
+			if _, rn := squash(time.Time{}); rn.ID == ra.ID {
+				t.Errorf("a squash without SourceDateEpoch has the same ID %s", rn.ID)
+			}
+
+			files, _ := readArchive(t, a)
+			var mf ocispec.Manifest
+			if err := json.Unmarshal(files[blobPath(ra.Manifest)], &mf); err != nil {
+				t.Fatal(err)
+			}
+			var cfg ocispec.Image
+			if err := json.Unmarshal(files[blobPath(ra.Config)], &cfg); err != nil {
+				t.Fatal(err)
+			}
+			if cfg.Created == nil || !cfg.Created.Equal(epoch) {
+				t.Errorf("config created %v, want %v", cfg.Created, epoch)
+			}
+			var collapsed int
+			for _, h := range cfg.History {
+				if strings.HasPrefix(h.CreatedBy, "docker-layers squash") {
+					collapsed++
+					if h.Created == nil || !h.Created.Equal(epoch) {
+						t.Errorf("collapsed step created %v, want %v", h.Created, epoch)
+					}
+				}
+			}
+			if collapsed != 1 {
+				t.Errorf("%d collapsed steps, want 1", collapsed)
+			}
+			layer := files[blobPath(mf.Layers[1].Digest)]
+			if layout == "containerd" {
+				zr, err := gzip.NewReader(bytes.NewReader(layer))
+				if err != nil {
+					t.Fatal(err)
+				}
+				layer, _ = io.ReadAll(zr)
+			}
+			tr := tar.NewReader(bytes.NewReader(layer))
+			for {
+				h, err := tr.Next()
+				if errors.Is(err, io.EOF) {
+					break
+				}
+				if err != nil {
+					t.Fatal(err)
+				}
+				if h.ModTime.After(epoch) {
+					t.Errorf("squashed layer: %s has mtime %v, after %v", h.Name, h.ModTime, epoch)
+				}
+			}
+		})
+	}
 }

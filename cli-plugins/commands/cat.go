@@ -72,6 +72,7 @@ names it), or is a directory, a device or a FIFO.
 	}
 	flags := cmd.Flags()
 	flags.StringArrayVarP(&opts.layers, "layers", "l", nil, "Merge only these layers (index, ID prefix, tag or range A:B; repeatable)")
+	_ = cmd.RegisterFlagCompletionFunc("layers", completeLayerSpecs(dockerCLI, 0))
 	flags.StringVarP(&opts.output, "output", "o", "", `Write to a file, or "-" for stdout (default: stdout)`)
 	flags.BoolVarP(&opts.force, "force", "f", false, "Overwrite the output file if it exists")
 	flags.StringVar(&opts.input, "input", "", inputHelp)

@@ -136,7 +136,9 @@ Exit status:
 	}
 	flags := cmd.Flags()
 	flags.StringArrayVarP(&opts.layersA, "layers", "l", nil, "Compare these layers of IMAGE_A (index, ID prefix, tag or range A:B; repeatable)")
+	_ = cmd.RegisterFlagCompletionFunc("layers", completeLayerSpecs(dockerCLI, 0))
 	flags.StringArrayVar(&opts.layersB, "layers-b", nil, "Compare these layers of IMAGE_B (as --layers)")
+	_ = cmd.RegisterFlagCompletionFunc("layers-b", completeLayerSpecs(dockerCLI, 1))
 	flags.StringArrayVar(&opts.paths, "path", nil, "Show only paths that match this glob, or are under a directory that does (repeatable)")
 	flags.StringVar(&opts.format, "format", "", flagsHelper.FormatHelp)
 	flags.BoolVar(&opts.summary, "summary", false, "Show the counts and bytes of the differences instead of paths")

@@ -85,6 +85,7 @@ under it.
 	}
 	flags := cmd.Flags()
 	flags.StringArrayVarP(&opts.layers, "layers", "l", nil, "Show only these layers' changes (index, ID prefix, tag or range A:B; repeatable)")
+	_ = cmd.RegisterFlagCompletionFunc("layers", completeLayerSpecs(dockerCLI, 0))
 	flags.StringArrayVar(&opts.paths, "path", nil, "Show only paths that match this glob, or are under a directory that does (repeatable)")
 	flags.StringVar(&opts.format, "format", "", flagsHelper.FormatHelp)
 	flags.BoolVar(&opts.summary, "summary", false, "Show counts, bytes and wasted bytes per layer instead of paths")

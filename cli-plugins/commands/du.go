@@ -97,6 +97,7 @@ that holds several, name it as IMAGE instead (docker-archive:FILE:NAME).
 	}
 	flags := cmd.Flags()
 	flags.StringArrayVarP(&opts.layers, "layers", "l", nil, "Sum the merge of these layers only (index, ID prefix, tag or range A:B; repeatable)")
+	_ = cmd.RegisterFlagCompletionFunc("layers", completeLayerSpecs(dockerCLI, 0))
 	flags.IntVarP(&opts.depth, "depth", "d", 1, "Show directories down to this many levels below PATH")
 	flags.IntVar(&opts.top, "top", 0, "Show the N largest files instead")
 	flags.BoolVar(&opts.perLayer, "per-layer", false, "Show each selected layer's own files")

@@ -150,6 +150,7 @@ including it.
 	}
 	flags := cmd.Flags()
 	flags.StringVar(&opts.base, "base", "", "The top layer of the base image (index, ID prefix or tag; default: layer 0, as dive)")
+	_ = cmd.RegisterFlagCompletionFunc("base", completeLayerSpecs(dockerCLI, 0))
 	flags.StringVar(&opts.format, "format", "", flagsHelper.FormatHelp)
 	flags.StringArrayVar(&opts.paths, "path", nil, "Count only paths that match this glob, or are under a directory that does (repeatable)")
 	flags.IntVar(&opts.top, "top", 10, "Show at most this many wasted paths and duplicated contents in a table (0: all)")

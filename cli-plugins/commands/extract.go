@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"time"
 
 	"github.com/docker-layers/docker-layers/flatten"
 	"github.com/docker-layers/docker-layers/source"
@@ -31,6 +32,7 @@ type extractOptions struct {
 	quiet         bool
 	platform      *ocispec.Platform
 	indexEntries  int
+	epoch         time.Time // SOURCE_DATE_EPOCH; zero when unset
 }
 
 func newExtractCommand(dockerCLI command.Cli) *cobra.Command {
@@ -55,6 +57,9 @@ that matches a directory selects everything under it, an exclusion wins,
 and the parent directories of included paths are written too, so that
 "tar -x" gives them their attributes.
 
+` + sourceDateEpochHelp + ` The output of the same
+layers is then the same bytes, whenever they were built.
+
 ` + imageSourceHelp + `
 
 ` + layerSpecHelp + `
@@ -64,6 +69,7 @@ and the parent directories of included paths are written too, so that
   docker layers extract myimg -l 3:-1 -o - | tar -tzv
   docker layers extract myimg --include /etc --exclude '/etc/ssl' -o etc.tar
   docker layers extract myimg -l -1 --keep-whiteouts -o top-layer.tar
+  SOURCE_DATE_EPOCH=$(git log -1 --format=%ct) docker layers extract myimg -o rootfs.tar
   docker layers extract --input saved.tar -o rootfs.tar
   docker layers extract oci-archive:app.oci.tar -o rootfs.tar
   docker layers extract --platform linux/arm64 myimg -o rootfs-arm64.tar
@@ -82,6 +88,7 @@ and the parent directories of included paths are written too, so that
 	}
 	flags := cmd.Flags()
 	flags.StringArrayVarP(&opts.layers, "layers", "l", nil, "Extract only these layers (index, ID prefix, tag or range A:B; repeatable)")
+	_ = cmd.RegisterFlagCompletionFunc("layers", completeLayerSpecs(dockerCLI, 0))
 	flags.StringVarP(&opts.output, "output", "o", "", `Write to a file, or "-" for stdout (default: stdout, unless it is a terminal)`)
 	flags.BoolVarP(&opts.force, "force", "f", false, "Overwrite the output file if it exists")
 	flags.StringVar(&opts.input, "input", "", inputHelp)
@@ -150,6 +157,10 @@ func validateExtractFlags(cmd *cobra.Command, dockerCLI command.Cli, opts *extra
 	if opts.indexEntries < 0 {
 		return usageErrorf(cmd, "--index-entries %d is negative", opts.indexEntries)
 	}
+	var err error
+	if opts.epoch, err = sourceDateEpoch(cmd); err != nil {
+		return err
+	}
 	if _, err := flatten.NewPathFilter(opts.include, opts.exclude); err != nil {
 		return usageErrorf(cmd, "invalid --include or --exclude: %v", err)
 	}
@@ -198,6 +209,7 @@ func runExtract(ctx context.Context, dockerCLI command.Cli, opts extractOptions)
 	want := sel.DiffIDs()
 	ix := flatten.NewIndexer(ctx, len(want), flatten.Options{
 		KeepWhiteouts: opts.keepWhiteouts,
+		ClampMtime:    opts.epoch,
 		Include:       opts.include,
 		Exclude:       opts.exclude,
 		Warn:          progress.warn,

@@ -69,6 +69,7 @@ config, and its layer data skipped.
 	}
 	flags := cmd.Flags()
 	flags.StringArrayVarP(&opts.layers, "layers", "l", nil, "Show only these layers (index, ID prefix, tag or range A:B; repeatable)")
+	_ = cmd.RegisterFlagCompletionFunc("layers", completeLayerSpecs(dockerCLI, 0))
 	flags.StringVar(&opts.format, "format", "", flagsHelper.FormatHelp)
 	flags.BoolVarP(&opts.quiet, "quiet", "q", false, "Only show diff IDs")
 	flags.BoolVar(&opts.noTrunc, "no-trunc", false, "Don't truncate output")

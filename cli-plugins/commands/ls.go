@@ -101,6 +101,7 @@ that holds several, name it as IMAGE instead (docker-archive:FILE:NAME).
 	}
 	flags := cmd.Flags()
 	flags.StringArrayVarP(&opts.layers, "layers", "l", nil, "List the merge of these layers only (index, ID prefix, tag or range A:B; repeatable)")
+	_ = cmd.RegisterFlagCompletionFunc("layers", completeLayerSpecs(dockerCLI, 0))
 	flags.BoolVarP(&opts.recursive, "recursive", "R", false, "List every level below PATH")
 	flags.IntVar(&opts.depth, "depth", 0, "List this many levels below PATH (default 1; with -R or --tree every level)")
 	flags.BoolVar(&opts.tree, "tree", false, "Draw the listing as a tree")

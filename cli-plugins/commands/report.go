@@ -73,6 +73,7 @@ a terminal is refused.
 	}
 	flags := cmd.Flags()
 	flags.StringArrayVarP(&opts.layers, "layers", "l", nil, "List only these layers' changes (index, ID prefix, tag or range A:B; repeatable)")
+	_ = cmd.RegisterFlagCompletionFunc("layers", completeLayerSpecs(dockerCLI, 0))
 	flags.StringVarP(&opts.output, "output", "o", "", `Write to a file, or "-" for stdout (default: stdout, unless it is a terminal)`)
 	flags.BoolVarP(&opts.force, "force", "f", false, "Overwrite the output file if it exists")
 	flags.StringVar(&opts.input, "input", "", inputHelp)

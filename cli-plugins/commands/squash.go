@@ -3,6 +3,7 @@ package commands
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/distribution/reference"
 	"github.com/docker-layers/docker-layers/extract"
@@ -27,7 +28,8 @@ type squashOptions struct {
 	quiet    bool
 	platform *ocispec.Platform
 
-	refs []reference.NamedTagged
+	refs  []reference.NamedTagged
+	epoch time.Time // SOURCE_DATE_EPOCH; zero when unset
 }
 
 func newSquashCommand(dockerCLI command.Cli) *cobra.Command {
@@ -57,6 +59,12 @@ An image of the daemon is first saved to a temporary file in --tmpdir
 (about the image's size on disk, removed on exit); an archive or a
 layout is read in place.
 
+Reproducible squashes: with SOURCE_DATE_EPOCH set, the same squash of the
+same image gives the same image ID, as buildkit's does. The collapsed
+history step is created at SOURCE_DATE_EPOCH, the config's "created" and
+the squashed layer's file times are clamped to it (no later time is
+kept); the kept layers and their history steps are left as they are.
+
 ` + imageSourceHelp + `
 
 ` + layerSpecHelp + `
@@ -66,7 +74,8 @@ layout is read in place.
   docker layers squash myimg -l 2:-1 -t myimg:small -m "squash the build steps"
   docker layers squash myimg -l myimg:base: -o squashed.tar && docker load -i squashed.tar
   docker layers squash --input saved.tar -l 1:-1 -o squashed.tar
-  docker layers squash oci:./layout:latest -t myimg:squashed`,
+  docker layers squash oci:./layout:latest -t myimg:squashed
+  SOURCE_DATE_EPOCH=$(git log -1 --format=%ct) docker layers squash myimg -t myimg:squashed`,
 		Args: imageArgs(1, &opts.input),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if len(args) > 0 {
@@ -81,6 +90,7 @@ layout is read in place.
 	}
 	flags := cmd.Flags()
 	flags.StringVarP(&opts.layers, "layers", "l", "", "Squash these layers (one index, ID prefix, tag or range A:B; default: all)")
+	_ = cmd.RegisterFlagCompletionFunc("layers", completeLayerSpecs(dockerCLI, 0))
 	flags.StringArrayVarP(&opts.tags, "tag", "t", nil, `Name and optionally a tag in the "name:tag" format (repeatable)`)
 	flags.StringVarP(&opts.message, "message", "m", "", "Comment of the squashed history step")
 	flags.StringVarP(&opts.output, "output", "o", "", `Write a "docker load" archive to a file, or "-" for stdout, instead of loading the image`)
@@ -117,6 +127,10 @@ func validateSquashFlags(cmd *cobra.Command, dockerCLI command.Cli, opts *squash
 	case "auto", "tty", "plain", "none":
 	default:
 		return usageErrorf(cmd, "invalid --progress %q: want auto, tty, plain or none", opts.progress)
+	}
+	var err error
+	if opts.epoch, err = sourceDateEpoch(cmd); err != nil {
+		return err
 	}
 	if opts.output == "-" && dockerCLI.Out().IsTerminal() {
 		return usageErrorf(cmd, "refusing to write an image archive to a terminal: use -o FILE or redirect stdout")
@@ -156,15 +170,16 @@ func runSquash(ctx context.Context, dockerCLI command.Cli, opts squashOptions) (
 		}
 	}
 	squashOpts := squash.Options{
-		From:       from,
-		To:         to,
-		Tags:       opts.refs,
-		Comment:    opts.message,
-		Containerd: containerd,
-		TmpDir:     opts.tmpdir,
-		Copying:    progress.copying,
-		Flattening: progress.written,
-		Warn:       progress.warn,
+		From:            from,
+		To:              to,
+		Tags:            opts.refs,
+		Comment:         opts.message,
+		SourceDateEpoch: opts.epoch,
+		Containerd:      containerd,
+		TmpDir:          opts.tmpdir,
+		Copying:         progress.copying,
+		Flattening:      progress.written,
+		Warn:            progress.warn,
 	}
 	progress.flattening(to - from + 1)
 
