@@ -1,9 +1,12 @@
 package commands
 
 import (
+	"io"
+
 	"bytes"
 	"context"
 	"errors"
+	"github.com/docker/cli/cli/streams"
 	"strings"
 	"testing"
 
@@ -21,11 +24,18 @@ type fakeCLI struct {
 
 func (f fakeCLI) Client() client.APIClient { return f.api }
 
+// Err is where the root command's logger writes (debug lines only).
+func (f fakeCLI) Err() *streams.Out { return streams.NewOut(io.Discard) }
+
 // fakeAPI serves one image's inspect and history; every other image is
 // missing, and any other call panics.
 type fakeAPI struct {
 	client.APIClient
 }
+
+// ClientVersion is the API version negotiated, which the daemon source
+// logs.
+func (f *fakeAPI) ClientVersion() string { return "1.45" }
 
 const fakeImageID = "sha256:1111111111111111111111111111111111111111111111111111111111111111"
 

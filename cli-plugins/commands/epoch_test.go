@@ -43,7 +43,7 @@ func TestParseEpoch(t *testing.T) {
 func TestSourceDateEpochUsage(t *testing.T) {
 	t.Setenv(sourceDateEpochEnv, "yesterday")
 	for _, args := range [][]string{{"extract", "img", "-o", "x.tar"}, {"squash", "img", "-t", "x:y"}} {
-		root := NewRootCommand(nil, false)
+		root := NewRootCommand(fakeCLI{}, false)
 		root.SetArgs(args)
 		root.SetOut(io.Discard)
 		root.SetErr(io.Discard)
