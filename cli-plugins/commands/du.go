@@ -51,8 +51,9 @@ Only headers are read, never file data, and memory stays bounded however
 many files the image has.
 
 ` + imageSourceHelp + `
-With --input, the only argument is PATH: to pick one image of an archive
-that holds several, name it as IMAGE instead (docker-archive:FILE:NAME).
+For du, though, the only argument after --input is PATH, never NAME: to
+pick one image of an archive that holds several, name it as IMAGE instead
+(docker-archive:FILE:NAME).
 
 ` + layerSpecHelp + `
 

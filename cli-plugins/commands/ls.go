@@ -65,8 +65,9 @@ patterns on the path from the root ("etc/*.conf"), where a pattern that
 matches a directory matches everything under it.
 
 ` + imageSourceHelp + `
-With --input, every argument is a PATH: to pick one image of an archive
-that holds several, name it as IMAGE instead (docker-archive:FILE:NAME).
+For ls, though, every argument after --input is a PATH, never NAME: to
+pick one image of an archive that holds several, name it as IMAGE instead
+(docker-archive:FILE:NAME).
 
 ` + layerSpecHelp + `
 
