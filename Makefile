@@ -96,8 +96,8 @@ lint: ## gofmt, go vet, staticcheck and govulncheck (pinned, via go run)
 
 .PHONY: fuzz
 fuzz: ## Run each fuzz target for $(FUZZTIME)
-	@set -e; for t in $$(grep -rhoE '^func Fuzz[A-Za-z0-9_]+' --include='*_test.go' inspect source extract flatten squash compare | sed 's/func //' | sort -u); do \
-		pkg=$$(dirname $$(grep -rlE "^func $$t\(" --include='*_test.go' inspect source extract flatten squash compare | head -1)); \
+	@set -e; for t in $$(grep -rhoE '^func Fuzz[A-Za-z0-9_]+' --include='*_test.go' inspect source extract flatten squash compare analyze | sed 's/func //' | sort -u); do \
+		pkg=$$(dirname $$(grep -rlE "^func $$t\(" --include='*_test.go' inspect source extract flatten squash compare analyze | head -1)); \
 		echo "fuzz $$t in ./$$pkg for $(FUZZTIME)"; \
 		log=$$(mktemp); rc=0; \
 		$(GO) test ./$$pkg -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) -fuzzminimizetime 5s >$$log 2>&1 || rc=$$?; \

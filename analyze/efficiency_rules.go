@@ -111,27 +111,53 @@ func (r *Rules) Set(name, value string) error {
 // them). Other top-level keys are ignored, as dive ignores them; an
 // unknown rule is an error.
 func ReadRules(r io.Reader, rules *Rules) error {
-	var doc struct {
-		Rules map[string]yaml.Node `yaml:"rules"`
+	var doc yaml.Node
+	if err := yaml.NewDecoder(r).Decode(&doc); err != nil {
+		if errors.Is(err, io.EOF) {
+			return nil // an empty file sets nothing
+		}
+		return fmt.Errorf("not YAML: %s", oneLine(err.Error()))
 	}
-	if err := yaml.NewDecoder(r).Decode(&doc); err != nil && !errors.Is(err, io.EOF) {
-		return fmt.Errorf("not YAML: %w", err)
+	top := &doc
+	if top.Kind == yaml.DocumentNode && len(top.Content) == 1 {
+		top = top.Content[0]
 	}
-	names := make([]string, 0, len(doc.Rules))
-	for name := range doc.Rules {
-		names = append(names, name)
+	if top.Kind != yaml.MappingNode {
+		return fmt.Errorf("line %d: not a mapping (such as \"rules:\" and its rules)", top.Line)
 	}
-	sort.Strings(names)
-	for _, name := range names {
-		v := doc.Rules[name]
+	var set *yaml.Node
+	for i := 0; i+1 < len(top.Content); i += 2 {
+		if top.Content[i].Value == "rules" {
+			set = top.Content[i+1]
+		}
+	}
+	if set == nil || set.Kind == yaml.ScalarNode && set.Tag == "!!null" {
+		return nil // dive's other settings; no rules
+	}
+	if set.Kind != yaml.MappingNode {
+		return fmt.Errorf("rules (line %d): not a mapping of rule names to values", set.Line)
+	}
+	type pair struct{ k, v *yaml.Node }
+	var pairs []pair
+	for i := 0; i+1 < len(set.Content); i += 2 {
+		pairs = append(pairs, pair{set.Content[i], set.Content[i+1]})
+	}
+	sort.SliceStable(pairs, func(i, j int) bool { return pairs[i].k.Value < pairs[j].k.Value })
+	for _, p := range pairs {
+		name, v := p.k.Value, p.v
 		if v.Kind != yaml.ScalarNode {
-			return fmt.Errorf("rules.%s (line %d): not a single value", name, v.Line)
+			return fmt.Errorf("rules.%s (line %d): not a single value", oneLine(name), v.Line)
 		}
 		if err := rules.Set(name, v.Value); err != nil {
-			return fmt.Errorf("line %d: %w", v.Line, err)
+			return fmt.Errorf("line %d: %s", v.Line, oneLine(err.Error()))
 		}
 	}
 	return nil
+}
+
+// oneLine folds a message onto one line.
+func oneLine(s string) string {
+	return strings.Join(strings.Fields(s), " ")
 }
 
 // ParseBytes reads a size as dive reads highestWastedBytes, with the same

@@ -62,6 +62,8 @@ func TestReadRules(t *testing.T) {
 	}
 	for in, msg := range map[string]string{
 		"rules: [":                          "not YAML",
+		"0":                                 "not a mapping",
+		"rules: 5":                          "not a mapping of rule names",
 		"rules:\n  lowestEfficiency: 1.5\n": "line 2: lowestEfficiency: 1.5 is outside",
 		"rules:\n  lowestEfficiency: [1]\n": "not a single value",
 		"rules:\n  typo: 1\n":               "unknown rule",
