@@ -21,12 +21,11 @@ const streamBlock = 4096
 // in blocks of streamBlock rows, so a listing of one directory looks as
 // docker's tables do, and a listing of a million files streams.
 type rowStream struct {
-	tmpl   *template.Template // nil for json: rows marshal themselves
-	json   bool
-	out    *bufio.Writer
-	tw     *tabwriter.Writer // tables only
-	header formatter.SubContext
-	rows   int
+	tmpl *template.Template // nil for json: rows marshal themselves
+	json bool
+	out  *bufio.Writer
+	tw   *tabwriter.Writer // tables only
+	rows int
 }
 
 // newRowStream parses fmtCtx.Format; header gives the table's headings.
@@ -43,7 +42,7 @@ func newRowStream(fmtCtx formatter.Context, header formatter.SubContext) (*rowSt
 	if err != nil {
 		return nil, fmt.Errorf("template parsing error: %w", err)
 	}
-	s := &rowStream{tmpl: tmpl, out: bufio.NewWriterSize(fmtCtx.Output, 64<<10), header: header, json: fmtCtx.Format.IsJSON()}
+	s := &rowStream{tmpl: tmpl, out: bufio.NewWriterSize(fmtCtx.Output, 64<<10), json: fmtCtx.Format.IsJSON()}
 	if fmtCtx.Format.IsTable() {
 		s.tw = tabwriter.NewWriter(s.out, 10, 1, 3, ' ', 0)
 		if err := tmpl.Funcs(templates.HeaderFunctions).Execute(s.tw, header.FullHeader()); err != nil {
