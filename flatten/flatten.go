@@ -160,6 +160,11 @@ func (f *flattener) write(ix index, out io.Writer, lower *lowerPaths) error {
 	if err := ix.parts(w); err != nil {
 		return err
 	}
+	if lower != nil {
+		if err := lower.finish(); err != nil {
+			return err
+		}
+	}
 	if err := w.close(); err != nil {
 		return err
 	}

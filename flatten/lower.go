@@ -143,6 +143,17 @@ func (lp *lowerPaths) has(p []byte) (bool, error) {
 	return ok && q == string(p), err
 }
 
+// finish consumes the rest of the walk, for its error: lower layers that
+// do not merge fail FlattenOnto even where no marker asked about them.
+func (lp *lowerPaths) finish() error {
+	for {
+		if _, ok, err := lp.peek(); err != nil || !ok {
+			return err
+		}
+		lp.cur = nil
+	}
+}
+
 // hasKids reports whether the directory dir ("" is the root) has
 // children below: whether the first path after dir is under it. It
 // consumes dir itself, as the writer asks next about paths after it.
