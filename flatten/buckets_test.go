@@ -248,3 +248,37 @@ func TestBucketsFilters(t *testing.T) {
 		}
 	}
 }
+
+// TestBucketsOnto: FlattenOnto gives the same output and errors with the
+// index on disk, of the range and of the lower layers, as in memory.
+func TestBucketsOnto(t *testing.T) {
+	r := rand.New(rand.NewPCG(*seed, 8))
+	stacks := 300
+	if testing.Short() {
+		stacks = 100
+	}
+	onto := func(tars, lower [][]byte) outcome {
+		out, err := flattenOnto(tars, lower)
+		o := outcome{out: out}
+		if err != nil {
+			o.err = err.Error()
+		}
+		return o
+	}
+	var failed int
+	for i := range stacks {
+		tars, lower := genStack(t, r, 1+r.IntN(3)), genStack(t, r, r.IntN(4))
+		want := onto(tars, lower)
+		if want.err != "" {
+			failed++
+		}
+		for _, n := range bucketSizes {
+			var got outcome
+			withBuckets(n, func() { got = onto(tars, lower) })
+			if d := got.diff(want); d != "" {
+				t.Fatalf("stack %d (buckets of %d): %s\n%s", i, n, d, dumpStack(t, append(lower, tars...)))
+			}
+		}
+	}
+	t.Logf("%d stacks, %d runs that fail", stacks, failed)
+}
