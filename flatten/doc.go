@@ -110,6 +110,18 @@
 // image's directory attributes), except where the lower directory was
 // deleted and is recreated, as an extractor would recreate it.
 //
+// That layer diff holds every marker the layers make, also those that
+// hide nothing in the image it is applied on. When that image is known,
+// Indexer.FlattenOnto writes the minimal diff for it: a Walk of its layers
+// (headers only) streams the paths of their merge in output order beside
+// the writer, and a whiteout is written only if its path is there (as
+// anything: a whiteout of a directory hides its subtree), an opaque
+// marker only if its directory has children there. A path a lower layer
+// deleted is not in the merge, so a marker over it is dropped. The writer
+// asks in output order, so the cursor only moves ahead, and the lower
+// merge costs what a Walk costs: past Options.IndexEntries, a bounded
+// part of its index.
+//
 // Two things a layer diff cannot express are left as they are: a directory
 // that the given layers create only implicitly and then empty is not
 // written (writing it would overwrite the attributes of the lower image's
