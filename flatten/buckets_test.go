@@ -257,8 +257,11 @@ func TestBucketsOnto(t *testing.T) {
 	if testing.Short() {
 		stacks = 100
 	}
+	// Half the stacks select paths: pending parents are written late.
+	filters := []Options{{}, {Include: []string{"a/*", "c"}, Exclude: []string{"a/b"}}}
+	var opts Options
 	onto := func(tars, lower [][]byte) outcome {
-		out, err := flattenOnto(tars, lower)
+		out, err := flattenOntoOpts(tars, lower, opts)
 		o := outcome{out: out}
 		if err != nil {
 			o.err = err.Error()
@@ -268,6 +271,7 @@ func TestBucketsOnto(t *testing.T) {
 	var failed int
 	for i := range stacks {
 		tars, lower := genStack(t, r, 1+r.IntN(3)), genStack(t, r, r.IntN(4))
+		opts = filters[i%2]
 		want := onto(tars, lower)
 		if want.err != "" {
 			failed++

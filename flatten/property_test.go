@@ -220,8 +220,14 @@ func dropEmptySynthesized(full, squashed []string) []string {
 }
 
 func flattenOnto(tars, lower [][]byte) ([]byte, error) {
+	return flattenOntoOpts(tars, lower, Options{})
+}
+
+// flattenOntoOpts is flattenOnto with opts, KeepWhiteouts set.
+func flattenOntoOpts(tars, lower [][]byte, opts Options) ([]byte, error) {
 	var out bytes.Buffer
-	x := NewIndexer(t0ctx, len(tars), Options{KeepWhiteouts: true})
+	opts.KeepWhiteouts = true
+	x := NewIndexer(t0ctx, len(tars), opts)
 	defer x.Close()
 	err := x.FlattenOnto(&out, mkLayers(tars...), mkLayers(lower...))
 	return out.Bytes(), err
@@ -277,6 +283,25 @@ func checkOnto(t *testing.T, i int, tars, lower [][]byte, keepOut []byte) (check
 	}
 	if d := diffLines(mustListing(t, minimal), want); d != "" {
 		t.Fatalf("stack %d: FlattenOnto is not the KeepWhiteouts output without the markers that hide nothing\n%s\n%s", i, d, dump())
+	}
+	// The same with paths selected, where parents are written late.
+	sel := Options{KeepWhiteouts: true, Include: []string{"a/*", "c"}, Exclude: []string{"a/b"}}
+	var keepSel bytes.Buffer
+	if err := flattenLayers(t0ctx, &keepSel, mkLayers(tars...), sel); err != nil {
+		t.Fatalf("stack %d: KeepWhiteouts with paths selected: %v", i, err)
+	}
+	minSel, err := flattenOntoOpts(tars, lower, sel)
+	if err != nil {
+		t.Fatalf("stack %d: FlattenOnto with paths selected: %v", i, err)
+	}
+	want = want[:0]
+	for _, l := range mustListing(t, keepSel.Bytes()) {
+		if name := strings.Fields(l)[1]; !strings.HasPrefix(path.Base(name), WhiteoutPrefix) || hides(name) {
+			want = append(want, l)
+		}
+	}
+	if d := diffLines(mustListing(t, minSel), want); d != "" {
+		t.Fatalf("stack %d: with paths selected, FlattenOnto is not the KeepWhiteouts output without the markers that hide nothing\n%s\n%s", i, d, dump())
 	}
 	full, err := refFlatten(append(slices.Clone(lower), tars...))
 	if err != nil {
