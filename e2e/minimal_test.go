@@ -116,6 +116,11 @@ func TestSquashMinimalWhiteouts(t *testing.T) {
 			t.Errorf("--all-whiteouts: %d whiteouts and %d opaque markers, want more than the minimal %d and %d", aw, ao, mw, mo)
 		}
 
+		// --all-whiteouts qualifies --keep-whiteouts.
+		if r := d.plugin(t, "extract", "-o", "-", "--all-whiteouts", img); r.code == 0 || !strings.Contains(r.stderr, "--all-whiteouts needs --keep-whiteouts") {
+			t.Errorf("extract --all-whiteouts without --keep-whiteouts: %s", r)
+		}
+
 		// extract --keep-whiteouts of the range is the minimal layer too.
 		for _, tc := range []struct {
 			args []string
