@@ -15,7 +15,9 @@
 //   - writing the merged tree as one deterministic tar stream, with its
 //     progress for a display (flatten.go, output.go), its times clamped
 //     to a limit where asked (Options.ClampMtime, for SOURCE_DATE_EPOCH),
-//     optionally only the paths selected by globs (filter.go);
+//     optionally only the paths selected by globs (filter.go), and as a
+//     layer diff holding only the markers that hide something in known
+//     lower layers (lower.go);
 //   - what each layer adds, changes and deletes, the bytes it wastes, and
 //     the regular files the layers store with whether the merge still
 //     shows them, hashed on demand (changes.go), and finding one file of
