@@ -131,3 +131,25 @@ func TestFlattenOntoErrors(t *testing.T) {
 		t.Errorf("lower layers that do not merge: %v", err)
 	}
 }
+
+type failWriter struct{}
+
+func (failWriter) Write([]byte) (int, error) { return 0, errors.New("disk full") }
+
+// TestFlattenOntoOutputError: an output error ends FlattenOnto, and the
+// walk of the lower layers with it, however many paths it has left.
+func TestFlattenOntoOutputError(t *testing.T) {
+	var lower []tf
+	for i := range 5000 {
+		lower = append(lower, reg(strings.Repeat("d/", i%7)+"f"+string(rune('a'+i%26))+strings.Repeat("x", i%50), "x"))
+	}
+	tars := [][]byte{mkTar(t, wh("d"), reg("big", strings.Repeat("b", 1<<20)))}
+	withBuckets(64, func() {
+		x := NewIndexer(t0ctx, 1, Options{KeepWhiteouts: true})
+		defer x.Close()
+		err := x.FlattenOnto(failWriter{}, mkLayers(tars...), mkLayers(mkTar(t, lower...)))
+		if err == nil || !strings.Contains(err.Error(), "disk full") {
+			t.Errorf("FlattenOnto to a failing output: %v", err)
+		}
+	})
+}
