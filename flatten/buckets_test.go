@@ -248,3 +248,41 @@ func TestBucketsFilters(t *testing.T) {
 		}
 	}
 }
+
+// TestBucketsOnto: FlattenOnto gives the same output and errors with the
+// index on disk, of the range and of the lower layers, as in memory.
+func TestBucketsOnto(t *testing.T) {
+	r := rand.New(rand.NewPCG(*seed, 8))
+	stacks := 300
+	if testing.Short() {
+		stacks = 100
+	}
+	// Half the stacks select paths: pending parents are written late.
+	filters := []Options{{}, {Include: []string{"a/*", "c"}, Exclude: []string{"a/b"}}}
+	var opts Options
+	onto := func(tars, lower [][]byte) outcome {
+		out, err := flattenOntoOpts(tars, lower, opts)
+		o := outcome{out: out}
+		if err != nil {
+			o.err = err.Error()
+		}
+		return o
+	}
+	var failed int
+	for i := range stacks {
+		tars, lower := genStack(t, r, 1+r.IntN(3)), genStack(t, r, r.IntN(4))
+		opts = filters[i%2]
+		want := onto(tars, lower)
+		if want.err != "" {
+			failed++
+		}
+		for _, n := range bucketSizes {
+			var got outcome
+			withBuckets(n, func() { got = onto(tars, lower) })
+			if d := got.diff(want); d != "" {
+				t.Fatalf("stack %d (buckets of %d): %s\n%s", i, n, d, dumpStack(t, append(lower, tars...)))
+			}
+		}
+	}
+	t.Logf("%d stacks, %d runs that fail", stacks, failed)
+}

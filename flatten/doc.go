@@ -15,7 +15,9 @@
 //   - writing the merged tree as one deterministic tar stream, with its
 //     progress for a display (flatten.go, output.go), its times clamped
 //     to a limit where asked (Options.ClampMtime, for SOURCE_DATE_EPOCH),
-//     optionally only the paths selected by globs (filter.go);
+//     optionally only the paths selected by globs (filter.go), and as a
+//     layer diff holding only the markers that hide something in known
+//     lower layers (lower.go);
 //   - what each layer adds, changes and deletes, the bytes it wastes, and
 //     the regular files the layers store with whether the merge still
 //     shows them, hashed on demand (changes.go), and finding one file of
@@ -109,6 +111,18 @@
 // synthesized in this mode (a synthesized entry would overwrite the lower
 // image's directory attributes), except where the lower directory was
 // deleted and is recreated, as an extractor would recreate it.
+//
+// That layer diff holds every marker the layers make, also those that
+// hide nothing in the image it is applied on. When that image is known,
+// Indexer.FlattenOnto writes the minimal diff for it: a Walk of its layers
+// (headers only) streams the paths of their merge in output order beside
+// the writer, and a whiteout is written only if its path is there (as
+// anything: a whiteout of a directory hides its subtree), an opaque
+// marker only if its directory has children there. A path a lower layer
+// deleted is not in the merge, so a marker over it is dropped. The writer
+// asks in output order, so the cursor only moves ahead, and the lower
+// merge costs what a Walk costs: past Options.IndexEntries, a bounded
+// part of its index.
 //
 // Two things a layer diff cannot express are left as they are: a directory
 // that the given layers create only implicitly and then empty is not

@@ -131,6 +131,10 @@ type writer struct {
 	// out is then nil.
 	visit func(*Entry) error
 	entry Entry
+
+	// lower, when set (FlattenOnto), is the merge of the layers below
+	// layers[0]: a marker is written only where it hides something there.
+	lower *lowerPaths
 }
 
 type frame struct {
@@ -141,8 +145,8 @@ type frame struct {
 }
 
 // write is pass 2: it writes the merged tree that ix gives to out, part
-// by part.
-func (f *flattener) write(ix index, out io.Writer) error {
+// by part; with lower, only the markers that hide something in it.
+func (f *flattener) write(ix index, out io.Writer, lower *lowerPaths) error {
 	filter, err := newWriteFilter(f.opts)
 	if err != nil {
 		return err
@@ -151,9 +155,15 @@ func (f *flattener) write(ix index, out io.Writer) error {
 	defer w.abort()
 	w.filter = filter
 	w.groups = ix.linkGroups()
+	w.lower = lower
 	start := time.Now()
 	if err := ix.parts(w); err != nil {
 		return err
+	}
+	if lower != nil {
+		if err := lower.finish(); err != nil {
+			return err
+		}
 	}
 	if err := w.close(); err != nil {
 		return err
@@ -202,8 +212,13 @@ func (w *writer) abort() {
 func (w *writer) writeTree(root *node, filter *writeFilter, lo, hi string, first bool) error {
 	f := w.f
 	if first && f.keep && root.flags != 0 && len(f.opts.Include) == 0 {
-		if err := w.marker(WhiteoutOpaqueDir); err != nil {
+		w.path = w.path[:0]
+		if hides, err := w.hidesBelow(true); err != nil {
 			return err
+		} else if hides {
+			if err := w.marker(WhiteoutOpaqueDir); err != nil {
+				return err
+			}
 		}
 	}
 	// Depth first, children in byte order of their names: every directory
@@ -317,6 +332,9 @@ func (w *writer) emit(c *node, vis bool) error {
 	keep := w.f.keep
 	switch c.typ {
 	case typeWhiteout:
+		if hides, err := w.hidesBelow(false); err != nil || !hides {
+			return err
+		}
 		dir, base := splitName(string(w.path))
 		return w.marker(whiteoutName(dir, base))
 	case tar.TypeDir:
@@ -339,10 +357,13 @@ func (w *writer) emit(c *node, vis bool) error {
 				err = w.out.header(&w.hdr, w.name)
 			}
 		}
-		if err == nil && keep && c.flags != 0 {
-			err = w.marker(opaqueName(string(w.path)))
+		if err != nil || !keep || c.flags == 0 {
+			return err
 		}
-		return err
+		if hides, err := w.hidesBelow(true); err != nil || !hides {
+			return err
+		}
+		return w.marker(opaqueName(string(w.path)))
 	}
 	id := c.ident()
 	if w.groups != nil {
@@ -355,6 +376,20 @@ func (w *writer) emit(c *node, vis bool) error {
 		}
 	}
 	return w.copyEntry(id, c.layer, w.path, "")
+}
+
+// hidesBelow reports whether a marker at w.path hides anything below
+// layers[0]: a whiteout if the path exists there, an opaque marker if the
+// directory has children there. Without w.lower (Flatten), every marker
+// may hide something in some lower image.
+func (w *writer) hidesBelow(opaque bool) (bool, error) {
+	switch {
+	case w.lower == nil:
+		return true, nil
+	case opaque:
+		return w.lower.hasKids(w.path)
+	}
+	return w.lower.has(w.path)
 }
 
 // marker writes a whiteout or opaque marker.

@@ -179,7 +179,7 @@ func (x *Indexer) Flatten(w io.Writer, layers []Layer) error {
 	if err := x.finish(layers); err != nil {
 		return err
 	}
-	return x.f.write(x.ix, w)
+	return x.f.write(x.ix, w, nil)
 }
 
 // finish adds the layers not added yet, waits for pass 1 to end and

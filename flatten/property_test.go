@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"math/rand/v2"
+	"path"
 	"slices"
 	"strings"
 	"testing"
@@ -101,7 +102,8 @@ func TestAgainstReference(t *testing.T) {
 	if testing.Short() {
 		stacks = 100
 	}
-	var ok, keepChecked int
+	rl := rand.New(rand.NewPCG(*seed, 3)) // the lower layers of FlattenOnto
+	var ok, keepChecked, minimalChecked, markersKept, markersDropped int
 	for i := range stacks {
 		tars := genStack(t, r, 1+r.IntN(4))
 		want, refErr := refFlatten(tars)
@@ -159,8 +161,20 @@ func TestAgainstReference(t *testing.T) {
 			}
 			keepChecked++
 		}
+
+		// FlattenOnto: the minimal layer diff on random lower layers
+		// (none, one or two, so that a lower layer deletes in another).
+		for range 2 {
+			lower := genStack(t, rl, rl.IntN(3))
+			c, k, d := checkOnto(t, i, tars, lower, keepOut)
+			minimalChecked, markersKept, markersDropped = minimalChecked+c, markersKept+k, markersDropped+d
+		}
 	}
-	t.Logf("%d of %d stacks flattened; %d lower-image checks of KeepWhiteouts", ok, stacks, keepChecked)
+	t.Logf("%d of %d stacks flattened; %d lower-image checks of KeepWhiteouts, %d of FlattenOnto (markers: %d kept, %d dropped)",
+		ok, stacks, keepChecked, minimalChecked, markersKept, markersDropped)
+	if minimalChecked < stacks/4 || markersKept < stacks/8 || markersDropped < stacks/4 {
+		t.Errorf("FlattenOnto checked too little: %d applications, %d markers kept, %d dropped", minimalChecked, markersKept, markersDropped)
+	}
 	if ok < stacks/4 {
 		t.Errorf("only %d of %d random stacks succeed: the generator is too hostile", ok, stacks)
 	}
@@ -203,4 +217,112 @@ func dropEmptySynthesized(full, squashed []string) []string {
 	}
 	slices.Reverse(rev)
 	return rev
+}
+
+func flattenOnto(tars, lower [][]byte) ([]byte, error) {
+	return flattenOntoOpts(tars, lower, Options{})
+}
+
+// flattenOntoOpts is flattenOnto with opts, KeepWhiteouts set.
+func flattenOntoOpts(tars, lower [][]byte, opts Options) ([]byte, error) {
+	var out bytes.Buffer
+	opts.KeepWhiteouts = true
+	x := NewIndexer(t0ctx, len(tars), opts)
+	defer x.Close()
+	err := x.FlattenOnto(&out, mkLayers(tars...), mkLayers(lower...))
+	return out.Bytes(), err
+}
+
+// checkOnto checks FlattenOnto of tars on lower against keepOut, the
+// KeepWhiteouts output of tars, and the reference: it fails where the
+// merge of lower fails; otherwise it is keepOut without the markers that
+// hide nothing in the merge of lower, and applied on lower it gives the
+// merge of lower and tars. It returns 1 if the application was checked,
+// and the markers of keepOut kept and dropped.
+func checkOnto(t *testing.T, i int, tars, lower [][]byte, keepOut []byte) (checked, kept, dropped int) {
+	t.Helper()
+	below, refErr := refFlatten(lower)
+	minimal, err := flattenOnto(tars, lower)
+	if (err == nil) != (refErr == nil) {
+		t.Fatalf("stack %d: FlattenOnto error %v, reference error of the lower layers %v\n%s", i, err, refErr, dumpStack(t, append(lower, tars...)))
+	}
+	if err != nil {
+		return 0, 0, 0
+	}
+	dump := func() string {
+		return dumpStack(t, append(slices.Clone(lower), tars...)) + "minimal:\n" + dumpStack(t, [][]byte{minimal})
+	}
+	exists := map[string]bool{}
+	for _, l := range below {
+		exists[strings.TrimSuffix(strings.Fields(l)[1], "/")] = true
+	}
+	hides := func(name string) bool {
+		dir, base := path.Split(name)
+		dir = strings.TrimSuffix(dir, "/")
+		if base == WhiteoutOpaqueDir {
+			for p := range exists {
+				if dir == "" || strings.HasPrefix(p, dir+"/") {
+					return true
+				}
+			}
+			return false
+		}
+		return exists[path.Join(dir, strings.TrimPrefix(base, WhiteoutPrefix))]
+	}
+	var want []string
+	for _, l := range mustListing(t, keepOut) {
+		name := strings.Fields(l)[1]
+		if strings.HasPrefix(path.Base(name), WhiteoutPrefix) {
+			if !hides(name) {
+				dropped++
+				continue
+			}
+			kept++
+		}
+		want = append(want, l)
+	}
+	if d := diffLines(mustListing(t, minimal), want); d != "" {
+		t.Fatalf("stack %d: FlattenOnto is not the KeepWhiteouts output without the markers that hide nothing\n%s\n%s", i, d, dump())
+	}
+	// The same with paths selected, where parents are written late.
+	sel := Options{KeepWhiteouts: true, Include: []string{"a/*", "c"}, Exclude: []string{"a/b"}}
+	var keepSel bytes.Buffer
+	if err := flattenLayers(t0ctx, &keepSel, mkLayers(tars...), sel); err != nil {
+		t.Fatalf("stack %d: KeepWhiteouts with paths selected: %v", i, err)
+	}
+	minSel, err := flattenOntoOpts(tars, lower, sel)
+	if err != nil {
+		t.Fatalf("stack %d: FlattenOnto with paths selected: %v", i, err)
+	}
+	want = want[:0]
+	for _, l := range mustListing(t, keepSel.Bytes()) {
+		if name := strings.Fields(l)[1]; !strings.HasPrefix(path.Base(name), WhiteoutPrefix) || hides(name) {
+			want = append(want, l)
+		}
+	}
+	if d := diffLines(mustListing(t, minSel), want); d != "" {
+		t.Fatalf("stack %d: with paths selected, FlattenOnto is not the KeepWhiteouts output without the markers that hide nothing\n%s\n%s", i, d, dump())
+	}
+	full, err := refFlatten(append(slices.Clone(lower), tars...))
+	if err != nil {
+		return 0, kept, dropped
+	}
+	squashed, err := refFlatten(append(slices.Clone(lower), minimal))
+	if err != nil {
+		t.Fatalf("stack %d: the minimal layer does not apply: %v\n%s", i, err, dump())
+	}
+	full = dropEmptySynthesized(full, squashed)
+	if d := diffLines(squashed, full); d != "" {
+		t.Fatalf("stack %d: the minimal layer applies differently\n%s\n%s", i, d, dump())
+	}
+	return 1, kept, dropped
+}
+
+func mustListing(t *testing.T, b []byte) []string {
+	t.Helper()
+	l, err := fullListing(b)
+	if err != nil {
+		t.Fatalf("output does not parse: %v", err)
+	}
+	return l
 }

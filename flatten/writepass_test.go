@@ -37,7 +37,7 @@ func TestWritePassAllocations(t *testing.T) {
 		data := tinyFilesTar(t, n)
 		m := indexInMemory(t, []Layer{{R: bytes.NewReader(data), Size: int64(len(data))}})
 		return testing.AllocsPerRun(5, func() {
-			if err := m.f.write(m, io.Discard); err != nil {
+			if err := m.f.write(m, io.Discard, nil); err != nil {
 				t.Fatal(err)
 			}
 		})
@@ -82,7 +82,7 @@ func BenchmarkWritePass(b *testing.B) {
 	var before, after runtime.MemStats
 	runtime.ReadMemStats(&before)
 	for b.Loop() {
-		if err := m.f.write(m, io.Discard); err != nil {
+		if err := m.f.write(m, io.Discard, nil); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -8,7 +8,10 @@
 // needs no daemon to read from. It owns:
 //   - squashing the range: its layers, verified against their diff IDs,
 //     are merged with [flatten.Options.KeepWhiteouts], so that deletions
-//     reaching below the range still apply;
+//     reaching below the range still apply; of their whiteouts and opaque
+//     markers only those that hide something in the layers below the
+//     range, read for their headers ([flatten.Indexer.FlattenOnto]),
+//     unless [Options.AllWhiteouts];
 //   - copying the kept layers into the output byte for byte as they are
 //     stored (compressed or not), each checked against its digest;
 //   - the new image config (every field kept, rootfs.diff_ids and history

@@ -53,6 +53,14 @@ type Options struct {
 	// image store: the squashed layer is gzip-compressed (that store keeps
 	// layers as they are loaded), and the image ID is the manifest digest.
 	Containerd bool
+	// AllWhiteouts keeps every whiteout and opaque marker the range
+	// produces, so that the squashed layer applies on any lower image as
+	// the range does. By default the layers below the range, which the
+	// image has, are read for their headers, and the squashed layer keeps
+	// only the markers that hide something in them
+	// (flatten.Indexer.FlattenOnto): the same file system on them, with
+	// fewer markers.
+	AllWhiteouts bool
 	// TmpDir is where the squashed layer, and the index of a large range,
 	// are spooled; default os.TempDir().
 	TmpDir string

@@ -173,18 +173,25 @@ func (l *spooledLayer) remove() {
 // squashLayer reads the range's layers, verified, and flattens them,
 // keeping whiteouts, into a spool file: gzip-compressed for the containerd
 // store. Each layer is indexed as soon as it can be read, while the others
-// are verified.
+// are verified. Unless opts.AllWhiteouts, the layers below the range are
+// read too, for their headers: the squashed layer keeps only the markers
+// that hide something in them.
 func squashLayer(ctx context.Context, a *extract.Archive, img *extract.Image, opts Options, docker bool) (_ *spooledLayer, retErr error) {
-	want := img.Config.RootFS.DiffIDs[opts.From : opts.To+1]
-	ix := flatten.NewIndexer(ctx, len(want), flatten.Options{
+	below := opts.From
+	if opts.AllWhiteouts {
+		below = 0
+	}
+	want := img.Config.RootFS.DiffIDs[opts.From-below : opts.To+1]
+	ix := flatten.NewIndexer(ctx, len(want)-below, flatten.Options{
 		KeepWhiteouts: true, ClampMtime: opts.SourceDateEpoch,
 		Warn: opts.Warn, TmpDir: opts.TmpDir, Progress: opts.Flattening,
 	})
 	defer ix.Close()
-	layers, err := a.Layers(ctx, img, want, ix.Add)
+	all, err := a.Layers(ctx, img, want, func(k int, l flatten.Layer) { ix.Add(k-below, l) })
 	if err != nil {
 		return nil, err
 	}
+	lower, layers := all[:below], all[below:]
 	f, err := os.CreateTemp(opts.TmpDir, "docker-layers-squash-*.tar")
 	if err != nil {
 		return nil, fmt.Errorf("creating the squashed layer: %w", err)
@@ -203,7 +210,11 @@ func squashLayer(ctx context.Context, a *extract.Archive, img *extract.Image, op
 		zw = pgzip.NewWriter(w)
 		w = zw
 	}
-	if err := ix.Flatten(io.MultiWriter(w, diffH), layers); err != nil {
+	flat := ix.Flatten
+	if !opts.AllWhiteouts {
+		flat = func(w io.Writer, layers []flatten.Layer) error { return ix.FlattenOnto(w, layers, lower) }
+	}
+	if err := flat(io.MultiWriter(w, diffH), layers); err != nil {
 		return nil, fmt.Errorf("squashing layers %d..%d: %w", opts.From, opts.To, err)
 	}
 	if zw != nil {

@@ -543,3 +543,55 @@ func TestWriteSourceDateEpoch(t *testing.T) {
 		})
 	}
 }
+
+// TestWriteMinimalWhiteouts: by default the squashed layer keeps only the
+// markers that hide something in the layers below the range; with
+// AllWhiteouts, every one the range produces.
+func TestWriteMinimalWhiteouts(t *testing.T) {
+	layers := [][]byte{
+		tarOf(t, []tarFile{{name: "a/"}, {name: "a/x", body: "x"}, {name: "a/y", body: "y"}, {name: "gone", body: "g"}}),
+		tarOf(t, []tarFile{{name: ".wh.gone"}}),
+		// The range: docs installed, then deleted; a file of layer 0
+		// deleted; a directory of layer 0 replaced; a path layer 1
+		// deleted, deleted again.
+		tarOf(t, []tarFile{{name: "doc/"}, {name: "doc/x", body: "x"}, {name: "a/.wh..wh..opq"}, {name: "a/z", body: "z"}}),
+		tarOf(t, []tarFile{{name: ".wh.doc"}, {name: ".wh.gone"}, {name: "n/"}, {name: "n/.wh..wh..opq"}}),
+	}
+	for _, layout := range []string{"legacy", "oci", "containerd"} {
+		t.Run(layout, func(t *testing.T) {
+			stream, _, _ := saveStreamOf(t, layout, layers)
+			for _, tc := range []struct {
+				all  bool
+				want string
+			}{
+				{false, "a/.wh..wh..opq a/z n/"},
+				{true, "a/.wh..wh..opq a/z .wh.doc .wh.gone n/ n/.wh..wh..opq"},
+			} {
+				var out bytes.Buffer
+				if _, err := write(t, &out, stream, Options{From: 2, To: 3, AllWhiteouts: tc.all, Containerd: layout == "containerd"}); err != nil {
+					t.Fatal(err)
+				}
+				files, links := readArchive(t, out.Bytes())
+				var items []struct{ Layers []string }
+				if err := json.Unmarshal(files["manifest.json"], &items); err != nil || len(items) != 1 || len(items[0].Layers) != 3 {
+					t.Fatalf("manifest.json: %v %+v", err, items)
+				}
+				p := items[0].Layers[2]
+				if l, ok := links[p]; ok {
+					p = l
+				}
+				squashed := files[p]
+				if layout == "containerd" {
+					zr, err := gzip.NewReader(bytes.NewReader(squashed))
+					if err != nil {
+						t.Fatal(err)
+					}
+					squashed, _ = io.ReadAll(zr)
+				}
+				if got := strings.Join(tarNames(t, squashed), " "); got != tc.want {
+					t.Errorf("AllWhiteouts %v: squashed layer holds %q, want %q", tc.all, got, tc.want)
+				}
+			}
+		})
+	}
+}

@@ -10,6 +10,7 @@ import (
 	"github.com/docker-layers/docker-layers/source"
 	"github.com/docker/cli/cli/command"
 	"github.com/docker/cli/cli/command/completion"
+	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"github.com/spf13/cobra"
 )
@@ -21,6 +22,7 @@ type extractOptions struct {
 	force         bool
 	input         string
 	keepWhiteouts bool
+	allWhiteouts  bool
 	include       []string
 	exclude       []string
 	compression   string
@@ -56,6 +58,15 @@ on the path from the root ("etc/*.conf"; a leading "/" is optional). A glob
 that matches a directory selects everything under it, an exclusion wins,
 and the parent directories of included paths are written too, so that
 "tar -x" gives them their attributes.
+
+--keep-whiteouts writes the squashed layer diff of the selected layers
+instead: whiteouts and opaque markers that hide files below them are
+kept. Only those that hide something in the image's layers below the
+selection are written (their headers are read for that), so applied on
+those layers it gives the image's file system with as few markers as
+can be. --all-whiteouts keeps every marker the selected layers make, so
+that the diff applies on any lower image as the layers do; it is also
+what a selection that is not one range (-l 1 -l 3) gets.
 
 ` + sourceDateEpochHelp + ` The output of the same
 layers is then the same bytes, whenever they were built.
@@ -93,6 +104,7 @@ layers is then the same bytes, whenever they were built.
 	flags.BoolVarP(&opts.force, "force", "f", false, "Overwrite the output file if it exists")
 	flags.StringVar(&opts.input, "input", "", inputHelp)
 	flags.BoolVar(&opts.keepWhiteouts, "keep-whiteouts", false, "Keep whiteouts that hide files below the selected layers: write the squashed layer diff")
+	flags.BoolVar(&opts.allWhiteouts, "all-whiteouts", false, "With --keep-whiteouts, keep every whiteout and opaque marker, also those that hide nothing in the layers below")
 	flags.StringVar(&opts.compression, "compression", "", "Compression: none, gzip, bzip2, xz or zstd (default: from the output file's extension, else none)")
 	flags.BoolVarP(&opts.gzip, "gzip", "z", false, "Compress with gzip (parallel)")
 	flags.BoolVarP(&opts.bzip2, "bzip2", "j", false, "Compress with bzip2")
@@ -154,6 +166,9 @@ func validateExtractFlags(cmd *cobra.Command, dockerCLI command.Cli, opts *extra
 	if r, ok := levelRange[compression(opts.compression)]; ok && opts.level != 0 && (opts.level < r[0] || opts.level > r[1]) {
 		return usageErrorf(cmd, "--level %d is out of range for %s (%d to %d)", opts.level, opts.compression, r[0], r[1])
 	}
+	if opts.allWhiteouts && !opts.keepWhiteouts {
+		return usageErrorf(cmd, "--all-whiteouts needs --keep-whiteouts")
+	}
 	if opts.indexEntries < 0 {
 		return usageErrorf(cmd, "--index-entries %d is negative", opts.indexEntries)
 	}
@@ -207,6 +222,7 @@ func runExtract(ctx context.Context, dockerCLI command.Cli, opts extractOptions)
 	// hand, while the next ones are still being read and verified;
 	// nothing is written before every layer is verified.
 	want := sel.DiffIDs()
+	lowerIDs := lowerLayers(sel, opts.keepWhiteouts && !opts.allWhiteouts)
 	ix := flatten.NewIndexer(ctx, len(want), flatten.Options{
 		KeepWhiteouts: opts.keepWhiteouts,
 		ClampMtime:    opts.epoch,
@@ -218,10 +234,16 @@ func runExtract(ctx context.Context, dockerCLI command.Cli, opts extractOptions)
 		Progress:      progress.written,
 	})
 	defer ix.Close()
-	layers, err := sel.Layers(ctx, want, ix.Add)
+	below := 0
+	if lowerIDs != nil {
+		below = len(lowerIDs)
+		want = append(lowerIDs, want...)
+	}
+	all, err := sel.Layers(ctx, want, func(k int, l flatten.Layer) { ix.Add(k-below, l) })
 	if err != nil {
 		return err
 	}
+	lower, layers := all[:below], all[below:]
 	progress.flattening(len(layers))
 	cw, err := newCompressor(out.w, compression(opts.compression), opts.level)
 	if err != nil {
@@ -233,7 +255,11 @@ func runExtract(ctx context.Context, dockerCLI command.Cli, opts extractOptions)
 		// copy file data to it (copy_file_range, sendfile).
 		dst = out.w
 	}
-	if err := ix.Flatten(dst, layers); err != nil {
+	flat := ix.Flatten
+	if lowerIDs != nil {
+		flat = func(w io.Writer, layers []flatten.Layer) error { return ix.FlattenOnto(w, layers, lower) }
+	}
+	if err := flat(dst, layers); err != nil {
 		return err
 	}
 	if err := cw.Close(); err != nil {
@@ -244,6 +270,25 @@ func runExtract(ctx context.Context, dockerCLI command.Cli, opts extractOptions)
 	}
 	progress.summarize("Extracted", "to "+outputName(opts.output))
 	return nil
+}
+
+// lowerLayers returns the diff IDs of the image's layers below the
+// selection when minimal is set and the selection is one range, whose
+// squashed layer diff then keeps only the markers that hide something in
+// them; else nil, and every marker is kept.
+func lowerLayers(sel *source.Selection, minimal bool) []digest.Digest {
+	if !minimal {
+		return nil
+	}
+	from, _, err := sel.Range()
+	if err != nil {
+		return nil // not one range: below it is not one image
+	}
+	ids := make([]digest.Digest, from)
+	for i := range from {
+		ids[i] = sel.Ancestry.Layers[i].DiffID
+	}
+	return ids
 }
 
 // outputName names where -o wrote, for a summary.

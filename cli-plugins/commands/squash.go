@@ -27,6 +27,7 @@ type squashOptions struct {
 	progress string
 	quiet    bool
 	platform *ocispec.Platform
+	allWh    bool
 
 	refs  []reference.NamedTagged
 	epoch time.Time // SOURCE_DATE_EPOCH; zero when unset
@@ -40,7 +41,12 @@ func newSquashCommand(dockerCLI command.Cli) *cobra.Command {
 		Long: `Make a new image in which the layers A to B of IMAGE are one layer (all
 of its layers by default). The layers below A and above B are kept byte
 for byte; the squashed layer keeps whiteouts, so deletions that reach
-below A still apply. The config (Env, Cmd, Entrypoint, WorkingDir, User,
+below A still apply. Only the whiteouts and opaque markers that hide
+something in the layers below A are kept (their headers are read for
+that): a whiteout of a path that no lower layer has, or that a lower
+layer deleted already, hides nothing and is left out. --all-whiteouts
+keeps every one, as earlier versions did, so that the squashed layer
+applies on any lower image as the range does. The config (Env, Cmd, Entrypoint, WorkingDir, User,
 Labels, ExposedPorts, Volumes, Healthcheck, StopSignal...) is kept; its
 rootfs.diff_ids are recomputed, and the history entries of the squashed
 layers collapse into one whose comment says what was squashed (-m sets
@@ -99,6 +105,7 @@ kept); the kept layers and their history steps are left as they are.
 	flags.StringVar(&opts.tmpdir, "tmpdir", "", "Directory for temporary files: the squashed layer, and a daemon's image or a compressed archive (default $TMPDIR or /tmp)")
 	flags.StringVar(&opts.progress, "progress", "auto", `Progress output on stderr: "auto", "tty", "plain" or "none"`)
 	flags.BoolVarP(&opts.quiet, "quiet", "q", false, "Suppress the progress output; print only the image ID")
+	flags.BoolVar(&opts.allWh, "all-whiteouts", false, "Keep every whiteout and opaque marker of the squashed layers, also those that hide nothing in the layers below them")
 	addPlatformFlag(cmd, flags, &opts.platform)
 	_ = cmd.MarkFlagFilename("output", "tar")
 	_ = cmd.MarkFlagFilename("input", "tar", "tgz", "gz", "zst")
@@ -176,6 +183,7 @@ func runSquash(ctx context.Context, dockerCLI command.Cli, opts squashOptions) (
 		Comment:         opts.message,
 		SourceDateEpoch: opts.epoch,
 		Containerd:      containerd,
+		AllWhiteouts:    opts.allWh,
 		TmpDir:          opts.tmpdir,
 		Copying:         progress.copying,
 		Flattening:      progress.written,
