@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# start.sh [legacy|oci|containerd|all] — start private Docker daemons.
+# start.sh [legacy|oci|containerd|moby29|all] — start private Docker daemons.
 #
 # Each kind gets its own dockerd on its own unix socket, with its own
 # data-root, exec-root, pidfile, config file and log under
@@ -11,6 +11,7 @@
 #   DOCKER_LAYERS_LEGACY_HOST=unix:///.../legacy/docker.sock
 #   DOCKER_LAYERS_OCI_HOST=unix:///.../oci/docker.sock
 #   DOCKER_LAYERS_CONTAINERD_HOST=unix:///.../containerd/docker.sock
+#   DOCKER_LAYERS_MOBY29_HOST=unix:///.../moby29/docker.sock
 # so that `eval "$(e2e/daemons/start.sh)"` works. Everything else: stderr.
 #
 # Needs root and the packages from install.sh (run it first).
@@ -35,19 +36,30 @@ longest="$DAEMONS_ROOT/containerd/exec/containerd/containerd.sock.ttrpc"
 [ "${#longest}" -lt 104 ] || die "DOCKER_LAYERS_DAEMONS path too long for unix sockets: $DAEMONS_ROOT"
 
 # The dockerd binary and PATH for a kind. The 26.1 daemon finds docker-proxy
-# next to itself; containerd, containerd-shim-runc-v2 and runc come from
-# Debian bookworm (/usr/bin, /usr/sbin) for all three kinds.
+# next to itself; containerd and containerd-shim-runc-v2 come from Debian
+# bookworm (/usr/bin) for all four kinds, and so does runc (/usr/sbin) for
+# all but moby29: bookworm's runc 1.1.5 cannot start Docker 29's containers,
+# so the runc 1.2 built next to its dockerd comes first in its PATH.
 SYS_PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 kind_dockerd() {
 	case "$1" in
 	legacy) echo /usr/sbin/dockerd ;;
+	moby29) echo "$D29/dockerd" ;;
 	*) echo "$D26/usr/sbin/dockerd" ;;
 	esac
 }
 kind_path() {
 	case "$1" in
 	legacy) echo "$SYS_PATH" ;;
+	moby29) echo "$D29:$SYS_PATH" ;;
 	*) echo "$D26/usr/sbin:$SYS_PATH" ;;
+	esac
+}
+# Flags for one kind only. moby29's runc is built without libseccomp (no
+# seccomp build tag), so its containers run without a seccomp profile.
+kind_flags() {
+	case "$1" in
+	moby29) echo --seccomp-profile=unconfined ;;
 	esac
 }
 
@@ -55,8 +67,11 @@ kind_path() {
 write_config() {
 	local kind="$1" cfg snap=false driver=""
 	cfg="$(kind_dir "$kind")/daemon.json"
-	[ "$kind" = containerd ] && snap=true
-	if [ -n "${DOCKER_LAYERS_STORAGE_DRIVER:-}" ] && [ "$kind" != containerd ]; then
+	# moby29: the containerd image store is Docker 29's default on a fresh
+	# data-root; said explicitly all the same, so that it never falls back to
+	# a graph driver.
+	case "$kind" in containerd | moby29) snap=true ;; esac
+	if [ -n "${DOCKER_LAYERS_STORAGE_DRIVER:-}" ] && [ "$snap" = false ]; then
 		driver=", \"storage-driver\": \"$DOCKER_LAYERS_STORAGE_DRIVER\""
 	fi
 	if [ "$kind" = legacy ]; then
@@ -70,9 +85,10 @@ write_config() {
 
 # Launch one dockerd in the background, fully detached. Prints its PID.
 launch() {
-	local kind="$1" dir bin
+	local kind="$1" dir bin extra
 	dir="$(kind_dir "$kind")"
 	bin="$(kind_dockerd "$kind")"
+	read -ra extra <<<"$(kind_flags "$kind")"
 	[ -x "$bin" ] || die "$bin missing; run e2e/daemons/install.sh"
 	mkdir -p "$dir/data" "$dir/exec"
 	chmod 711 "$dir" "$dir/data" "$dir/exec"
@@ -122,6 +138,7 @@ launch() {
 		--ip-masq=false \
 		--userland-proxy=false \
 		--cgroup-parent "/docker-layers-$kind" \
+		"${extra[@]}" \
 		</dev/null >>"$dir/dockerd.log" 2>&1
 	) &
 	echo $!
