@@ -102,7 +102,7 @@ launch() {
 
 	# Why a private mount namespace (unshare -m):
 	#  * dockerd uses a *system* containerd whenever
-	#    /run/containerd/containerd.sock exists, and all three daemons would
+	#    /run/containerd/containerd.sock exists, and all the daemons would
 	#    then share it. A tmpfs over /run/containerd hides it, so each dockerd
 	#    starts its own managed containerd (in <exec-root>/containerd).
 	#  * the same tmpfs gives each daemon its own runc state dir
