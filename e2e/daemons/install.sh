@@ -165,7 +165,10 @@ if [ ! -x "$D29/dockerd" ] || [ ! -x "$D29/runc" ] || [ ! -e "$D29/.installed" ]
 	started=$SECONDS
 	# dockerd: as `go install pkg@version` builds it (-mod=mod: the module
 	# has a vendor directory whose modules.txt go install would refuse).
+	# The version stamped as a release build stamps it (else the daemon
+	# says "library-import").
 	quiet env GOBIN="$b29/out" GOFLAGS=-mod=mod "$GO" install \
+		-ldflags "-X github.com/moby/moby/v2/dockerversion.Version=${MOBY29_VERSION#v} -X github.com/moby/moby/v2/dockerversion.GitCommit=$MOBY29_VERSION" \
 		"github.com/moby/moby/v2/cmd/dockerd@$MOBY29_VERSION"
 	# runc: its module source, copied out of the read-only module cache. Its
 	# go.mod replaces opencontainers/selinux by a directory that the module
