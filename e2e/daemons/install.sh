@@ -14,7 +14,7 @@
 #     containers): built from their Go modules through the Go module proxy
 #     (cmd/dockerd of github.com/moby/moby/v2, and runc without libseccomp)
 #     into ${DOCKER_LAYERS_PREFIX:-/opt/docker-layers}/docker-29/<versions>/,
-#     once: ~4 minutes the first time, nothing after. Needs go and gcc (the
+#     once: 4 to 12 minutes the first time (12 on 2 busy cores), nothing after. Needs go and gcc (the
 #     latter from apt-get). Both use bookworm's containerd 1.6.
 #   * busybox-static: provides /bin/busybox, copied into the fixture images.
 #   * gzip, bzip2, xz-utils, zstd: the e2e tests check compressed output with them.
@@ -157,7 +157,7 @@ if [ ! -x "$D29/dockerd" ] || [ ! -x "$D29/runc" ] || [ ! -e "$D29/.installed" ]
 	GO=$(command -v go || true)
 	[ -n "$GO" ] || [ ! -x /usr/local/go/bin/go ] || GO=/usr/local/go/bin/go
 	[ -n "$GO" ] || { log "go not found: it builds Docker 29 (moby29)"; exit 1; }
-	log "building Docker 29 (moby $MOBY29_VERSION) and runc $RUNC29_VERSION into $D29 (first time only, ~4 min)"
+	log "building Docker 29 (moby $MOBY29_VERSION) and runc $RUNC29_VERSION into $D29 (first time only: 4 to 12 minutes)"
 	b29=$(mktemp -d)
 	# (the trap of section 2, if any, is for its own directory: replace it)
 	trap 'chmod -R u+w "$b29" 2>/dev/null; rm -rf "$b29"' EXIT
