@@ -75,7 +75,7 @@ unit: ## Run the unit tests and the fuzz corpora
 	$(GO) test -count=1 ./inspect/... ./source/... ./extract/... ./flatten/... ./squash/... ./compare/... ./analyze/... ./report/... ./cli-plugins/...
 
 .PHONY: e2e
-e2e: build ## Run the e2e tests against the three throwaway daemons
+e2e: build ## Run the e2e tests against the four throwaway daemons
 	e2e/run.sh
 
 .PHONY: test

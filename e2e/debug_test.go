@@ -18,6 +18,7 @@ func TestDebug(t *testing.T) {
 		"legacy":     "save stream: legacy layout (Docker ≤ 24)",
 		"oci":        "save stream: OCI layout with uncompressed blobs (Docker 25+)",
 		"containerd": "save stream: OCI layout with compressed blobs (containerd image store)",
+		"moby29":     "save stream: OCI layout with compressed blobs (containerd image store)",
 	}
 	apiVersion := regexp.MustCompile(`level=debug msg="daemon: Engine API version 1\.[0-9]+; image sha256:[0-9a-f]{64} has [0-9]+ layers"`)
 	forEachDaemon(t, func(t *testing.T, d daemon) {

@@ -1,7 +1,8 @@
 // Package e2e tests the built docker-layers binary against real Docker
-// daemons: Docker 20.10 (legacy save layout), Docker 26.1 (OCI-layout save)
-// and Docker 26.1 with the containerd image store. e2e/run.sh starts them
-// and passes their hosts in DOCKER_LAYERS_{LEGACY,OCI,CONTAINERD}_HOST.
+// daemons: Docker 20.10 (legacy save layout), Docker 26.1 (OCI-layout save),
+// Docker 26.1 with the containerd image store, and Docker 29 (API 1.56)
+// with its default containerd image store. e2e/run.sh starts them and
+// passes their hosts in DOCKER_LAYERS_{LEGACY,OCI,CONTAINERD,MOBY29}_HOST.
 //
 // Each command runs twice when it matters: as a plugin, through the real
 // docker CLI with a temporary config directory holding the plugin, and

@@ -314,7 +314,7 @@ func TestInspectBuildKitStyleHistory(t *testing.T) {
 		// The containerd store reports a whiteout-only layer's snapshot
 		// usage (a block), so its size decides and nothing is inferred.
 		mark := "*"
-		if d.kind == "containerd" {
+		if d.containerdStore() {
 			mark = ""
 		}
 		want := "|CMD [\"/app\"]\n2|COPY app /app # buildkit\n|LABEL a=b\n1" + mark + "|RUN /bin/sh -c rm /etc/b # buildkit\n|ENV PATH=/bin\n0|ADD rootfs.tar / # buildkit\n"

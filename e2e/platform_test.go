@@ -274,13 +274,14 @@ func reversed(ids []string) string {
 }
 
 // TestPlatformMultiPlatformImage: --platform selects each platform of an
-// image that holds two, in the containerd image store (through the image's
-// own save stream: the daemons here speak API 1.45) and in a docker save
-// archive (--input); the default is the host's platform; an absent platform
-// is a one-line error that lists those the image has.
+// image that holds two, in the containerd image store (on Docker 26.1, API
+// 1.45, through the image's own save stream; on Docker 29, API ≥ 1.49, the
+// daemon selects the platform) and in a docker save archive (--input); the
+// default is the host's platform; an absent platform is a one-line error
+// that lists those the image has.
 func TestPlatformMultiPlatformImage(t *testing.T) {
 	forEachDaemon(t, func(t *testing.T, d daemon) {
-		if d.kind != "containerd" {
+		if !d.containerdStore() {
 			t.Skip("multi-platform images need the containerd image store")
 		}
 		imgs := d.loadMulti(t)
@@ -288,6 +289,22 @@ func TestPlatformMultiPlatformImage(t *testing.T) {
 		dir := t.TempDir()
 		saved := filepath.Join(dir, "saved.tar")
 		must(t, d.docker(t, "save", "-o", saved, multiImage))
+
+		// Which of the two paths is taken: the debug line says. (A platform
+		// other than the host's: below API 1.49, the host's needs neither.)
+		t.Run("API path", func(t *testing.T) {
+			other := "linux/arm64"
+			if runtime.GOARCH == "arm64" {
+				other = "linux/amd64"
+			}
+			r := d.standalone(t, "-D", "inspect", "-q", "--platform", other, multiImage)
+			must(t, r)
+			daemonPicks := strings.Contains(r.stderr, "≥ 1.49: the daemon selects platform "+other)
+			fromSave := strings.Contains(r.stderr, "< 1.49 describes platform")
+			if wantDaemon := d.kind == "moby29"; daemonPicks != wantDaemon || fromSave == wantDaemon {
+				t.Errorf("on the %s daemon, the daemon selects the platform: %v, want %v; debug output:\n%s", d.kind, daemonPicks, wantDaemon, r.stderr)
+			}
+		})
 
 		for _, tc := range []struct {
 			flag string

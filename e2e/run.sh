@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# run.sh — run the e2e suite against the three throwaway daemons.
+# run.sh — run the e2e suite against the four throwaway daemons.
 #
 # For each daemon kind whose DOCKER_LAYERS_<KIND>_HOST is not already set,
 # it installs what is missing (e2e/daemons/install.sh), starts the daemon
@@ -9,7 +9,12 @@
 #   e2e/run.sh [go test flags...]
 #
 # Environment:
-#   DOCKER_LAYERS_{LEGACY,OCI,CONTAINERD}_HOST  use these daemons instead
+#   DOCKER_LAYERS_{LEGACY,OCI,CONTAINERD,MOBY29}_HOST  use these daemons instead
+#   DOCKER_LAYERS_KINDS   the daemons to start and build the fixtures in,
+#                         space- or comma-separated (default: legacy oci
+#                         containerd moby29). The tests run on those whose
+#                         _HOST is then set; on CI (CI=true) a missing one
+#                         fails them.
 #   DOCKER_LAYERS_BINARY  the docker-layers binary to test (default bin/docker-layers)
 #   DOCKER_LAYERS_KEEP=1  leave the daemons this script started running
 #   DOCKER_LAYERS_DIVE    the dive binary (default: go install dive into
@@ -28,8 +33,9 @@ cleanup() {
 }
 trap cleanup EXIT
 
+IFS=' ,' read -ra KINDS <<<"${DOCKER_LAYERS_KINDS:-legacy oci containerd moby29}"
 need=()
-for kind in legacy oci containerd; do
+for kind in "${KINDS[@]}"; do
 	var="DOCKER_LAYERS_$(echo "$kind" | tr '[:lower:]' '[:upper:]')_HOST"
 	[ -n "${!var:-}" ] && continue
 	need+=("$kind")
@@ -46,7 +52,7 @@ if [ "${#need[@]}" -gt 0 ]; then
 	done
 fi
 
-for kind in legacy oci containerd; do
+for kind in "${KINDS[@]}"; do
 	var="DOCKER_LAYERS_$(echo "$kind" | tr '[:lower:]' '[:upper:]')_HOST"
 	DOCKER_HOST="${!var}" "$HERE/fixtures/build.sh"
 done

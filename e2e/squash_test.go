@@ -217,7 +217,7 @@ func TestSquash(t *testing.T) {
 		// Graphdriver daemons: every layer is known before it is read, so
 		// the archive holds exactly the new image (the containerd store's
 		// compressed blobs may arrive before their manifest: see README).
-		if d.kind != "containerd" {
+		if !d.containerdStore() {
 			refd := map[string]bool{"blobs/": true, "blobs/sha256/": true, "index.json": true, "oci-layout": true, "manifest.json": true, mpath: true}
 			var m struct{ Config struct{ Digest string } }
 			_ = json.Unmarshal(docs[mpath], &m)
@@ -231,7 +231,7 @@ func TestSquash(t *testing.T) {
 				}
 			}
 		}
-		if d.kind == "containerd" && !strings.HasSuffix(mf.Layers[1].MediaType, "gzip") {
+		if d.containerdStore() && !strings.HasSuffix(mf.Layers[1].MediaType, "gzip") {
 			t.Errorf("containerd store: the squashed layer is %s, want gzip", mf.Layers[1].MediaType)
 		}
 		d.docker(t, "rmi", "dl-squash-out:file")
@@ -243,7 +243,7 @@ func TestSquash(t *testing.T) {
 
 		// On the containerd store the squashed image is not larger than the
 		// original because of an uncompressed layer (docker-squash #260).
-		if d.kind == "containerd" {
+		if d.containerdStore() {
 			size := func(img string) int64 {
 				s, err := strconv.ParseInt(strings.TrimSpace(must(t, d.docker(t, "image", "inspect", "--format", "{{.Size}}", img))), 10, 64)
 				if err != nil {

@@ -14,11 +14,21 @@ import (
 
 // daemon is one of the throwaway daemons.
 type daemon struct {
-	kind string // legacy, oci or containerd
+	kind string // legacy, oci, containerd or moby29
 	host string // unix:///…
 }
 
-var kinds = []string{"legacy", "oci", "containerd"}
+// kinds are the daemons of e2e/daemons: Docker 20.10, Docker 26.1 with the
+// graph-driver image store and with the containerd image store, and Docker
+// 29 (API 1.56, ≥ 1.49: the daemon picks the platform) with its default
+// containerd image store.
+var kinds = []string{"legacy", "oci", "containerd", "moby29"}
+
+// containerdStore says whether the daemon keeps images in the containerd
+// image store: compressed layer blobs, images of several platforms.
+func (d daemon) containerdStore() bool {
+	return d.kind == "containerd" || d.kind == "moby29"
+}
 
 // binary is the docker-layers binary under test; pluginConfig a docker
 // config directory that holds it as a CLI plugin.

@@ -17,19 +17,23 @@ import (
 	"gotest.tools/v3/assert"
 )
 
-// TestRealDaemons reads what the three real daemons save. It is built only
+// TestRealDaemons reads what the four real daemons save. It is built only
 // with the e2e tag: e2e/run.sh runs it once the daemons run and hold the
-// fixture images of e2e/fixtures/build.sh, and a missing daemon fails it.
+// fixture images of e2e/fixtures/build.sh. A missing daemon fails it on CI
+// (CI=true) and is passed over elsewhere (DOCKER_LAYERS_KINDS of e2e/run.sh
+// may start only some), as in the e2e tests.
 func TestRealDaemons(t *testing.T) {
-	kinds := map[string]string{
-		"legacy":     os.Getenv("DOCKER_LAYERS_LEGACY_HOST"),
-		"oci":        os.Getenv("DOCKER_LAYERS_OCI_HOST"),
-		"containerd": os.Getenv("DOCKER_LAYERS_CONTAINERD_HOST"),
-	}
-	for kind, host := range kinds {
+	ran := 0
+	for _, kind := range []string{"legacy", "oci", "containerd", "moby29"} {
+		host := os.Getenv("DOCKER_LAYERS_" + strings.ToUpper(kind) + "_HOST")
 		if host == "" {
-			t.Fatalf("DOCKER_LAYERS_%s_HOST is not set: run this test through e2e/run.sh", strings.ToUpper(kind))
+			if os.Getenv("CI") == "true" {
+				t.Fatalf("DOCKER_LAYERS_%s_HOST is not set: run this test through e2e/run.sh", strings.ToUpper(kind))
+			}
+			t.Logf("passing over the %s daemon: DOCKER_LAYERS_%s_HOST is not set (run e2e/run.sh)", kind, strings.ToUpper(kind))
+			continue
 		}
+		ran++
 		t.Run(kind, func(t *testing.T) {
 			for _, ref := range []string{"docker-layers-fixture:latest", "docker-layers-fixture:mid"} {
 				t.Run(ref, func(t *testing.T) { testRealImage(t, kind, host, ref) })
@@ -48,6 +52,9 @@ func TestRealDaemons(t *testing.T) {
 				}
 			})
 		})
+	}
+	if ran == 0 {
+		t.Fatal("no daemon: run this test through e2e/run.sh")
 	}
 }
 

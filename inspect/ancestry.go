@@ -91,15 +91,24 @@ func (a *Ancestry) DiffIDs() []digest.Digest {
 
 // Load reads the ancestry of ref from the daemon.
 func Load(ctx context.Context, c Client, ref string) (*Ancestry, error) {
-	return load(ctx, c, ref, nil, nil)
+	return load(ctx, c, ref, "", nil, nil)
 }
 
 // load is Load with options for the ImageInspect and ImageHistory calls of
-// the image itself (not of intermediate images).
-func load(ctx context.Context, c Client, ref string, inspectOpts []client.ImageInspectOption, historyOpts []client.ImageHistoryOption) (*Ancestry, error) {
-	img, err := c.ImageInspect(ctx, ref, inspectOpts...)
+// the image itself (not of intermediate images). The image is looked up as
+// id when it is given, else as ref; its ID is id, else the one ImageInspect
+// answers.
+func load(ctx context.Context, c Client, ref, id string, inspectOpts []client.ImageInspectOption, historyOpts []client.ImageHistoryOption) (*Ancestry, error) {
+	name := ref
+	if id != "" {
+		name = id
+	}
+	img, err := c.ImageInspect(ctx, name, inspectOpts...)
 	if err != nil {
 		return nil, err
+	}
+	if id != "" {
+		img.ID = id
 	}
 	if img.RootFS.Type != "" && img.RootFS.Type != "layers" {
 		return nil, fmt.Errorf("image %s: unsupported root filesystem type %q", ref, img.RootFS.Type)

@@ -249,7 +249,8 @@ func loadPlatform(ctx context.Context, c Client, ref string, p ocispec.Platform)
 		if !found {
 			return nil, &extract.PlatformError{Ref: ref, Want: p, Available: avail}
 		}
-		anc, err := inspect.LoadPlatform(ctx, c, ref, p)
+		// By the image's own ID, not the platform's (see LoadPlatform).
+		anc, err := inspect.LoadPlatformID(ctx, c, ref, img.ID, p)
 		if err != nil {
 			return nil, err
 		}

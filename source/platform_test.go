@@ -191,8 +191,15 @@ func (f *fakeDaemon) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		_ = json.NewEncoder(w).Encode(info)
 	case path == "/images/multi:latest/json" || path == "/images/"+f.id()+"/json":
+		// Like Docker 29: asked for a platform, the containerd store
+		// answers with the platform's manifest digest as the ID, which no
+		// other call resolves.
+		id := f.id()
+		if f.containerd && r.URL.Query().Get("platform") != "" {
+			id = img.mdesc.Digest.String()
+		}
 		resp := image.InspectResponse{
-			ID: f.id(), RepoTags: []string{"multi:latest"},
+			ID: id, RepoTags: []string{"multi:latest"},
 			Os: img.platform.OS, Architecture: img.platform.Architecture, Variant: img.platform.Variant,
 			Created: img.cfg.Created.Format(time.RFC3339Nano), Author: img.cfg.Author, Config: &img.cfg.Config,
 			RootFS: image.RootFS{Type: "layers"},
@@ -323,9 +330,9 @@ func TestDaemonPlatform(t *testing.T) {
 		saveForMetadata bool
 	}{
 		{name: "1.49 containerd other platform", api: "1.49", containerd: true, want: armWant, img: armImg,
-			platformCalls: []string{"/images/multi:latest/json", "/images/" + "ID" + "/history", "/images/get"}},
+			platformCalls: []string{"/images/ID/json", "/images/ID/history", "/images/get"}},
 		{name: "1.49 containerd host platform", api: "1.49", containerd: true, want: amd, img: amdImg,
-			platformCalls: []string{"/images/multi:latest/json", "/images/" + "ID" + "/history", "/images/get"}},
+			platformCalls: []string{"/images/ID/json", "/images/ID/history", "/images/get"}},
 		{name: "1.49 containerd absent", api: "1.49", containerd: true, want: s390x,
 			err: `image "multi:latest" has no linux/s390x: available platforms are linux/amd64, linux/arm64`},
 		{name: "1.49 graphdriver match", api: "1.49", want: amd, img: amdImg},
@@ -379,7 +386,7 @@ func TestDaemonPlatform(t *testing.T) {
 			}
 			var want []string
 			for _, call := range tc.platformCalls {
-				want = append(want, strings.Replace(call, "ID", f.id(), 1))
+				want = append(want, strings.ReplaceAll(call, "/ID/", "/"+f.id()+"/"))
 			}
 			if len(want) > 0 {
 				// The tag lookup repeats the inspect and history calls

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # run.sh — `make bench`: measure docker-layers against the daemon's own
-# export (docker save, docker export) and crane, on the three e2e daemons,
+# export (docker save, docker export) and crane, on the four e2e daemons,
 # and write BENCHMARKS.md.
 #
 #   SETUP    e2e/daemons/install.sh and start.sh (running daemons are reused
@@ -34,7 +34,7 @@
 #   REPORT   BENCHMARKS.md via e2e/bench/benchtool.
 #
 # Environment:
-#   BENCH_KINDS        daemons, space- or comma-separated (default: legacy oci containerd)
+#   BENCH_KINDS        daemons, space- or comma-separated (default: legacy oci containerd moby29)
 #   BENCH_PAIRS        measured rounds (pairs) per group after the warm-up (default 5)
 #   BENCH_SHORT_PAIRS  measured rounds for (g), whose runs are short (default 20)
 #   BENCH_ONLY         measurements to run, letters a-i, k, l, n and m, the libraries'
@@ -43,7 +43,7 @@
 #   BENCH_OUT          report to write (default: BENCHMARKS.md at the repository root)
 #   BENCH_REBUILD=1    rebuild the benchmark images even if they exist
 #   DOCKER_LAYERS_BINARY  the binary to measure (default: bin/docker-layers)
-#   DOCKER_LAYERS_{LEGACY,OCI,CONTAINERD}_HOST  use these daemons
+#   DOCKER_LAYERS_{LEGACY,OCI,CONTAINERD,MOBY29}_HOST  use these daemons
 #
 # Images: docker-layers-bench:1x (~1.4 GB, 8 layers, Dockerfile) on every
 # daemon and docker-layers-bench:2x (twice that, Dockerfile.2x) on
@@ -66,7 +66,7 @@ IMG2="$REPO:2x"
 IMGP="$REPO:1x-plus"
 EXPORT_CTR=docker-layers-bench-export
 
-kinds="${BENCH_KINDS:-legacy oci containerd}"
+kinds="${BENCH_KINDS:-legacy oci containerd moby29}"
 read -r -a KINDS <<<"${kinds//,/ }"
 PAIRS="${BENCH_PAIRS:-5}"
 SHORT_PAIRS="${BENCH_SHORT_PAIRS:-20}"
@@ -81,7 +81,7 @@ die() { log "$*"; exit 1; }
 want() { [[ "$ONLY" == *",$1,"* ]]; }
 
 for k in "${KINDS[@]}"; do
-	case "$k" in legacy | oci | containerd) ;; *) die "unknown kind '$k' in BENCH_KINDS" ;; esac
+	case "$k" in legacy | oci | containerd | moby29) ;; *) die "unknown kind '$k' in BENCH_KINDS" ;; esac
 done
 [[ "$PAIRS" =~ ^[1-9][0-9]*$ ]] || die "BENCH_PAIRS must be a positive number"
 [[ "$SHORT_PAIRS" =~ ^[1-9][0-9]*$ ]] || die "BENCH_SHORT_PAIRS must be a positive number"

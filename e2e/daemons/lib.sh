@@ -1,7 +1,7 @@
 # shellcheck shell=bash disable=SC2034
 # lib.sh — shared definitions for start.sh and stop.sh (sourced, not run).
 #
-# Three daemon kinds, each with its own state directory
+# Four daemon kinds, each with its own state directory
 #   $DAEMONS_ROOT/<kind>/{docker.sock,data,exec,docker.pid,dockerd.log,daemon.json}
 #
 #   legacy      Debian bookworm dockerd 20.10 (`docker save`: <id>/layer.tar)
@@ -9,11 +9,20 @@
 #               (`docker save`: OCI layout + manifest.json)
 #   containerd  the same 26.1 binary with the containerd image store
 #               (`docker save`: OCI layout, gzip-compressed layer blobs)
+#   moby29      moby's own dockerd at Docker 29 (API 1.56), built from the
+#               Go module proxy by install.sh, with its default containerd
+#               image store, and a runc 1.2 built the same way
 
 DAEMONS_ROOT="${DOCKER_LAYERS_DAEMONS:-/tmp/docker-layers-daemons}"
 PREFIX="${DOCKER_LAYERS_PREFIX:-/opt/docker-layers}"
 D26="$PREFIX/docker-26"
-ALL_KINDS=(legacy oci containerd)
+# Docker 29: moby's dockerd and a runc new enough for it, built from their Go
+# modules by install.sh into a directory named after both versions (a new
+# version is a new directory: nothing stale is ever reused).
+MOBY29_VERSION=v2.0.0-beta.24 # github.com/moby/moby/v2: Docker Engine 29, API 1.56
+RUNC29_VERSION=v1.2.8         # github.com/opencontainers/runc
+D29="$PREFIX/docker-29/moby-$MOBY29_VERSION-runc-$RUNC29_VERSION"
+ALL_KINDS=(legacy oci containerd moby29)
 
 log() { printf '%s: %s\n' "${0##*/}" "$*" >&2; }
 die() { log "$*"; exit 1; }
@@ -23,8 +32,8 @@ parse_kinds() {
 	local arg="${1:-all}"
 	case "$arg" in
 	all) KINDS=("${ALL_KINDS[@]}") ;;
-	legacy | oci | containerd) KINDS=("$arg") ;;
-	*) die "unknown kind '$arg' (want legacy, oci, containerd or all)" ;;
+	legacy | oci | containerd | moby29) KINDS=("$arg") ;;
+	*) die "unknown kind '$arg' (want legacy, oci, containerd, moby29 or all)" ;;
 	esac
 }
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# start.sh [legacy|oci|containerd|all] — start private Docker daemons.
+# start.sh [legacy|oci|containerd|moby29|all] — start private Docker daemons.
 #
 # Each kind gets its own dockerd on its own unix socket, with its own
 # data-root, exec-root, pidfile, config file and log under
@@ -11,6 +11,7 @@
 #   DOCKER_LAYERS_LEGACY_HOST=unix:///.../legacy/docker.sock
 #   DOCKER_LAYERS_OCI_HOST=unix:///.../oci/docker.sock
 #   DOCKER_LAYERS_CONTAINERD_HOST=unix:///.../containerd/docker.sock
+#   DOCKER_LAYERS_MOBY29_HOST=unix:///.../moby29/docker.sock
 # so that `eval "$(e2e/daemons/start.sh)"` works. Everything else: stderr.
 #
 # Needs root and the packages from install.sh (run it first).
@@ -35,19 +36,30 @@ longest="$DAEMONS_ROOT/containerd/exec/containerd/containerd.sock.ttrpc"
 [ "${#longest}" -lt 104 ] || die "DOCKER_LAYERS_DAEMONS path too long for unix sockets: $DAEMONS_ROOT"
 
 # The dockerd binary and PATH for a kind. The 26.1 daemon finds docker-proxy
-# next to itself; containerd, containerd-shim-runc-v2 and runc come from
-# Debian bookworm (/usr/bin, /usr/sbin) for all three kinds.
+# next to itself; containerd and containerd-shim-runc-v2 come from Debian
+# bookworm (/usr/bin) for all four kinds, and so does runc (/usr/sbin) for
+# all but moby29: bookworm's runc 1.1.5 cannot start Docker 29's containers,
+# so the runc 1.2 built next to its dockerd comes first in its PATH.
 SYS_PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 kind_dockerd() {
 	case "$1" in
 	legacy) echo /usr/sbin/dockerd ;;
+	moby29) echo "$D29/dockerd" ;;
 	*) echo "$D26/usr/sbin/dockerd" ;;
 	esac
 }
 kind_path() {
 	case "$1" in
 	legacy) echo "$SYS_PATH" ;;
+	moby29) echo "$D29:$SYS_PATH" ;;
 	*) echo "$D26/usr/sbin:$SYS_PATH" ;;
+	esac
+}
+# Flags for one kind only. moby29's runc is built without libseccomp (no
+# seccomp build tag), so its containers run without a seccomp profile.
+kind_flags() {
+	case "$1" in
+	moby29) echo --seccomp-profile=unconfined ;;
 	esac
 }
 
@@ -56,11 +68,14 @@ write_config() {
 	local kind="$1" cfg snap=false driver=""
 	cfg="$(kind_dir "$kind")/daemon.json"
 	[ "$kind" = containerd ] && snap=true
-	if [ -n "${DOCKER_LAYERS_STORAGE_DRIVER:-}" ] && [ "$kind" != containerd ]; then
+	if [ -n "${DOCKER_LAYERS_STORAGE_DRIVER:-}" ] && [ "$kind" != containerd ] && [ "$kind" != moby29 ]; then
 		driver=", \"storage-driver\": \"$DOCKER_LAYERS_STORAGE_DRIVER\""
 	fi
-	if [ "$kind" = legacy ]; then
-		# 20.10 knows no "containerd-snapshotter" feature; keep its config minimal.
+	if [ "$kind" = legacy ] || [ "$kind" = moby29 ]; then
+		# 20.10 knows no "containerd-snapshotter" feature; keep its config
+		# minimal. Docker 29 has the containerd image store by default on a
+		# fresh data-root (setting it only logs that it is the default): the
+		# e2e tests see a fallback to a graph driver in the save layout.
 		printf '{"features": {"buildkit": false}%s}\n' "$driver" >"$cfg.tmp"
 	else
 		printf '{"features": {"buildkit": false, "containerd-snapshotter": %s}%s}\n' "$snap" "$driver" >"$cfg.tmp"
@@ -70,9 +85,10 @@ write_config() {
 
 # Launch one dockerd in the background, fully detached. Prints its PID.
 launch() {
-	local kind="$1" dir bin
+	local kind="$1" dir bin extra
 	dir="$(kind_dir "$kind")"
 	bin="$(kind_dockerd "$kind")"
+	read -ra extra <<<"$(kind_flags "$kind")"
 	[ -x "$bin" ] || die "$bin missing; run e2e/daemons/install.sh"
 	mkdir -p "$dir/data" "$dir/exec"
 	chmod 711 "$dir" "$dir/data" "$dir/exec"
@@ -86,7 +102,7 @@ launch() {
 
 	# Why a private mount namespace (unshare -m):
 	#  * dockerd uses a *system* containerd whenever
-	#    /run/containerd/containerd.sock exists, and all three daemons would
+	#    /run/containerd/containerd.sock exists, and all the daemons would
 	#    then share it. A tmpfs over /run/containerd hides it, so each dockerd
 	#    starts its own managed containerd (in <exec-root>/containerd).
 	#  * the same tmpfs gives each daemon its own runc state dir
@@ -122,6 +138,7 @@ launch() {
 		--ip-masq=false \
 		--userland-proxy=false \
 		--cgroup-parent "/docker-layers-$kind" \
+		"${extra[@]}" \
 		</dev/null >>"$dir/dockerd.log" 2>&1
 	) &
 	echo $!

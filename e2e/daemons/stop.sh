@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# stop.sh [legacy|oci|containerd|all] — stop daemons started by start.sh.
+# stop.sh [legacy|oci|containerd|moby29|all] — stop daemons started by start.sh.
 #
 # SIGTERM to dockerd (it stops its managed containerd), wait, then SIGTERM
 # and finally SIGKILL whatever of that daemon is still alive (dockerd,

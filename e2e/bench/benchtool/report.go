@@ -470,6 +470,7 @@ func (r *report) kindTitle(kind string) string {
 		"legacy":     "legacy save layout",
 		"oci":        "OCI save layout, uncompressed layers",
 		"containerd": "containerd image store, gzip layer blobs",
+		"moby29":     "containerd image store (Docker 29 default), gzip layer blobs",
 	}[kind]
 	return fmt.Sprintf("%s — Docker %s, %s", kind, r.meta["server."+kind], layout)
 }
