@@ -4,6 +4,8 @@ import (
 	"archive/tar"
 	"context"
 	"encoding/hex"
+	"errors"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -46,6 +48,11 @@ type CompareOptions struct {
 	Filter *PathFilter
 	// ModTime compares modification times too.
 	ModTime bool
+	// TmpDir and IndexEntries are those of Options: each side's merged
+	// tree is held as the Indexer holds its index, on disk in TmpDir past
+	// IndexEntries entries.
+	TmpDir       string
+	IndexEntries int
 }
 
 // Compare returns the paths in which the merged file systems of base+a and
@@ -58,27 +65,46 @@ type CompareOptions struct {
 // opaque marker of a or b names, their parents, the subtrees that those
 // markers and non-directories may hide or replace, and the files that
 // hardlinks among them name, are merged; and base's data is read only to
-// compare two regular files of the same size (by sha256).
+// compare two regular files of the same size (by sha256). When a and b
+// touch more paths than that set can hold in memory (four times
+// IndexEntries), the whole of base is merged instead: the rows are the
+// same.
+//
+// Each side's merged tree is an index of the Indexer's (index.go): in
+// memory while it is small, else on disk and merged one range of paths at
+// a time; the two are walked side by side in output order. So memory does
+// not grow with the number of entries, but with the rows returned (and
+// the hardlinked files, as Flatten's).
 //
 // The layers' rules are those of Indexer.Flatten, but an error of base
-// outside the paths merged, which Flatten would report, goes unseen. The
+// outside the paths merged, which Flatten would report, may go unseen. The
 // attributes compared are those of Changes, with xattrs, hardlinks (a path
 // that is a hardlink to another path on one side only, or to another
 // path, as the flattened output writes them) and, with ModTime,
 // modification times.
 func Compare(ctx context.Context, base, a, b []Layer, opts CompareOptions) ([]Difference, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
 	c := &comparer{
 		ctx:   ctx,
 		k:     len(base),
 		opts:  opts,
 		exact: map[string]struct{}{},
 		roots: map[string]struct{}{},
+		limit: 4 * maxTreeEntries,
 	}
+	if opts.IndexEntries > 0 {
+		c.limit = 4 * opts.IndexEntries
+	}
+	iopts := Options{TmpDir: opts.TmpDir, IndexEntries: opts.IndexEntries}
 	for s, up := range [2][]Layer{a, b} {
-		f := &flattener{ctx: ctx, layers: slices.Concat(base, up), root: &node{layer: -1, typ: tar.TypeDir}, recordings: true}
+		f := &flattener{ctx: ctx, layers: slices.Concat(base, up), opts: iopts, recordings: true}
 		c.sides[s] = f
-		c.files[s] = newFiles(f)
+		c.files[s] = files{f: f}
+		c.ix[s] = newGrowIndex(f, len(f.layers))
 	}
+	defer c.ix[0].close()
+	defer c.ix[1].close()
 	for s, up := range [2][]Layer{a, b} {
 		for i := range up {
 			if err := c.touched(s, c.k+i); err != nil {
@@ -86,7 +112,7 @@ func Compare(ctx context.Context, base, a, b []Layer, opts CompareOptions) ([]Di
 			}
 		}
 	}
-	if c.k > 0 && len(c.exact) > 0 {
+	if c.k > 0 && c.exact != nil {
 		var links [][2]string
 		for li := range c.k {
 			var err error
@@ -95,21 +121,27 @@ func Compare(ctx context.Context, base, a, b []Layer, opts CompareOptions) ([]Di
 			}
 		}
 		c.addLinked(links)
-		for li := range c.k {
-			if err := c.applyBase(li); err != nil {
+	}
+	for li := range c.k {
+		if err := c.addBase(li); err != nil {
+			return nil, err
+		}
+	}
+	for s, up := range [2][]Layer{a, b} {
+		f, ix := c.sides[s], c.ix[s]
+		for i := range up {
+			li := c.k + i
+			if err := f.scanLayer(li, &f.scan, func(s *layerScan) error { return ix.add(li, s, true) }); err != nil {
+				return nil, err
+			}
+			if err := ix.add(li, &f.scan, false); err != nil {
 				return nil, err
 			}
 		}
 	}
-	for s, up := range [2][]Layer{a, b} {
-		f := c.sides[s]
-		for i := range up {
-			if err := f.scanLayer(c.k+i, &f.scan, nil); err != nil {
-				return nil, err
-			}
-			if err := f.applyLayer(c.k + i); err != nil {
-				return nil, err
-			}
+	for _, ix := range c.ix {
+		if err := ix.finish(nil); err != nil {
+			return nil, err
 		}
 	}
 	return c.differences()
@@ -119,25 +151,33 @@ type comparer struct {
 	ctx   context.Context
 	k     int // the shared layers: layers[:k] of both sides
 	opts  CompareOptions
-	sides [2]*flattener // A's tree, B's tree
+	sides [2]*flattener // A's layers, B's layers
+	ix    [2]index      // A's merged tree, B's
 	files [2]files
 	// exact are the paths to merge from base, with their parents; roots
-	// are those whose whole subtree is merged too.
+	// are those whose whole subtree is merged too. nil once they would
+	// hold more than limit paths: then all of base is merged.
 	exact map[string]struct{}
 	roots map[string]struct{}
+	limit int
 	// leaders are, per side, the first path in output order of each file
 	// that hardlinks name: the path the flattened output writes the file
-	// at, the others being hardlinks to it.
+	// at, the others being hardlinks to it. They are filled in as the
+	// walk meets the files.
 	leaders [2]map[ident]string
 }
 
 // addExact adds the path p and its parents to the paths merged from base.
 func (c *comparer) addExact(p string) {
-	for ; ; p, _ = splitName(p) {
+	for ; c.exact != nil; p, _ = splitName(p) {
 		if _, ok := c.exact[p]; ok {
 			return
 		}
 		c.exact[p] = struct{}{}
+		if len(c.exact)+len(c.roots) > c.limit {
+			c.exact, c.roots = nil, nil // merge all of base
+			return
+		}
 		if p == "" {
 			return
 		}
@@ -147,11 +187,16 @@ func (c *comparer) addExact(p string) {
 // addRoot adds the subtree at p to the paths merged from base.
 func (c *comparer) addRoot(p string) {
 	c.addExact(p)
-	c.roots[p] = struct{}{}
+	if c.roots != nil {
+		c.roots[p] = struct{}{}
+	}
 }
 
 // included reports whether the path p is merged from base.
 func (c *comparer) included(p string) bool {
+	if c.exact == nil {
+		return true
+	}
 	if _, ok := c.exact[p]; ok {
 		return true
 	}
@@ -174,47 +219,64 @@ func (c *comparer) included(p string) bool {
 // markers hide and that its non-directories may replace; the files its
 // hardlinks name.
 func (c *comparer) touched(s, li int) error {
-	f := c.sides[s]
-	if err := f.scanLayer(li, &f.scan, nil); err != nil {
-		return err
+	if c.k == 0 {
+		return nil // no base to look paths up in
 	}
-	for _, e := range f.scan.entries {
-		switch {
-		case e.kind == opaqueMarker || e.kind == whiteoutMarker:
-			c.addRoot(e.name)
-		case e.kind == plainEntry && e.typ == tar.TypeDir:
-			c.addExact(e.name)
-		case e.kind == plainEntry:
-			c.addRoot(e.name)
-			if e.link >= 0 {
-				c.addExact(f.scan.links[e.link].target)
+	f := c.sides[s]
+	note := func(sc *layerScan) error {
+		for _, e := range sc.entries {
+			if c.exact == nil {
+				break
+			}
+			switch {
+			case e.kind == opaqueMarker || e.kind == whiteoutMarker:
+				c.addRoot(e.name)
+			case e.kind == plainEntry && e.typ == tar.TypeDir:
+				c.addExact(e.name)
+			case e.kind == plainEntry:
+				c.addRoot(e.name)
+				if e.link >= 0 {
+					c.addExact(sc.links[e.link].target)
+				}
 			}
 		}
+		sc.entries, sc.links = sc.entries[:0], sc.links[:0]
+		return nil
 	}
-	return nil
+	if err := f.scanLayer(li, &f.scan, note); err != nil {
+		return err
+	}
+	return note(&f.scan)
 }
 
 // baseLinks scans base layer li and returns its hardlinks, as pairs of
-// the link's path and its target's, appended to links.
+// the link's path and its target's, appended to links. Past limit of
+// them, it merges all of base instead.
 func (c *comparer) baseLinks(li int, links [][2]string) ([][2]string, error) {
 	f := c.sides[0]
-	if err := f.scanLayer(li, &f.scan, nil); err != nil {
+	note := func(s *layerScan) error {
+		for i := range s.entries {
+			if e := &s.entries[i]; e.kind == plainEntry && e.link >= 0 && c.exact != nil {
+				links = append(links, [2]string{e.name, s.links[e.link].target})
+				if len(links) > c.limit {
+					c.exact, c.roots, links = nil, nil, nil
+				}
+			}
+		}
+		s.entries, s.links = s.entries[:0], s.links[:0]
+		return nil
+	}
+	if err := f.scanLayer(li, &f.scan, note); err != nil {
 		return nil, err
 	}
-	s := &f.scan
-	for i := range s.entries {
-		if e := &s.entries[i]; e.kind == plainEntry && e.link >= 0 {
-			links = append(links, [2]string{e.name, s.links[e.link].target})
-		}
-	}
-	return links, nil
+	return links, note(&f.scan)
 }
 
 // addLinked adds the files that the merged hardlinks of base name, and
 // the hardlinks of base to merged files (which decide how the flattened
 // output writes those), until none is left to add.
 func (c *comparer) addLinked(links [][2]string) {
-	for added := true; added; {
+	for added := true; added && c.exact != nil; {
 		added = false
 		for _, l := range links {
 			in, tin := c.included(l[0]), c.included(l[1])
@@ -231,74 +293,111 @@ func (c *comparer) addLinked(links [][2]string) {
 	}
 }
 
-// applyBase merges the included entries of base layer li into both trees.
-func (c *comparer) applyBase(li int) error {
-	fa, fb := c.sides[0], c.sides[1]
-	if err := fa.scanLayer(li, &fa.scan, nil); err != nil {
-		return err
-	}
-	s := &fa.scan
-	kept := s.entries[:0]
-	for _, e := range s.entries {
-		if e.name == "" || c.included(e.name) {
-			kept = append(kept, e)
-			continue
-		}
-		if e.kind != plainEntry {
-			continue
-		}
-		// The entry is not merged, but the parents it creates are: walk
-		// its path through the merged ones.
-		p, _ := splitName(e.name)
-		for p != "" && !c.included(p) {
-			p, _ = splitName(p)
-		}
-		if n := len(kept); p != "" && (n == 0 || kept[n-1].kind != touchEntry || kept[n-1].name != p) {
-			kept = append(kept, entry{name: p, link: -1, kind: touchEntry})
-		}
-	}
-	s.entries = kept
-	fb.scan = layerScan{entries: slices.Clone(s.entries), links: slices.Clone(s.links), plnk: s.plnk}
-	if err := fa.applyLayer(li); err != nil {
-		return err
-	}
-	err := fb.applyLayer(li)
-	fb.scan = layerScan{}
-	return err
-}
-
-// differences compares the two trees at every path that the upper layers
-// may have made differ.
-func (c *comparer) differences() ([]Difference, error) {
-	paths := make([]string, 0, len(c.exact))
-	for p := range c.exact {
-		if p != "" {
-			paths = append(paths, p)
-		}
-	}
-	for r := range c.roots {
-		for _, f := range c.sides {
-			if n := f.lookup(r); n != nil && n.typ == tar.TypeDir {
-				paths = subtreePaths(paths, r, n)
+// addBase adds the included entries of base layer li to both sides'
+// trees, as the scan reads them.
+func (c *comparer) addBase(li int) error {
+	f := c.sides[0]
+	var dst [2]layerScan
+	pass := func(s *layerScan, more bool) error {
+		for _, e := range s.entries {
+			if e.name != "" && !c.included(e.name) {
+				if e.kind != plainEntry {
+					continue
+				}
+				// The entry is not merged, but the parents it creates
+				// are: walk its path through the merged ones.
+				p, _ := splitName(e.name)
+				for p != "" && !c.included(p) {
+					p, _ = splitName(p)
+				}
+				if p == "" {
+					continue
+				}
+				e = entry{name: p, link: -1, kind: touchEntry}
+			}
+			for d := range dst {
+				ds := &dst[d]
+				if n := len(ds.entries); e.kind == touchEntry && n > 0 && ds.entries[n-1].kind == touchEntry && ds.entries[n-1].name == e.name {
+					continue
+				}
+				de := e
+				if e.link >= 0 {
+					de.link = int32(len(ds.links))
+					ds.links = append(ds.links, linkRef{target: s.links[e.link].target})
+				}
+				ds.entries = append(ds.entries, de)
 			}
 		}
+		s.entries, s.links = s.entries[:0], s.links[:0]
+		for d := range dst {
+			if !more {
+				dst[d].plnk = s.plnk
+				if d == 1 {
+					dst[d].plnk = maps.Clone(s.plnk)
+				}
+			}
+			if err := c.ix[d].add(li, &dst[d], more); err != nil {
+				return err
+			}
+		}
+		return nil
 	}
-	slices.Sort(paths)
-	paths = slices.Compact(paths)
-	for s, f := range c.sides {
-		c.leaders[s] = leaders(f)
+	if err := f.scanLayer(li, &f.scan, func(s *layerScan) error { return pass(s, true) }); err != nil {
+		return err
 	}
+	return pass(&f.scan, false)
+}
+
+// differences walks both merged trees side by side, in output order, and
+// compares them at each path. The rows are returned in byte order of path.
+func (c *comparer) differences() ([]Difference, error) {
+	var walks [2]*sideWalk
+	for s, ix := range c.ix {
+		c.leaders[s] = ix.linkGroups()
+		walks[s] = startSideWalk(c.ctx, ix)
+	}
+	defer func() {
+		for _, w := range walks {
+			w.stop()
+		}
+	}()
 	var out []Difference
-	for i, p := range paths {
-		if i&255 == 0 {
+	for n := 0; ; n++ {
+		if n&255 == 0 {
 			if err := c.ctx.Err(); err != nil {
 				return nil, err
+			}
+		}
+		na, err := walks[0].peek()
+		if err != nil {
+			return nil, err
+		}
+		nb, err := walks[1].peek()
+		if err != nil {
+			return nil, err
+		}
+		if na == nil && nb == nil {
+			break
+		}
+		var p string
+		switch {
+		case nb == nil || na != nil && cmpPath(na.path, nb.path) < 0:
+			p, nb = na.path, nil
+		case na == nil || cmpPath(nb.path, na.path) < 0:
+			p, na = nb.path, nil
+		default:
+			p = na.path
+		}
+		for s, it := range [2]*walkItem{na, nb} {
+			if it != nil {
+				walks[s].i++
+				c.lead(s, p, &it.n)
 			}
 		}
 		if !c.opts.Filter.Match(p) {
 			continue
 		}
-		d, ok, err := c.compare(p)
+		d, ok, err := c.compare(p, na, nb)
 		if err != nil {
 			return nil, err
 		}
@@ -306,41 +405,167 @@ func (c *comparer) differences() ([]Difference, error) {
 			out = append(out, d)
 		}
 	}
+	slices.SortFunc(out, func(x, y Difference) int { return strings.Compare(x.Path, y.Path) })
 	return out, nil
 }
 
-// subtreePaths appends the paths under directory n, at p.
-func subtreePaths(paths []string, p string, n *node) []string {
-	for _, k := range n.kids {
-		if k.typ == typeWhiteout {
-			continue
-		}
-		kp := joinName(p, k.name)
-		paths = append(paths, kp)
-		if k.typ == tar.TypeDir {
-			paths = subtreePaths(paths, kp, k)
-		}
+// lead notes p as the leader of node n's file on side s, if n is the
+// first name of a hardlinked file.
+func (c *comparer) lead(s int, p string, n *node) {
+	if n.typ == tar.TypeDir {
+		return
 	}
-	return paths
+	if l, ok := c.leaders[s][n.ident()]; ok && l == "" {
+		c.leaders[s][n.ident()] = p
+	}
 }
 
-// compare returns the difference at path p, if any.
-func (c *comparer) compare(p string) (Difference, bool, error) {
-	na, nb := c.sides[0].lookup(p), c.sides[1].lookup(p)
+// walkItem is one path of a merged tree, with its node (without kids).
+type walkItem struct {
+	path string
+	n    node
+}
+
+// sideWalk walks the merged tree of one index, in output order, on a
+// goroutine of its own: it hands the paths over in batches.
+type sideWalk struct {
+	batches chan []walkItem
+	quit    chan struct{}
+	err     error // set before batches is closed
+	cur     []walkItem
+	i       int // the next item of cur
+	stack   []frame
+	batch   []walkItem
+	path    []byte
+}
+
+// walkBatch is how many paths a side walk hands over at a time.
+const walkBatch = 512
+
+var errWalkStopped = errors.New("flatten: walk stopped")
+
+func startSideWalk(ctx context.Context, ix index) *sideWalk {
+	w := &sideWalk{batches: make(chan []walkItem, 2), quit: make(chan struct{})}
+	go func() {
+		defer close(w.batches)
+		err := ix.parts(w)
+		if err == nil && len(w.batch) > 0 {
+			err = w.send()
+		}
+		if err == nil {
+			err = ctx.Err()
+		}
+		w.err = err
+	}()
+	return w
+}
+
+// peek returns the next path of the walk, or nil at its end.
+func (w *sideWalk) peek() (*walkItem, error) {
+	for w.i == len(w.cur) {
+		b, ok := <-w.batches
+		if !ok {
+			if w.err == errWalkStopped {
+				return nil, nil
+			}
+			return nil, w.err
+		}
+		w.cur, w.i = b, 0
+	}
+	return &w.cur[w.i], nil
+}
+
+// stop ends the walk and waits for its goroutine.
+func (w *sideWalk) stop() {
+	close(w.quit)
+	for range w.batches {
+	}
+}
+
+func (w *sideWalk) send() error {
+	select {
+	case w.batches <- w.batch:
+		w.batch = make([]walkItem, 0, walkBatch)
+		return nil
+	case <-w.quit:
+		return errWalkStopped
+	}
+}
+
+// writePart hands over the paths of the tree under root in [lo, hi) (in
+// cmpPath order; "" is no bound), depth first, children in byte order of
+// their names: the order of the flattened output.
+func (w *sideWalk) writePart(root *node, lo, hi string) error {
+	stack := w.stack[:0]
+	defer func() { w.stack = stack[:0] }()
+	push := func(n *node) {
+		kids := make([]*node, 0, len(n.kids))
+		for _, k := range n.kids {
+			kids = append(kids, k)
+		}
+		slices.SortFunc(kids, func(a, b *node) int { return strings.Compare(a.name, b.name) })
+		stack = append(stack, frame{kids: kids, plen: len(w.path)})
+	}
+	w.path = w.path[:0]
+	push(root)
+	for len(stack) > 0 {
+		top := &stack[len(stack)-1]
+		if top.i == len(top.kids) {
+			stack = stack[:len(stack)-1]
+			continue
+		}
+		k := top.kids[top.i]
+		top.i++
+		w.path = append(w.path[:top.plen], k.name...)
+		switch {
+		case k.typ == typeWhiteout:
+			continue
+		case hi != "" && cmpPath(w.path, hi) >= 0:
+			top.i = len(top.kids) // and the later siblings
+			continue
+		case lo != "" && cmpPath(w.path, lo) < 0:
+			if !isAncestor(w.path, lo) {
+				continue
+			}
+		default:
+			it := walkItem{path: string(w.path), n: *k}
+			it.n.kids, it.n.name = nil, ""
+			if w.batch == nil {
+				w.batch = make([]walkItem, 0, walkBatch)
+			}
+			w.batch = append(w.batch, it)
+			if len(w.batch) == walkBatch {
+				if err := w.send(); err != nil {
+					return err
+				}
+			}
+		}
+		if k.typ == tar.TypeDir && len(k.kids) > 0 {
+			w.path = append(w.path, '/')
+			push(k)
+		}
+	}
+	return nil
+}
+
+// compare returns the difference at path p, whose nodes are na on side A
+// and nb on side B (nil where the side does not have p), if any.
+func (c *comparer) compare(p string, ita, itb *walkItem) (Difference, bool, error) {
 	d := Difference{Path: p}
 	var err error
 	switch {
-	case na == nil && nb == nil:
+	case ita == nil && itb == nil:
 		return d, false, nil
-	case na == nil:
+	case ita == nil:
 		d.Kind = Added
-		d.B, err = c.info(1, p, nb)
+		d.B, err = c.info(1, p, &itb.n)
 		return d, true, err
-	case nb == nil:
+	case itb == nil:
 		d.Kind = Deleted
-		d.A, err = c.info(0, p, na)
+		d.A, err = c.info(0, p, &ita.n)
 		return d, true, err
 	}
+	na, nb := &ita.n, &itb.n
 	ia, ib := na.ident(), nb.ident()
 	if na.typ == nb.typ && c.sameFile(ia, ib) {
 		// One entry of base, or one implicit directory: only whether the
@@ -423,33 +648,6 @@ func hardlinkOf(p PathInfo) string {
 		return p.Linkname
 	}
 	return ""
-}
-
-// leaders returns, for each file of tree f that a hardlink names, its
-// first path in the order of the flattened output (cmpPath).
-func leaders(f *flattener) map[ident]string {
-	linked := map[ident]string{}
-	var walk func(p string, n *node, pass int)
-	walk = func(p string, n *node, pass int) {
-		for _, k := range n.kids {
-			kp := joinName(p, k.name)
-			switch {
-			case k.typ == tar.TypeDir:
-				walk(kp, k, pass)
-			case pass == 0 && k.typ == tar.TypeLink:
-				linked[k.ident()] = ""
-			case pass == 1:
-				if l, ok := linked[k.ident()]; ok && (l == "" || cmpPath(kp, l) < 0) {
-					linked[k.ident()] = kp
-				}
-			}
-		}
-	}
-	walk("", f.root, 0)
-	if len(linked) > 0 {
-		walk("", f.root, 1)
-	}
-	return linked
 }
 
 // decodeXattrs parses fileMeta.xattrs; nil for none.

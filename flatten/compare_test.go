@@ -35,6 +35,8 @@ func TestCompareAgainstFlatten(t *testing.T) {
 	if testing.Short() {
 		stacks = 100
 	}
+	defaultPart := scanPart
+	defer func() { scanPart = defaultPart }()
 	checked := 0
 	for i := range stacks {
 		k, na, nb := r.IntN(4), r.IntN(3), r.IntN(3)
@@ -47,81 +49,107 @@ func TestCompareAgainstFlatten(t *testing.T) {
 		}
 		mtime := r.IntN(2) == 0
 		ls := mkLayers(tars...)
-		got, err := Compare(t0ctx, ls[:k], ls[k:k+na], ls[k+na:], CompareOptions{ModTime: mtime})
-		fail := func(format string, args ...any) {
-			t.Fatalf("stack %d (base %d, A %d, B %d layers, mtime %v): %s\n%s", i, k, na, nb, mtime, fmt.Sprintf(format, args...), dumpStack(t, tars))
+		// The layers to record: the same in both modes.
+		recorded := make([]bool, len(ls))
+		for j := range recorded {
+			recorded[j] = r.IntN(2) == 0
 		}
-		if err != nil {
-			fail("Compare: %v", err)
-		}
-		checked++
-		ta, tb := fsTree(t, outA), fsTree(t, outB)
 		var want []string
-		for _, p := range slices.Sorted(func(yield func(string) bool) {
-			for p := range ta {
-				yield(p)
+		for _, entries := range []int{0, 3} {
+			// IndexEntries 3: each side's tree is spilled and merged in
+			// buckets, and base is merged whole when more than 12 paths
+			// are touched; layers are scanned in parts of 2 entries.
+			opts := CompareOptions{ModTime: mtime, IndexEntries: entries}
+			scanPart = defaultPart
+			if entries > 0 {
+				scanPart = 2
 			}
-			for p := range tb {
-				if _, ok := ta[p]; !ok {
-					yield(p)
+			got, err := Compare(t0ctx, ls[:k], ls[k:k+na], ls[k+na:], opts)
+			fail := func(format string, args ...any) {
+				t.Fatalf("stack %d (base %d, A %d, B %d layers, mtime %v, IndexEntries %d): %s\n%s", i, k, na, nb, mtime, entries, fmt.Sprintf(format, args...), dumpStack(t, tars))
+			}
+			if err != nil {
+				fail("Compare: %v", err)
+			}
+			if want == nil {
+				checked++
+				want = wantCompare(t, outA, outB, mtime)
+			}
+			if g := diffStrings(got); !slices.Equal(g, want) {
+				fail("got\n\t%s\nwant\n\t%s", strings.Join(g, "\n\t"), strings.Join(want, "\n\t"))
+			}
+			// Recordings of some of the layers give the same rows.
+			rls := slices.Clone(ls)
+			for j := range rls {
+				if recorded[j] {
+					rec, err := Record(t0ctx, rls[j].ID, bytes.NewReader(tars[j]))
+					if err != nil {
+						fail("Record layer %d: %v", j, err)
+					}
+					rls[j] = Layer{ID: rls[j].ID, Recording: rec}
 				}
 			}
-		}) {
-			x, inA := ta[p]
-			y, inB := tb[p]
-			switch {
-			case !inA:
-				want = append(want, "A "+p)
-			case !inB:
-				want = append(want, "D "+p)
-			default:
-				w := wantWhat(x, y, mtime)
-				if w != 0 {
-					want = append(want, "C "+p+" "+strings.Join(w.Strings(), ","))
+			fromRec, err := Compare(t0ctx, rls[:k], rls[k:k+na], rls[k+na:], opts)
+			if err != nil {
+				fail("Compare of recordings: %v", err)
+			}
+			if g, w := diffStrings(fromRec), diffStrings(got); !slices.Equal(g, w) {
+				fail("recordings give\n\t%s\nnot\n\t%s", strings.Join(g, "\n\t"), strings.Join(w, "\n\t"))
+			}
+			// Swapping the sides swaps Added and Deleted.
+			swapped, err := Compare(t0ctx, ls[:k], ls[k+na:], ls[k:k+na], opts)
+			if err != nil {
+				fail("Compare swapped: %v", err)
+			}
+			for j := range swapped {
+				switch swapped[j].Kind {
+				case Added:
+					swapped[j].Kind = Deleted
+				case Deleted:
+					swapped[j].Kind = Added
 				}
 			}
-		}
-		if g := diffStrings(got); !slices.Equal(g, want) {
-			fail("got\n\t%s\nwant\n\t%s", strings.Join(g, "\n\t"), strings.Join(want, "\n\t"))
-		}
-		// Recordings of some of the layers give the same rows.
-		rls := slices.Clone(ls)
-		for j := range rls {
-			if r.IntN(2) == 0 {
-				rec, err := Record(t0ctx, rls[j].ID, bytes.NewReader(tars[j]))
-				if err != nil {
-					fail("Record layer %d: %v", j, err)
-				}
-				rls[j] = Layer{ID: rls[j].ID, Recording: rec}
+			if g, w := diffStrings(swapped), diffStrings(got); !slices.Equal(g, w) {
+				fail("swapped sides give\n\t%s\nnot\n\t%s", strings.Join(g, "\n\t"), strings.Join(w, "\n\t"))
 			}
-		}
-		recorded, err := Compare(t0ctx, rls[:k], rls[k:k+na], rls[k+na:], CompareOptions{ModTime: mtime})
-		if err != nil {
-			fail("Compare of recordings: %v", err)
-		}
-		if g, w := diffStrings(recorded), diffStrings(got); !slices.Equal(g, w) {
-			fail("recordings give\n\t%s\nnot\n\t%s", strings.Join(g, "\n\t"), strings.Join(w, "\n\t"))
-		}
-		// Swapping the sides swaps Added and Deleted.
-		swapped, err := Compare(t0ctx, ls[:k], ls[k+na:], ls[k:k+na], CompareOptions{ModTime: mtime})
-		if err != nil {
-			fail("Compare swapped: %v", err)
-		}
-		for j := range swapped {
-			switch swapped[j].Kind {
-			case Added:
-				swapped[j].Kind = Deleted
-			case Deleted:
-				swapped[j].Kind = Added
-			}
-		}
-		if g, w := diffStrings(swapped), diffStrings(got); !slices.Equal(g, w) {
-			fail("swapped sides give\n\t%s\nnot\n\t%s", strings.Join(g, "\n\t"), strings.Join(w, "\n\t"))
 		}
 	}
 	if checked < stacks/3 {
 		t.Fatalf("only %d of %d stacks flattened on both sides", checked, stacks)
 	}
+}
+
+// wantCompare is the rows Compare must give for two flattened outputs:
+// one per path that only one side has, and a Changed row with exactly the
+// attributes that differ.
+func wantCompare(t *testing.T, outA, outB []byte, mtime bool) []string {
+	t.Helper()
+	ta, tb := fsTree(t, outA), fsTree(t, outB)
+	want := []string{}
+	for _, p := range slices.Sorted(func(yield func(string) bool) {
+		for p := range ta {
+			yield(p)
+		}
+		for p := range tb {
+			if _, ok := ta[p]; !ok {
+				yield(p)
+			}
+		}
+	}) {
+		x, inA := ta[p]
+		y, inB := tb[p]
+		switch {
+		case !inA:
+			want = append(want, "A "+p)
+		case !inB:
+			want = append(want, "D "+p)
+		default:
+			if w := wantWhat(x, y, mtime); w != 0 {
+				want = append(want, "C "+p+" "+strings.Join(w.Strings(), ","))
+			}
+		}
+	}
+	return want
 }
 
 func TestCompareCases(t *testing.T) {

@@ -24,16 +24,46 @@ type fileMeta struct {
 	mtime    int64  // nanoseconds since the epoch
 }
 
-// files reads the headers and data of the files of one merged tree, once
-// each: a header is kept once read.
+// files reads the headers and data of the files of one merged tree
+// through a layerReader per layer, which reads on from where the last
+// entry ended. newFiles keeps each header once read; the zero cache of
+// files{f: f} keeps none (Compare, which reads each path once, in output
+// order).
 type files struct {
-	f    *flattener
-	meta map[ident]fileMeta
-	buf  []byte // sum's read buffer, made on first use
+	f       *flattener
+	meta    map[ident]fileMeta // nil: no cache
+	readers []*layerReader     // per layer, made on first use
+	buf     []byte             // sum's read buffer, made on first use
 }
 
 func newFiles(f *flattener) files {
 	return files{f: f, meta: make(map[ident]fileMeta)}
+}
+
+// header re-reads the header of file id, and returns a reader of its
+// data, valid until the next call.
+func (c *files) header(id ident) (*tar.Header, io.Reader, error) {
+	li := int(id.layer)
+	if c.readers == nil {
+		c.readers = make([]*layerReader, len(c.f.layers))
+	}
+	lr := c.readers[li]
+	if lr == nil {
+		l := c.f.layers[li]
+		lr = &layerReader{pr: newPosReader(l.R, l.Size), next: -1}
+		c.readers[li] = lr
+	}
+	hdr, data, err := lr.header(id.off)
+	if err != nil {
+		return nil, nil, c.f.errorf(li, "", fmt.Errorf("re-reading header at offset %d: %w", id.off, err))
+	}
+	if hdr == &lr.hdr {
+		hdr.Name = quickName(lr.blk[:]) // for errors: quickHeader leaves it out
+	}
+	if _, ok := normType(hdr.Typeflag); !ok {
+		return nil, nil, c.f.errorf(li, hdr.Name, fmt.Errorf("re-reading header at offset %d: type changed", id.off))
+	}
+	return hdr, data, nil
 }
 
 // metaOf returns the header of the file node n names (for a hardlink, the
@@ -49,12 +79,14 @@ func (c *files) metaOf(n *node) (fileMeta, error) {
 	if rec := c.f.layers[id.layer].Recording; rec != nil {
 		return rec.metas[id.off], nil
 	}
-	hdr, _, err := c.f.readHeader(id)
+	hdr, _, err := c.header(id)
 	if err != nil {
 		return fileMeta{}, err
 	}
 	m := metaFromHeader(hdr)
-	c.meta[id] = m
+	if c.meta != nil {
+		c.meta[id] = m
+	}
 	return m, nil
 }
 
@@ -103,7 +135,7 @@ func (c *files) sum(id ident) ([sha256.Size]byte, error) {
 		}
 		return rec.sums[id.off], nil
 	}
-	hdr, tr, err := c.f.readHeader(id)
+	hdr, tr, err := c.header(id)
 	if err != nil {
 		return out, err
 	}

@@ -8,10 +8,12 @@
 //	benchtool copy SRC DST BYTES
 //		writes BYTES of SRC (from its start again as often as needed) to
 //		the new file DST with copy_file_range (io.CopyN between files).
-//	benchtool manyfiles -o ARCHIVE [-files N]
+//	benchtool manyfiles -o ARCHIVE [-files N] [-layers 1] [-variant V] [-gzip]
 //		writes a "docker save" archive of an image of N small files (a
 //		million by default) and a second layer that rewrites and deletes
-//		some of them: the image of (l).
+//		some of them: the image of (l); with -layers 1 the first layer
+//		only, with -variant one file in a hundred changed, with -gzip
+//		the layer blobs compressed: two large sides for compare.
 //	benchtool report -dir RUNDIR -o BENCHMARKS.md
 //		reads the samples, commands and facts run.sh recorded in RUNDIR and
 //		writes the report: every figure with min/median/max, every ratio
