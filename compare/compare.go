@@ -85,7 +85,7 @@ func Files(ctx context.Context, c source.Client, a, b Side, opts Options) (_ *Fi
 	if err != nil {
 		return nil, err
 	}
-	res.Differences, err = flatten.Compare(ctx, base, la, lb, flatten.CompareOptions{Filter: opts.Filter, ModTime: opts.ModTime})
+	res.Differences, err = flatten.Compare(ctx, base, la, lb, flatten.CompareOptions{Filter: opts.Filter, ModTime: opts.ModTime, TmpDir: opts.Source.TmpDir})
 	if err != nil {
 		return nil, err
 	}

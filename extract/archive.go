@@ -941,7 +941,7 @@ func (a *Archive) layer(ctx context.Context, loc located, w digest.Digest, p Pro
 			size   int64
 		)
 		if a.opts.Record {
-			rec, recErr, got, size, err = recordHashed(ctx, dr, w.String())
+			rec, recErr, got, size, err = a.spool.recordHashed(ctx, dr, w.String())
 		} else {
 			f, got, size, err = a.spool.spoolHashed(dr)
 		}

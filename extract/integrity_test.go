@@ -708,7 +708,7 @@ func TestRecord(t *testing.T) {
 			assert.NilError(t, err)
 			for i, l := range ls.List() {
 				assert.Assert(t, l.Recording != nil && l.R == nil, "layer %d", i)
-				want, err := flatten.Record(ctx, "", bytes.NewReader(img.layers[i]))
+				want, err := flatten.Record(ctx, "", bytes.NewReader(img.layers[i]), flatten.Options{})
 				assert.NilError(t, err)
 				assert.Equal(t, l.Recording.Entries(), want.Entries(), "layer %d", i)
 			}

@@ -41,6 +41,7 @@ type spool struct {
 	parent string
 	dir    string
 	files  []*os.File
+	recs   []*flatten.Recording // recordings made, closed with the spool
 
 	// limit, when > 0, makes writes fail with ENOSPC once that many bytes
 	// were written to the spool in total. It is the free space of the
@@ -103,6 +104,13 @@ func (s *spool) keep(f *os.File) {
 	s.files = append(s.files, f)
 }
 
+// keepRecording keeps a recording to close with the spool.
+func (s *spool) keepRecording(rec *flatten.Recording) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.recs = append(s.recs, rec)
+}
+
 // discard closes and removes a spool file that is not kept.
 func (s *spool) discard(f *os.File) {
 	_ = f.Close()
@@ -120,6 +128,12 @@ func (s *spool) Close() error {
 		}
 	}
 	s.files = nil
+	for _, rec := range s.recs {
+		if err := rec.Close(); err != nil && !errors.Is(err, fs.ErrClosed) {
+			errs = append(errs, err)
+		}
+	}
+	s.recs = nil
 	if s.dir != "" {
 		if err := os.RemoveAll(s.dir); err != nil {
 			errs = append(errs, fmt.Errorf("removing spool directory: %w", err))
@@ -336,7 +350,10 @@ func (m *meter) reader(r io.Reader) io.Reader { return io.TeeReader(r, m) }
 // When the content is read whole but is not a layer that Record takes,
 // recErr says why and err is nil: the digest tells whether the content is
 // the layer expected at all.
-func recordHashed(ctx context.Context, r io.Reader, id string) (rec *flatten.Recording, recErr error, d digest.Digest, n int64, err error) {
+//
+// A recording of a large layer is kept in unlinked files of the spool's
+// parent directory; the spool closes it.
+func (s *spool) recordHashed(ctx context.Context, r io.Reader, id string) (rec *flatten.Recording, recErr error, d digest.Digest, n int64, err error) {
 	pr, pw := io.Pipe()
 	type result struct {
 		rec *flatten.Recording
@@ -344,7 +361,10 @@ func recordHashed(ctx context.Context, r io.Reader, id string) (rec *flatten.Rec
 	}
 	done := make(chan result, 1)
 	go func() {
-		rec, err := flatten.Record(ctx, id, pr)
+		rec, err := flatten.Record(ctx, id, pr, flatten.Options{TmpDir: s.parent})
+		if rec != nil {
+			s.keepRecording(rec)
+		}
 		// What follows the end-of-archive marker, or the failure, is
 		// hashed too.
 		_, cerr := copyBuffered(io.Discard, pr)

@@ -471,7 +471,7 @@ func (s *streamReader) layerFrom(name string, hdr *tar.Header, r io.Reader, expe
 // known, names the layer in the recording's errors.
 func (s *streamReader) take(r io.Reader, expect digest.Digest) (taken, digest.Digest, error) {
 	if s.opts.Record {
-		rec, recErr, d, n, err := recordHashed(s.ctx, r, expect.String())
+		rec, recErr, d, n, err := s.sp.recordHashed(s.ctx, r, expect.String())
 		return taken{rec: rec, size: n, recErr: recErr}, d, err
 	}
 	f, d, n, err := s.sp.spoolHashed(r)

@@ -194,7 +194,7 @@ func TestChangesStored(t *testing.T) {
 		mkTar(t, wh("d"), reg("g", "gg")),
 	}
 	layers := mkLayers(tars...)
-	rec, err := Record(t0ctx, layers[1].ID, bytes.NewReader(tars[1]))
+	rec, err := Record(t0ctx, layers[1].ID, bytes.NewReader(tars[1]), Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -37,7 +37,7 @@ func FuzzCompare(f *testing.F) {
 		}
 		recs := make([]Layer, n)
 		for i, tb := range tars {
-			rec, rerr := Record(t0ctx, ls[i].ID, bytes.NewReader(tb))
+			rec, rerr := Record(t0ctx, ls[i].ID, bytes.NewReader(tb), Options{})
 			if rerr != nil {
 				return // Record reads the whole tar; scanLayer may stop earlier
 			}

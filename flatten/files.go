@@ -77,7 +77,11 @@ func (c *files) metaOf(n *node) (fileMeta, error) {
 		return m, nil
 	}
 	if rec := c.f.layers[id.layer].Recording; rec != nil {
-		return rec.metas[id.off], nil
+		m, err := rec.meta(id.off)
+		if err != nil {
+			return m, c.f.errorf(int(id.layer), "", err)
+		}
+		return m, nil
 	}
 	hdr, _, err := c.header(id)
 	if err != nil {
@@ -130,10 +134,11 @@ const paxXattr = "SCHILY.xattr."
 func (c *files) sum(id ident) ([sha256.Size]byte, error) {
 	var out [sha256.Size]byte
 	if rec := c.f.layers[id.layer].Recording; rec != nil {
-		if rec.unhashed[id.off] {
-			return out, c.f.errorf(int(id.layer), "", errNotHashed)
+		out, err := rec.sum(id.off)
+		if err != nil {
+			return out, c.f.errorf(int(id.layer), "", err)
 		}
-		return rec.sums[id.off], nil
+		return out, nil
 	}
 	hdr, tr, err := c.header(id)
 	if err != nil {

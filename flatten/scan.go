@@ -185,7 +185,7 @@ func nextHeader(tr *tar.Reader) (*tar.Header, error) {
 func (f *flattener) scanLayer(li int, s *layerScan, part func(*layerScan) error) error {
 	l := f.layers[li]
 	if l.Recording != nil {
-		return f.scanRecording(li, s)
+		return f.scanRecording(li, s, part)
 	}
 	if l.R == nil || l.Size < 0 {
 		return f.errorf(li, "", errors.New("no reader or negative size"))

@@ -90,6 +90,32 @@ func (s *spillFile) put(r *record) error {
 	return err
 }
 
+// write writes raw bytes, for a file of another format than records
+// (Recording's metas).
+func (s *spillFile) write(b []byte) error {
+	if s.bw == nil {
+		s.bw = bufio.NewWriterSize(s, s.bufN)
+	}
+	_, err := s.bw.Write(b)
+	return err
+}
+
+// flush writes out what is buffered.
+func (s *spillFile) flush() error {
+	if s.bw == nil {
+		return nil
+	}
+	return s.bw.Flush()
+}
+
+// readAt reads what was written and flushed, at off.
+func (s *spillFile) readAt(p []byte, off int64) (int, error) {
+	if s.f == nil {
+		return 0, io.EOF
+	}
+	return s.f.ReadAt(p[:min(int64(len(p)), max(s.size-off, 0))], off)
+}
+
 // reader flushes what was written and returns a reader of every record.
 func (s *spillFile) reader() (*spillReader, error) {
 	if s.bw != nil {
