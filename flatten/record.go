@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sync"
 )
 
 // Recording is what Compare needs of a layer that is read once, as a
@@ -33,6 +34,11 @@ type Recording struct {
 	metaFile  *spillFile
 	metaSize  int64 // bytes of metaFile, the buffered ones too
 	buf       []byte
+	// win holds the bytes of metaFile from winOff: the metas are mostly
+	// read in the order they were written.
+	mu     sync.Mutex
+	win    []byte
+	winOff int64
 	// unhashed are the sparse files too large to hash as they stream by
 	// (maxSparseHash): comparing one by its data is an error.
 	unhashed map[int64]bool
@@ -251,26 +257,45 @@ func (r *Recording) sum(off int64) ([sha256.Size]byte, error) {
 	return sum, err
 }
 
+// metaWindow is the size of the window metas are read through.
+const metaWindow = 64 << 10
+
+// readAt returns the n bytes of metaFile at off, or fewer at its end,
+// through the window: valid until the next call.
+func (r *Recording) readAt(off int64, n int) ([]byte, error) {
+	if off < r.winOff || off+int64(n) > r.winOff+int64(len(r.win)) {
+		if cap(r.win) < max(n, metaWindow) {
+			r.win = make([]byte, max(n, metaWindow))
+		}
+		k, err := r.metaFile.readAt(r.win[:cap(r.win)], off)
+		if k == 0 {
+			if err == nil || err == io.EOF {
+				err = io.ErrUnexpectedEOF
+			}
+			return nil, fmt.Errorf("reading the recording: %w", err)
+		}
+		r.win, r.winOff = r.win[:k], off
+	}
+	return r.win[off-r.winOff : min(off-r.winOff+int64(n), int64(len(r.win)))], nil
+}
+
 // readMeta reads the meta and sum at off in metaFile.
 func (r *Recording) readMeta(off int64) (m fileMeta, sum [sha256.Size]byte, err error) {
-	var small [128]byte
-	b := small[:]
-	n, err := r.metaFile.readAt(b, off)
-	if n == 0 {
-		if err == nil || err == io.EOF {
-			err = io.ErrUnexpectedEOF
-		}
-		return m, sum, fmt.Errorf("reading the recording: %w", err)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	b, err := r.readAt(off, binary.MaxVarintLen64)
+	if err != nil {
+		return m, sum, err
 	}
-	size, h := binary.Uvarint(b[:n])
+	size, h := binary.Uvarint(b)
 	if h <= 0 || size > 3<<20 {
 		return m, sum, fmt.Errorf("reading the recording: %w", errSpillCorrupt)
 	}
-	if need := h + int(size); need > n {
-		b = make([]byte, need)
-		if _, err := r.metaFile.readAt(b, off); err != nil {
-			return m, sum, fmt.Errorf("reading the recording: %w", noEOF(err))
-		}
+	if b, err = r.readAt(off, h+int(size)); err != nil {
+		return m, sum, err
+	}
+	if len(b) < h+int(size) {
+		return m, sum, fmt.Errorf("reading the recording: %w", io.ErrUnexpectedEOF)
 	}
 	d := &decoder{b: b[h : h+int(size)]}
 	m.typ = d.byte()
