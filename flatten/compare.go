@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/hex"
 	"errors"
+	"iter"
 	"maps"
 	"slices"
 	"strconv"
@@ -354,7 +355,7 @@ func (c *comparer) differences() ([]Difference, error) {
 	var walks [2]*sideWalk
 	for s, ix := range c.ix {
 		c.leaders[s] = ix.linkGroups()
-		walks[s] = startSideWalk(c.ctx, ix)
+		walks[s] = startSideWalk(ix)
 	}
 	defer func() {
 		for _, w := range walks {
@@ -426,17 +427,20 @@ type walkItem struct {
 	n    node
 }
 
-// sideWalk walks the merged tree of one index, in output order, on a
-// goroutine of its own: it hands the paths over in batches.
+// sideWalk walks the merged tree of one index, in output order, as a
+// pull iterator (a coroutine, not a goroutine: the two sides' walks and
+// the comparison take turns, in the same order on every run). It hands
+// the paths over in batches.
 type sideWalk struct {
-	batches chan []walkItem
-	quit    chan struct{}
-	err     error // set before batches is closed
-	cur     []walkItem
-	i       int // the next item of cur
-	stack   []frame
-	batch   []walkItem
-	path    []byte
+	next  func() ([]walkItem, bool)
+	stop  func()
+	yield func([]walkItem) bool
+	err   error // the walk's, once next reports its end
+	cur   []walkItem
+	i     int // the next item of cur
+	stack []frame
+	batch []walkItem
+	path  []byte
 }
 
 // walkBatch is how many paths a side walk hands over at a time.
@@ -444,30 +448,24 @@ const walkBatch = 512
 
 var errWalkStopped = errors.New("flatten: walk stopped")
 
-func startSideWalk(ctx context.Context, ix index) *sideWalk {
-	w := &sideWalk{batches: make(chan []walkItem, 2), quit: make(chan struct{})}
-	go func() {
-		defer close(w.batches)
+func startSideWalk(ix index) *sideWalk {
+	w := &sideWalk{}
+	w.next, w.stop = iter.Pull(func(yield func([]walkItem) bool) {
+		w.yield = yield
 		err := ix.parts(w)
 		if err == nil && len(w.batch) > 0 {
 			err = w.send()
 		}
-		if err == nil {
-			err = ctx.Err()
-		}
 		w.err = err
-	}()
+	})
 	return w
 }
 
 // peek returns the next path of the walk, or nil at its end.
 func (w *sideWalk) peek() (*walkItem, error) {
 	for w.i == len(w.cur) {
-		b, ok := <-w.batches
+		b, ok := w.next()
 		if !ok {
-			if w.err == errWalkStopped {
-				return nil, nil
-			}
 			return nil, w.err
 		}
 		w.cur, w.i = b, 0
@@ -475,21 +473,14 @@ func (w *sideWalk) peek() (*walkItem, error) {
 	return &w.cur[w.i], nil
 }
 
-// stop ends the walk and waits for its goroutine.
-func (w *sideWalk) stop() {
-	close(w.quit)
-	for range w.batches {
-	}
-}
-
+// send hands the batch over; the consumer is done with it when it asks
+// for the next one, so it is reused.
 func (w *sideWalk) send() error {
-	select {
-	case w.batches <- w.batch:
-		w.batch = make([]walkItem, 0, walkBatch)
-		return nil
-	case <-w.quit:
+	if !w.yield(w.batch) {
 		return errWalkStopped
 	}
+	w.batch = w.batch[:0]
+	return nil
 }
 
 // writePart hands over the paths of the tree under root in [lo, hi) (in
