@@ -39,7 +39,8 @@
 // With Options.Record, a layer that would be spooled (from a stream, or
 // stored compressed in an archive) is kept instead as its
 // flatten.Recording, its headers and file digests, made as it streams by:
-// all that flatten.Compare needs, and no disk.
+// all that flatten.Compare needs, and no disk but for a large layer's
+// (past 65,536 entries), which the spool closes.
 //
 // A stream's tar is read by one reader (saveTar), which turns read errors
 // and early ends into the daemon's appended error message or ErrTruncated;

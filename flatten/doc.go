@@ -23,10 +23,12 @@
 //     shows them, hashed on demand (changes.go), and finding one file of
 //     the merged tree (lookup.go);
 //   - the paths in which two merged trees over a shared base differ, merging
-//     of the base only what the other layers touch (compare.go), the
-//     attributes compared (files.go), and a layer read once as a stream
-//     kept as its headers and file digests, which Compare and Changes read
-//     in place of the layer (record.go).
+//     of the base only what the other layers touch, each tree an index
+//     of the Indexer's walked side by side with the other (compare.go),
+//     the attributes compared (files.go), and a layer read once as a
+//     stream kept as its headers and file digests, in memory or past a
+//     bound in unlinked files, which Compare and Changes read in place of
+//     the layer (record.go).
 //
 // It imports neither cobra nor docker/cli and knows nothing of the Docker
 // Engine: callers hand it layers as io.ReaderAt (spooled temporary files or

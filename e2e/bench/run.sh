@@ -21,8 +21,9 @@
 #            archive; (h) extract of the 1x and the 2x image on one daemon;
 #            (k) compare of the 1x image with a copy that has one more
 #            small layer, vs extract -l -1 of that copy and vs its docker
-#            save (the stream compare reads whole); (l) ls -R --format json
-#            and du of an image of a million files, next to extract, from
+#            save (the stream compare reads whole); (l) ls -R --format json,
+#            du and compare of an image of a million files (and compare of
+#            two images of 500,000), next to extract, from
 #            a docker save archive that benchtool manyfiles writes (on
 #            BENCH_BIG_KIND's round only: no daemon is involved); (n)
 #            efficiency vs dive --ci (v0.13.1, go install) and report,
@@ -444,7 +445,22 @@ for KIND in "${KINDS[@]}"; do
 		CMD[ldu]="$dl du --input $many_rel > /dev/null"
 		PRE[lx]="cat $many_rel > /dev/null"
 		CMD[lx]="$dl extract --input $many_rel -o /dev/null"
-		rounds scale "$PAIRS" lls ldu lx
+		# compare of the million files with themselves and the rewrite
+		# layer (the base shared), and of two images of 500,000 files
+		# that share no layer and differ in one file in a hundred.
+		PRE[lcmp]="cat $many_rel > /dev/null"
+		CMD[lcmp]="$dl compare docker-archive:$many_rel -l :0 --layers-b :1 --summary > /dev/null"
+		for v in a b; do
+			half="$CACHE/manyfiles-half-$v.tar"
+			if [ ! -s "$half" ]; then
+				log "(l) writing ${half#"$ROOT"/}: 500,000 files in one layer (benchtool manyfiles)"
+				benchtool manyfiles -o "$half.tmp" -files 500000 -layers 1 -variant "$([ $v = a ] && echo 0 || echo 7)" && mv "$half.tmp" "$half"
+			fi
+		done
+		half_rel="${CACHE#"$ROOT"/}/manyfiles-half"
+		PRE[lcmp2]="cat $half_rel-a.tar $half_rel-b.tar > /dev/null"
+		CMD[lcmp2]="$dl compare docker-archive:$half_rel-a.tar docker-archive:$half_rel-b.tar --summary > /dev/null"
+		rounds scale "$PAIRS" lls ldu lx lcmp lcmp2
 	fi
 	if want f; then
 		CMD[f]="$dl extract $IMG -o $RUN_REL/out.tar.gz"
