@@ -37,11 +37,12 @@ func copyBuffered(dst io.Writer, src io.Reader) (int64, error) {
 // Its methods are safe for concurrent use, so that layers can be
 // decompressed into it in parallel.
 type spool struct {
-	mu     sync.Mutex // guards dir, files and limit
-	parent string
-	dir    string
-	files  []*os.File
-	recs   []*flatten.Recording // recordings made, closed with the spool
+	mu       sync.Mutex // guards dir, files, recs, recorded and limit
+	parent   string
+	dir      string
+	files    []*os.File
+	recs     []*flatten.Recording // recordings made, closed with the spool
+	recorded int                  // entries the recordings keep in memory
 
 	// limit, when > 0, makes writes fail with ENOSPC once that many bytes
 	// were written to the spool in total. It is the free space of the
@@ -104,11 +105,19 @@ func (s *spool) keep(f *os.File) {
 	s.files = append(s.files, f)
 }
 
+// recordEntries bounds the entries that a spool's recordings keep in
+// memory between them: above the 75,000 of the benchmark image and its
+// copy, so that comparing those writes nothing to disk.
+const recordEntries = 1 << 17
+
 // keepRecording keeps a recording to close with the spool.
 func (s *spool) keepRecording(rec *flatten.Recording) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.recs = append(s.recs, rec)
+	if rec.InMemory() {
+		s.recorded += rec.Entries()
+	}
 }
 
 // discard closes and removes a spool file that is not kept.
@@ -351,8 +360,10 @@ func (m *meter) reader(r io.Reader) io.Reader { return io.TeeReader(r, m) }
 // recErr says why and err is nil: the digest tells whether the content is
 // the layer expected at all.
 //
-// A recording of a large layer is kept in unlinked files of the spool's
-// parent directory; the spool closes it.
+// The recordings of one spool keep at most recordEntries entries in
+// memory between them (about 200 bytes each); a recording past what is
+// left of that is kept in unlinked files of the spool's parent
+// directory. The spool closes them.
 func (s *spool) recordHashed(ctx context.Context, r io.Reader, id string) (rec *flatten.Recording, recErr error, d digest.Digest, n int64, err error) {
 	pr, pw := io.Pipe()
 	type result struct {
@@ -361,7 +372,11 @@ func (s *spool) recordHashed(ctx context.Context, r io.Reader, id string) (rec *
 	}
 	done := make(chan result, 1)
 	go func() {
-		rec, err := flatten.Record(ctx, id, pr, flatten.Options{TmpDir: s.parent})
+		s.mu.Lock()
+		left := recordEntries - s.recorded
+		s.mu.Unlock()
+		// Record keeps 4×IndexEntries entries in memory.
+		rec, err := flatten.Record(ctx, id, pr, flatten.Options{TmpDir: s.parent, IndexEntries: max(left/4, 1)})
 		if rec != nil {
 			s.keepRecording(rec)
 		}

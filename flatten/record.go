@@ -56,6 +56,9 @@ var errNotHashed = fmt.Errorf("a sparse file of more than %d bytes, not hashed w
 // Entries returns the number of tar entries recorded.
 func (r *Recording) Entries() int { return r.n }
 
+// InMemory reports whether the recording is kept in memory.
+func (r *Recording) InMemory() bool { return r.entryFile == nil }
+
 // Close releases the files of a recording kept on disk.
 func (r *Recording) Close() error {
 	if r.entryFile == nil {
