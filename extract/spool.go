@@ -110,6 +110,9 @@ func (s *spool) keep(f *os.File) {
 // copy, so that comparing those writes nothing to disk.
 const recordEntries = 1 << 17
 
+// maxRecordEntries bounds the entries one recording keeps in memory.
+const maxRecordEntries = 1 << 16
+
 // keepRecording keeps a recording to close with the spool.
 func (s *spool) keepRecording(rec *flatten.Recording) {
 	s.mu.Lock()
@@ -375,8 +378,9 @@ func (s *spool) recordHashed(ctx context.Context, r io.Reader, id string) (rec *
 		s.mu.Lock()
 		left := recordEntries - s.recorded
 		s.mu.Unlock()
-		// Record keeps 4×IndexEntries entries in memory.
-		rec, err := flatten.Record(ctx, id, pr, flatten.Options{TmpDir: s.parent, IndexEntries: max(left/4, 1)})
+		// Record keeps 4×IndexEntries entries in memory: at most
+		// maxRecordEntries, so that a large layer moves to disk early.
+		rec, err := flatten.Record(ctx, id, pr, flatten.Options{TmpDir: s.parent, IndexEntries: max(min(left, maxRecordEntries)/4, 1)})
 		if rec != nil {
 			s.keepRecording(rec)
 		}

@@ -84,8 +84,6 @@ type CompareOptions struct {
 // path, as the flattened output writes them) and, with ModTime,
 // modification times.
 func Compare(ctx context.Context, base, a, b []Layer, opts CompareOptions) ([]Difference, error) {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
 	c := &comparer{
 		ctx:   ctx,
 		k:     len(base),
@@ -107,13 +105,13 @@ func Compare(ctx context.Context, base, a, b []Layer, opts CompareOptions) ([]Di
 	defer c.ix[0].close()
 	defer c.ix[1].close()
 	for s, up := range [2][]Layer{a, b} {
-		for i := range up {
+		for i := 0; i < len(up) && c.exact != nil; i++ {
 			if err := c.touched(s, c.k+i); err != nil {
 				return nil, err
 			}
 		}
 	}
-	if c.k > 0 && c.exact != nil {
+	if c.k > 0 && len(c.exact) > 0 {
 		var links [][2]string
 		for li := range c.k {
 			var err error
@@ -123,7 +121,9 @@ func Compare(ctx context.Context, base, a, b []Layer, opts CompareOptions) ([]Di
 		}
 		c.addLinked(links)
 	}
-	for li := range c.k {
+	// Nothing touched (an empty, not a dropped, filter): base is the same
+	// on both sides, and not merged.
+	for li := 0; li < c.k && (c.exact == nil || len(c.exact) > 0); li++ {
 		if err := c.addBase(li); err != nil {
 			return nil, err
 		}
