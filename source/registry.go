@@ -588,4 +588,3 @@ func oneLine(err error) string {
 func configPlatform(cfg ocispec.Image) ocispec.Platform {
 	return platforms.Normalize(ocispec.Platform{OS: cfg.OS, Architecture: cfg.Architecture, Variant: cfg.Variant, OSVersion: cfg.OSVersion})
 }
-
