@@ -342,7 +342,7 @@ func TestRegistryOpenTop(t *testing.T) {
 	}{
 		{"/a", "top", 1},
 		{"/c", "middle", 2}, // the top one, then the two top ones
-		{"b", "bottom", 3}, // then all four (three)
+		{"b", "bottom", 3},  // then all four (three)
 	} {
 		sel, err := Select(ctx, nil, Reference{Transport: Registry, Name: tag.String()}, nil, Options{TmpDir: t.TempDir()})
 		assert.NilError(t, err)
