@@ -21,7 +21,7 @@ import (
 	"github.com/docker-layers/docker-layers/flatten"
 	"github.com/docker-layers/docker-layers/inspect"
 	"github.com/docker-layers/docker-layers/registry"
-		"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
@@ -560,4 +560,3 @@ func registryHost(ref Reference) string {
 func configPlatform(cfg ocispec.Image) ocispec.Platform {
 	return platforms.Normalize(ocispec.Platform{OS: cfg.OS, Architecture: cfg.Architecture, Variant: cfg.Variant, OSVersion: cfg.OSVersion})
 }
-
