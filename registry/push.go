@@ -106,7 +106,7 @@ func Push(ctx context.Context, ref string, img Image, opts PushOptions) (digest.
 	if err != nil {
 		return "", fmt.Errorf("%s: %w", what, err)
 	}
-	obs := &observer{next: base, repo: repo, layers: pi.byDigest, present: opts.Present}
+	obs := &observer{next: base, repo: repo, tag: tag.TagStr(), manifest: digest.FromBytes(img.Manifest), layers: pi.byDigest, present: opts.Present}
 	if err := remote.Write(tag, pi,
 		remote.WithContext(ctx), remote.WithAuth(auth), remote.WithTransport(obs), remote.WithJobs(pushJobs),
 	); err != nil {
@@ -217,14 +217,16 @@ func (l *blobLayer) Uncompressed() (io.ReadCloser, error) {
 }
 
 // observer sees the answers of the target registry, to tell Present which
-// layers were there already (HEAD answered 200) or mounted (a POST with
-// mount= answered 201 Created).
+// layers were there already (HEAD answered 200, for the blob or for the
+// manifest itself) or mounted (a POST with mount= answered 201 Created).
 type observer struct {
-	next    http.RoundTripper
-	repo    name.Repository
-	layers  map[string]Blob
-	present func(Blob, string)
-	once    sync.Map
+	next     http.RoundTripper
+	repo     name.Repository
+	tag      string
+	manifest digest.Digest
+	layers   map[string]Blob
+	present  func(Blob, string)
+	once     sync.Map
 }
 
 func (o *observer) RoundTrip(req *http.Request) (*http.Response, error) {
@@ -236,6 +238,12 @@ func (o *observer) RoundTrip(req *http.Request) (*http.Response, error) {
 	switch {
 	case req.Method == http.MethodHead && resp.StatusCode == http.StatusOK && strings.HasPrefix(req.URL.Path, prefix):
 		o.report(strings.TrimPrefix(req.URL.Path, prefix), "")
+	case req.Method == http.MethodHead && resp.StatusCode == http.StatusOK && req.URL.Path == "/v2/"+o.repo.RepositoryStr()+"/manifests/"+o.tag &&
+		resp.Header.Get("Docker-Content-Digest") == o.manifest.String():
+		// The image is there already: remote.Write uploads nothing.
+		for d := range o.layers {
+			o.report(d, "")
+		}
 	case req.Method == http.MethodPost && resp.StatusCode == http.StatusCreated && req.URL.Path == prefix+"uploads/":
 		q := req.URL.Query()
 		if from := q.Get("from"); q.Get("mount") != "" && from != "" {
