@@ -124,6 +124,7 @@ kept); the kept layers and their history steps are left as they are.
 	flags.BoolVar(&opts.allWh, "all-whiteouts", false, "Keep every whiteout and opaque marker of the squashed layers, also those that hide nothing in the layers below them")
 	addPlatformFlag(cmd, flags, &opts.platform)
 	_ = cmd.MarkFlagFilename("output", "tar")
+	_ = cmd.RegisterFlagCompletionFunc("push", cobra.NoFileCompletions)
 	_ = cmd.MarkFlagFilename("input", "tar", "tgz", "gz", "zst")
 	_ = cmd.MarkFlagDirname("tmpdir")
 	_ = cmd.RegisterFlagCompletionFunc("progress", cobra.FixedCompletions([]string{"auto", "tty", "plain", "none"}, cobra.ShellCompDirectiveNoFileComp))
