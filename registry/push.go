@@ -10,7 +10,9 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"time"
 
+	"github.com/containerd/log"
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -106,6 +108,7 @@ func Push(ctx context.Context, ref string, img Image, opts PushOptions) (digest.
 	if err != nil {
 		return "", fmt.Errorf("%s: %w", what, err)
 	}
+	start := time.Now()
 	obs := &observer{next: base, repo: repo, tag: tag.TagStr(), manifest: digest.FromBytes(img.Manifest), layers: pi.byDigest, present: opts.Present}
 	if err := remote.Write(tag, pi,
 		remote.WithContext(ctx), remote.WithAuth(auth), remote.WithTransport(obs), remote.WithJobs(pushJobs),
@@ -115,7 +118,9 @@ func Push(ctx context.Context, ref string, img Image, opts PushOptions) (digest.
 		}
 		return "", Error(what, repo.RegistryStr(), err)
 	}
-	return digest.FromBytes(img.Manifest), nil
+	d := digest.FromBytes(img.Manifest)
+	log.G(ctx).Debugf("registry: pushed %s@%s, %d layers, in %s", tag.Name(), d, len(img.Layers), time.Since(start).Round(time.Millisecond))
+	return d, nil
 }
 
 // pushImage is an Image as ggcr's v1.Image, for remote.Write: the
