@@ -67,7 +67,16 @@ func ParseTag(s string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	return t.Name(), nil
+	return fullName(t), nil
+}
+
+// fullName is REGISTRY/REPO:TAG, with Docker Hub named docker.io as the
+// docker CLI names it (ggcr's index.docker.io).
+func fullName(t name.Tag) string {
+	if t.RegistryStr() == name.DefaultRegistry {
+		return "docker.io/" + t.RepositoryStr() + ":" + t.TagStr()
+	}
+	return t.Name()
 }
 
 func parseTag(s string) (name.Tag, error) {
@@ -94,7 +103,7 @@ func Push(ctx context.Context, ref string, img Image, opts PushOptions) (digest.
 	if err != nil {
 		return "", err
 	}
-	what := "pushing to " + tag.Name()
+	what := "pushing to " + fullName(tag)
 	repo := tag.Context()
 	auth, err := Authenticator(opts.Keychain, repo)
 	if err != nil {
@@ -119,7 +128,7 @@ func Push(ctx context.Context, ref string, img Image, opts PushOptions) (digest.
 		return "", Error(what, repo.RegistryStr(), err)
 	}
 	d := digest.FromBytes(img.Manifest)
-	log.G(ctx).Debugf("registry: pushed %s@%s, %d layers, in %s", tag.Name(), d, len(img.Layers), time.Since(start).Round(time.Millisecond))
+	log.G(ctx).Debugf("registry: pushed %s@%s, %d layers, in %s", fullName(tag), d, len(img.Layers), time.Since(start).Round(time.Millisecond))
 	return d, nil
 }
 
