@@ -70,8 +70,8 @@ REF" would push it (REGISTRY/REPO[:TAG]; "docker://" may prefix it), with
 the credentials of "docker login": the squashed layer (gzipped), the
 config and the manifest are uploaded, and the kept layers only when the
 target repository has not got them: a kept layer of a docker:// image on
-the same registry is mounted from its repository, and is not even
-fetched. REF@DIGEST is printed on stdout. --push names the image in the
+the same registry is mounted from its repository, and those above the
+range are not even fetched. REF@DIGEST is printed on stdout. --push names the image in the
 registry: it takes neither -t nor -o, and needs no daemon unless the
 image comes from one.
 
