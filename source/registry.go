@@ -20,7 +20,7 @@ import (
 	"github.com/docker-layers/docker-layers/extract"
 	"github.com/docker-layers/docker-layers/flatten"
 	"github.com/docker-layers/docker-layers/inspect"
-	"github.com/google/go-containerregistry/pkg/authn"
+	"github.com/docker-layers/docker-layers/registry"
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
@@ -71,19 +71,15 @@ func openRegistry(ctx context.Context, ref Reference, opts Options) (*registryIm
 		return nil, fmt.Errorf("invalid image %q: %w", ref.String(), err)
 	}
 	repo := r.Context()
-	kc := opts.Keychain
-	if kc == nil {
-		kc = authn.NewMultiKeychain() // anonymous
-	}
-	auth, err := kc.Resolve(repo)
-	if err != nil {
-		return nil, fmt.Errorf("credentials for %s: %w", repo.RegistryStr(), err)
-	}
-	base, err := registryTransport(repo.RegistryStr())
+	auth, err := registry.Authenticator(opts.Keychain, repo)
 	if err != nil {
 		return nil, err
 	}
-	tr, err := transport.NewWithContext(ctx, repo.Registry, auth, transport.NewUserAgent(base, UserAgent), []string{repo.Scope(transport.PullScope)})
+	base, err := registry.BaseTransport(repo.RegistryStr())
+	if err != nil {
+		return nil, err
+	}
+	tr, err := transport.NewWithContext(ctx, repo.Registry, auth, base, []string{repo.Scope(transport.PullScope)})
 	if err != nil {
 		return nil, registryError(ref, err)
 	}
@@ -127,10 +123,6 @@ func openRegistry(ctx context.Context, ref Reference, opts Options) (*registryIm
 	log.G(ctx).Debugf("registry: manifest %s, %d layers, read in %s", img.manifest, len(img.layers), time.Since(start).Round(time.Millisecond))
 	return img, nil
 }
-
-// UserAgent is the User-Agent of registry requests; the command sets the
-// version.
-var UserAgent = "docker-layers"
 
 // maxIndexDepth bounds how deep image indexes may nest.
 const maxIndexDepth = 4
@@ -553,21 +545,9 @@ func manifestMediaType(raw []byte) string {
 }
 
 // registryError makes an error of go-containerregistry one line that names
-// the image: what the registry said, without the request URL's repetition
-// of the reference.
+// the image (registry.Error).
 func registryError(ref Reference, err error) error {
-	var te *transport.Error
-	if errors.As(err, &te) {
-		switch te.StatusCode {
-		case http.StatusUnauthorized:
-			return fmt.Errorf("image %s: unauthorized: authentication required (docker login %s)", ref, registryHost(ref))
-		case http.StatusForbidden:
-			return fmt.Errorf("image %s: denied: %s", ref, strings.TrimSpace(oneLine(te)))
-		case http.StatusNotFound:
-			return fmt.Errorf("image %s: not found in the registry", ref)
-		}
-	}
-	return fmt.Errorf("image %s: %s", ref, oneLine(err))
+	return registry.Error("image "+ref.String(), registryHost(ref), err)
 }
 
 // registryHost is the registry of a docker:// reference, as docker login
@@ -578,10 +558,6 @@ func registryHost(ref Reference) string {
 		return ""
 	}
 	return r.Context().RegistryStr()
-}
-
-func oneLine(err error) string {
-	return strings.Join(strings.Fields(err.Error()), " ")
 }
 
 // configPlatform is the platform a config declares.

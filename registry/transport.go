@@ -1,4 +1,4 @@
-package source
+package registry
 
 import (
 	"crypto/tls"
@@ -9,8 +9,14 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 )
+
+// UserAgent is the User-Agent of registry requests; the command sets the
+// version.
+var UserAgent = "docker-layers"
 
 // certsDirs are where a registry's own CAs and client certificates are
 // looked for, in HOST[:PORT] subdirectories, as Docker and skopeo look:
@@ -25,9 +31,11 @@ func certsDirs() []string {
 	return dirs
 }
 
-// registryTransport is go-containerregistry's default transport, with the
-// CAs and client certificates of the certs.d directories for host.
-func registryTransport(host string) (http.RoundTripper, error) {
+// BaseTransport is go-containerregistry's default transport, with the CAs
+// and client certificates of the certs.d directories for host and
+// UserAgent. It does not authenticate: ggcr's transport.NewWithContext,
+// or remote.Write with remote.WithAuth, wraps it.
+func BaseTransport(host string) (http.RoundTripper, error) {
 	base := remote.DefaultTransport.(*http.Transport).Clone()
 	var (
 		cas   *x509.CertPool
@@ -68,5 +76,18 @@ func registryTransport(host string) (http.RoundTripper, error) {
 	if cas != nil || certs != nil {
 		base.TLSClientConfig = &tls.Config{MinVersion: tls.VersionTLS12, RootCAs: cas, Certificates: certs}
 	}
-	return base, nil
+	return transport.NewUserAgent(base, UserAgent), nil
+}
+
+// Authenticator resolves the credentials kc has for r; a nil kc is
+// anonymous access.
+func Authenticator(kc authn.Keychain, r authn.Resource) (authn.Authenticator, error) {
+	if kc == nil {
+		return authn.Anonymous, nil
+	}
+	auth, err := kc.Resolve(r)
+	if err != nil {
+		return nil, fmt.Errorf("credentials for %s: %w", r.RegistryStr(), err)
+	}
+	return auth, nil
 }
