@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"strings"
 
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
@@ -25,9 +26,33 @@ func Error(what, host string, err error) error {
 			return fmt.Errorf("%s: not found in the registry", what)
 		}
 	}
-	return fmt.Errorf("%s: %s", what, oneLine(err))
+	return &lineError{msg: what + ": " + oneLine(RedactURL(err)), err: err}
 }
+
+// lineError is an error shown as one line, with its cause kept for
+// errors.Is (context.Canceled, say).
+type lineError struct {
+	msg string
+	err error
+}
+
+func (e *lineError) Error() string { return e.msg }
+func (e *lineError) Unwrap() error { return e.err }
 
 func oneLine(err error) string {
 	return strings.Join(strings.Fields(err.Error()), " ")
+}
+
+// RedactURL drops the query of the URL in err's *url.Error, if any: a
+// blob GET redirected to storage carries a signature there (S3's
+// X-Amz-Signature, a SAS token), which must show in no message.
+func RedactURL(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		if u, perr := url.Parse(ue.URL); perr == nil && (u.RawQuery != "" || u.User != nil) {
+			u.RawQuery, u.User = "", nil
+			ue.URL = u.String() + "?…"
+		}
+	}
+	return err
 }

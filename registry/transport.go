@@ -4,6 +4,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"fmt"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -76,7 +77,7 @@ func BaseTransport(host string) (http.RoundTripper, error) {
 	if cas != nil || certs != nil {
 		base.TLSClientConfig = &tls.Config{MinVersion: tls.VersionTLS12, RootCAs: cas, Certificates: certs}
 	}
-	return transport.NewUserAgent(base, UserAgent), nil
+	return transport.NewUserAgent(loopbackHTTP{base}, UserAgent), nil
 }
 
 // Authenticator resolves the credentials kc has for r; a nil kc is
@@ -90,4 +91,34 @@ func Authenticator(kc authn.Keychain, r authn.Resource) (authn.Authenticator, er
 		return nil, fmt.Errorf("credentials for %s: %w", r.RegistryStr(), err)
 	}
 	return auth, nil
+}
+
+// Retrying is rt with ggcr's retries of transient failures (connection
+// errors, 408, 429, 5xx), 3 tries 100 ms apart and more: what
+// remote.Get does with a transport it wraps itself.
+func Retrying(rt http.RoundTripper) http.RoundTripper {
+	return transport.NewRetry(rt, transport.WithRetryStatusCodes(http.StatusRequestTimeout, http.StatusTooManyRequests,
+		http.StatusInternalServerError, http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout))
+}
+
+// loopbackHTTP lets plain HTTP through to loopback hosts only
+// (localhost, 127.0.0.0/8, ::1), as the Docker daemon's default insecure
+// registries: ggcr falls back to HTTP when HTTPS fails for private
+// addresses and *.local too, where credentials would then cross a network
+// in clear.
+type loopbackHTTP struct{ http.RoundTripper }
+
+func (t loopbackHTTP) RoundTrip(r *http.Request) (*http.Response, error) {
+	if r.URL.Scheme == "http" && !isLoopback(r.URL.Hostname()) {
+		return nil, fmt.Errorf("refusing plain HTTP to %s: only a registry on localhost or a loopback address is reached without TLS", r.URL.Host)
+	}
+	return t.RoundTripper.RoundTrip(r)
+}
+
+func isLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
