@@ -3,8 +3,11 @@
 #
 # For each daemon kind whose DOCKER_LAYERS_<KIND>_HOST is not already set,
 # it installs what is missing (e2e/daemons/install.sh), starts the daemon
-# (e2e/daemons/start.sh), builds the fixture images into it, runs
-# `go test ./e2e`, and stops on exit only the daemons it started itself.
+# (e2e/daemons/start.sh), builds the fixture images into it, starts the
+# throwaway registries (e2e/registry/start.sh) unless
+# DOCKER_LAYERS_REGISTRY_PLAIN is set, pushes each daemon's fixtures into
+# them (e2e/registry/push.sh), runs `go test ./e2e`, and stops on exit only
+# the daemons and registries it started itself.
 #
 #   e2e/run.sh [go test flags...]
 #
@@ -16,7 +19,10 @@
 #                         _HOST is then set; on CI (CI=true) a missing one
 #                         fails them.
 #   DOCKER_LAYERS_BINARY  the docker-layers binary to test (default bin/docker-layers)
-#   DOCKER_LAYERS_KEEP=1  leave the daemons this script started running
+#   DOCKER_LAYERS_REGISTRY_{PLAIN,AUTH,TLS}… the registries, as start.sh prints
+#                         them: use these instead of starting them (the
+#                         fixtures are pushed into them all the same)
+#   DOCKER_LAYERS_KEEP=1  leave the daemons and registries this script started running
 #   DOCKER_LAYERS_DIVE    the dive binary (default: go install dive into
 #                         DOCKER_LAYERS_TOOLS, ~/.cache/docker-layers/tools)
 set -euo pipefail
@@ -26,9 +32,13 @@ ROOT="$(cd "$HERE/.." && pwd)"
 DAEMONS_ROOT="${DOCKER_LAYERS_DAEMONS:-/tmp/docker-layers-daemons}"
 
 started=()
+started_registries=
 cleanup() {
 	if [ "${#started[@]}" -gt 0 ] && [ -z "${DOCKER_LAYERS_KEEP:-}" ]; then
 		for kind in "${started[@]}"; do "$HERE/daemons/stop.sh" "$kind" || true; done
+	fi
+	if [ -n "$started_registries" ] && [ -z "${DOCKER_LAYERS_KEEP:-}" ]; then
+		"$HERE/registry/stop.sh" || true
 	fi
 }
 trap cleanup EXIT
@@ -56,6 +66,28 @@ for kind in "${KINDS[@]}"; do
 	var="DOCKER_LAYERS_$(echo "$kind" | tr '[:lower:]' '[:upper:]')_HOST"
 	DOCKER_HOST="${!var}" "$HERE/fixtures/build.sh"
 done
+
+# The registries of the docker:// tests (e2e/registry_test.go), and each
+# daemon's fixtures in them: a look-up per tag when they are there already.
+registry_started=$SECONDS
+if [ -z "${DOCKER_LAYERS_REGISTRY_PLAIN:-}" ]; then
+	command -v docker-registry >/dev/null && command -v htpasswd >/dev/null || "$HERE/daemons/install.sh"
+	# Running registries are reused and left running.
+	# shellcheck source=registry/lib.sh
+	if ! (. "$HERE/registry/lib.sh" && for n in "${REGISTRY_NAMES[@]}"; do reg_pid "$n" >/dev/null || exit 1; done); then
+		started_registries=1
+	fi
+	reg_env=$("$HERE/registry/start.sh")
+	eval "export $reg_env"
+fi
+pushes=()
+for kind in "${KINDS[@]}"; do
+	var="DOCKER_LAYERS_$(echo "$kind" | tr '[:lower:]' '[:upper:]')_HOST"
+	DOCKER_HOST="${!var}" "$HERE/registry/push.sh" "$kind" &
+	pushes+=($!)
+done
+for p in "${pushes[@]}"; do wait "$p"; done
+echo "run.sh: registries ready, fixtures pushed in $((SECONDS - registry_started))s" >&2
 
 # dive, the second oracle of the efficiency tests (e2e/efficiency_test.go),
 # from the Go module proxy into a cache of its own; instant once there.
