@@ -44,15 +44,7 @@ func newFiles(f *flattener) files {
 // data, valid until the next call.
 func (c *files) header(id ident) (*tar.Header, io.Reader, error) {
 	li := int(id.layer)
-	if c.readers == nil {
-		c.readers = make([]*layerReader, len(c.f.layers))
-	}
-	lr := c.readers[li]
-	if lr == nil {
-		l := c.f.layers[li]
-		lr = &layerReader{pr: newPosReader(l.R, l.Size), next: -1}
-		c.readers[li] = lr
-	}
+	lr := layerReaderOf(&c.readers, c.f.layers, li)
 	hdr, data, err := lr.header(id.off)
 	if err != nil {
 		return nil, nil, c.f.errorf(li, "", fmt.Errorf("re-reading header at offset %d: %w", id.off, err))

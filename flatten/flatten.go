@@ -415,14 +415,20 @@ type layerReader struct {
 }
 
 func (w *writer) layerReader(li int) *layerReader {
-	if w.layerR == nil {
-		w.layerR = make([]*layerReader, len(w.f.layers))
+	return layerReaderOf(&w.layerR, w.f.layers, li)
+}
+
+// layerReaderOf returns the reader of layers[li] in *readers (one per
+// layer), made on first use.
+func layerReaderOf(readers *[]*layerReader, layers []Layer, li int) *layerReader {
+	if *readers == nil {
+		*readers = make([]*layerReader, len(layers))
 	}
-	lr := w.layerR[li]
+	lr := (*readers)[li]
 	if lr == nil {
-		l := w.f.layers[li]
+		l := layers[li]
 		lr = &layerReader{pr: newPosReader(l.R, l.Size), next: -1}
-		w.layerR[li] = lr
+		(*readers)[li] = lr
 	}
 	return lr
 }
