@@ -2,7 +2,6 @@ package extract
 
 import (
 	"archive/tar"
-	"bufio"
 	"bytes"
 	"cmp"
 	"context"
@@ -920,60 +919,9 @@ func (a *Archive) layer(ctx context.Context, loc located, w digest.Digest, p Pro
 		}
 		l = loc.layer(w)
 	} else {
-		// The decompressor reads through a large buffer, so that the
-		// archive is read in few system calls; what follows the
-		// compressed stream is drained through it too.
-		how := "spool"
-		if a.opts.Record {
-			how = "recording"
-		}
-		log.G(ctx).Debugf("layer %s (entry %q, %s): decompressing %s with %s into the %s", w, e.name, humanBytes(e.size), c, inflater(c, a.opts.GzipProgram), how)
-		br := bufio.NewReaderSize(io.TeeReader(src, raw), decompressBufSize)
-		dr, err := decompress(c, br, a.opts)
-		if err != nil {
-			return flatten.Layer{}, fmt.Errorf("decompressing layer %s (entry %q): %w", w, e.name, err)
-		}
-		var (
-			f      *os.File
-			rec    *flatten.Recording
-			recErr error
-			got    digest.Digest
-			size   int64
-		)
-		if a.opts.Record {
-			rec, recErr, got, size, err = recordHashed(ctx, dr, w.String())
-		} else {
-			f, got, size, err = a.spool.spoolHashed(dr)
-		}
-		_ = dr.Close()
-		discard := func() {
-			if f != nil {
-				a.spool.discard(f)
-			}
-		}
-		if err != nil {
-			return flatten.Layer{}, fmt.Errorf("decompressing %s layer %s (entry %q): %w", c, w, e.name, err)
-		}
-		if _, err := io.Copy(io.Discard, br); err != nil {
-			discard()
-			return flatten.Layer{}, fmt.Errorf("reading layer %s (entry %q): %w", w, e.name, err)
-		}
-		if rawGot := digest.NewDigest(digest.SHA256, raw); expectRaw != "" && rawGot != expectRaw {
-			discard()
-			return flatten.Layer{}, errorf(ErrDigestMismatch, "layer %s (entry %q): blob has digest %s", w, e.name, rawGot)
-		}
-		if got != w {
-			discard()
-			return flatten.Layer{}, errorf(ErrDigestMismatch, "layer %s (entry %q, %s): uncompressed content has digest %s", w, e.name, c, got)
-		}
-		if recErr != nil {
-			return flatten.Layer{}, recErr
-		}
-		if rec != nil {
-			l = flatten.Layer{ID: w.String(), Recording: rec}
-		} else {
-			a.spool.keep(f)
-			l = flatten.Layer{ID: w.String(), R: io.NewSectionReader(f, 0, size), Size: size}
+		var err error
+		if l, err = readLayer(ctx, a.spool, a.opts, src, raw, c, expectRaw, w, fmt.Sprintf("entry %q", e.name)); err != nil {
+			return flatten.Layer{}, err
 		}
 	}
 	if c == uncompressed && expectRaw != "" && expectRaw != w {

@@ -202,35 +202,45 @@ func (a *Archive) platformManifests(doc ociDoc, depth int) ([]candidate, error) 
 
 // selectPlatform picks the best candidate for the platform.
 func (a *Archive) selectPlatform(cands []candidate) (ocispec.Descriptor, error) {
-	m := a.matcher()
-	var match []candidate
-	for _, c := range cands {
-		if m.Match(c.platform) {
-			match = append(match, c)
+	ps := make([]ocispec.Platform, len(cands))
+	for i, c := range cands {
+		ps[i] = c.platform
+	}
+	i, err := SelectPlatform(a.opts.Platform, ps)
+	if err != nil {
+		return ocispec.Descriptor{}, err
+	}
+	return cands[i].desc, nil
+}
+
+// SelectPlatform returns the index of the platform in available that
+// suits want best: want exactly (as `docker save --platform` takes it)
+// when it is set, else the running platform or the closest one it can
+// run. When none suits, the error is a *PlatformError naming them all.
+func SelectPlatform(want *ocispec.Platform, available []ocispec.Platform) (int, error) {
+	m := platforms.Default()
+	if want != nil {
+		m = platforms.OnlyStrict(*want)
+	}
+	best := -1
+	for i, p := range available {
+		if m.Match(p) && (best < 0 || m.Less(p, available[best])) {
+			best = i
 		}
 	}
-	if len(match) == 0 {
-		e := &PlatformError{Want: platforms.DefaultSpec()}
-		if a.opts.Platform != nil {
-			e.Want = *a.opts.Platform
-		}
-		for _, c := range cands {
-			if !slices.ContainsFunc(e.Available, func(p ocispec.Platform) bool { return formatPlatform(p) == formatPlatform(c.platform) }) {
-				e.Available = append(e.Available, c.platform)
-			}
-		}
-		return ocispec.Descriptor{}, e
+	if best >= 0 {
+		return best, nil
 	}
-	slices.SortStableFunc(match, func(x, y candidate) int {
-		switch {
-		case m.Less(x.platform, y.platform):
-			return -1
-		case m.Less(y.platform, x.platform):
-			return 1
+	e := &PlatformError{Want: platforms.DefaultSpec()}
+	if want != nil {
+		e.Want = *want
+	}
+	for _, p := range available {
+		if !slices.ContainsFunc(e.Available, func(q ocispec.Platform) bool { return formatPlatform(p) == formatPlatform(q) }) {
+			e.Available = append(e.Available, p)
 		}
-		return 0
-	})
-	return match[0].desc, nil
+	}
+	return -1, e
 }
 
 // imageFromManifest builds an image from an image manifest.

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"path"
 	"strings"
 )
 
@@ -198,4 +199,38 @@ func (r *resolver) target(n *node) (string, error) {
 	}
 	r.links[id] = hdr.Linkname
 	return hdr.Linkname, nil
+}
+
+// OpenTop is Open over n layers that are costly to get, such as a
+// registry's: get(from) returns layers from..n-1, bottom first, and is
+// called with a smaller from each time. OpenTop asks for the top layer
+// first, then twice as many each time, and stops as soon as the layers it
+// has decide name: they hold it as a regular file under its own name, no
+// symlink followed, which no lower layer can change (an entry below a
+// lower layer's symlink or file makes that a directory). Anything else
+// (a symlink on the way, an error, a deleted file) is decided as Open
+// decides it, over all n layers. A fault of a layer below those that
+// decide name (a bad hardlink, say) is not seen, as the layer is not
+// read. File.Layer and DeletedError.Layer index
+// the n layers.
+func OpenTop(ctx context.Context, n int, get func(from int) ([]Layer, error), name string) (*File, error) {
+	want := strings.TrimPrefix(path.Clean("/"+name), "/")
+	for k := 1; k < n; k *= 2 {
+		from := n - k
+		layers, err := get(from)
+		if err != nil {
+			return nil, err
+		}
+		// Any error is left to the run over all the layers: a hardlink
+		// to a lower layer's file fails here, and is fine there.
+		if f, err := Open(ctx, layers, name); err == nil && f.Path == want {
+			f.Layer += from
+			return f, nil
+		}
+	}
+	layers, err := get(0)
+	if err != nil {
+		return nil, err
+	}
+	return Open(ctx, layers, name)
 }

@@ -137,3 +137,54 @@ func TestOpenAgainstFlatten(t *testing.T) {
 	}
 	t.Logf("%d paths checked", checked)
 }
+
+// TestOpenTopAgainstOpen checks that OpenTop, which reads from the top
+// down and stops early, finds what Open over all the layers finds, for
+// every name any layer of random stacks holds, and asks for fewer layers
+// when the top layer holds the file.
+func TestOpenTopAgainstOpen(t *testing.T) {
+	r := rand.New(rand.NewPCG(*seed, 5))
+	checked, early := 0, 0
+	for i := range *nStacks / 4 {
+		tars := genStack(t, r, 1+r.IntN(5))
+		layers := mkLayers(tars...)
+		names := map[string]bool{"/": true, "/nope": true}
+		for _, b := range tars {
+			for _, l := range listing(t, b) {
+				names["/"+strings.TrimSuffix(strings.Fields(l)[1], "/")] = true
+			}
+		}
+		for name := range names {
+			f, err := Open(t0ctx, layers, name)
+			lowest := len(layers)
+			get := func(from int) ([]Layer, error) {
+				lowest = min(lowest, from)
+				return layers[from:], nil
+			}
+			g, gerr := OpenTop(t0ctx, len(layers), get, name)
+			var le *LayerError
+			if errors.As(err, &le) && gerr == nil && lowest > 0 {
+				continue // a lower layer's fault, in a layer OpenTop did not need
+			}
+			if (err == nil) != (gerr == nil) || (err != nil && err.Error() != gerr.Error()) {
+				t.Fatalf("stack %d: %s: OpenTop error %v, Open error %v\n%s", i, name, gerr, err, dumpStack(t, tars))
+			}
+			if err != nil {
+				continue
+			}
+			want, _ := io.ReadAll(f)
+			got, _ := io.ReadAll(g)
+			if f.Path != g.Path || f.Layer != g.Layer || string(want) != string(got) || f.Header.Name != g.Header.Name {
+				t.Fatalf("stack %d: %s: OpenTop %s in layer %d (%q), Open %s in layer %d (%q)\n%s", i, name, g.Path, g.Layer, got, f.Path, f.Layer, want, dumpStack(t, tars))
+			}
+			if lowest > 0 {
+				early++
+			}
+			checked++
+		}
+	}
+	if early == 0 {
+		t.Fatal("OpenTop never stopped before the bottom layer")
+	}
+	t.Logf("%d files found, %d without the bottom layer", checked, early)
+}

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"os"
 	"strings"
+
+	"github.com/google/go-containerregistry/pkg/name"
 )
 
 // Transport names where an image lives, with skopeo's transport names.
@@ -19,9 +21,11 @@ const (
 	OCILayout Transport = "oci"
 	// OCIArchive is a tar of an OCI image layout.
 	OCIArchive Transport = "oci-archive"
+	// Registry is an image in a registry: docker://REGISTRY/REPO:TAG.
+	Registry Transport = "docker"
 )
 
-var transports = []Transport{Daemon, DockerArchive, OCILayout, OCIArchive}
+var transports = []Transport{Daemon, DockerArchive, OCILayout, OCIArchive, Registry}
 
 // Reference names an image and where it lives.
 type Reference struct {
@@ -29,7 +33,9 @@ type Reference struct {
 	// Path is the archive file ("-" is stdin) or the layout directory;
 	// empty for the daemon.
 	Path string
-	// Name selects the image: for the daemon, a name, tag or ID; in an
+	// Name selects the image: for the daemon, a name, tag or ID; for a
+	// registry, REGISTRY/REPO[:TAG|@DIGEST] (docker.io when REGISTRY is
+	// left out, as docker pull takes it); in an
 	// archive or a layout, a tag, an image-ID prefix, or the name its
 	// index.json gives it (org.opencontainers.image.ref.name). It may be
 	// empty when the archive or layout holds one image.
@@ -44,6 +50,8 @@ func (r Reference) String() string {
 			return string(Daemon) + ":" + r.Name
 		}
 		return r.Name
+	case r.Transport == Registry:
+		return string(Registry) + "://" + r.Name
 	case r.Name == "":
 		return string(r.Transport) + ":" + r.Path
 	}
@@ -57,6 +65,7 @@ func (r Reference) String() string {
 //	docker-archive:FILE[:NAME]   ("-" is stdin)
 //	oci:DIR[:NAME]
 //	oci-archive:FILE[:NAME]      ("-" is stdin)
+//	docker://[REGISTRY/]REPO[:TAG|@DIGEST]
 //
 // FILE and DIR end at the first colon after the prefix, as in skopeo.
 // Anything else is the name of an image in the daemon ("myimg:1.0",
@@ -75,6 +84,19 @@ func ParseReference(s string) (Reference, error) {
 	switch t {
 	case "":
 		return Reference{Transport: Daemon, Name: s}, nil
+	case Registry:
+		ref, ok := strings.CutPrefix(rest, "//")
+		if !ok {
+			// "docker:latest" is the daemon's image docker:latest.
+			return Reference{Transport: Daemon, Name: s}, nil
+		}
+		if ref == "" {
+			return Reference{}, fmt.Errorf("invalid image %q: docker:// needs a reference, such as docker://registry.example.com/app:1.0", s)
+		}
+		if _, err := name.ParseReference(ref, name.StrictValidation); err != nil {
+			return Reference{}, fmt.Errorf("invalid image %q: %w", s, err)
+		}
+		return Reference{Transport: Registry, Name: ref}, nil
 	case Daemon:
 		if rest == "" {
 			return Reference{}, fmt.Errorf("invalid image %q: %s: needs an image name", s, t)

@@ -11,6 +11,7 @@ import (
 	"github.com/docker-layers/docker-layers/extract"
 	"github.com/docker-layers/docker-layers/flatten"
 	"github.com/docker-layers/docker-layers/inspect"
+	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/docker/docker/api/types/system"
 	"github.com/dustin/go-humanize"
 	dockerspec "github.com/moby/docker-image-spec/specs-go/v1"
@@ -35,6 +36,10 @@ type Options struct {
 	// flatten.Recordings, not spooled: see extract.Options.Record. Only
 	// flatten.Compare and flatten.Changes can read such layers.
 	Record bool
+	// Keychain gives the credentials for a registry (docker:// images);
+	// nil is anonymous access. The docker CLI's config file, with its
+	// credential helpers, is the command's.
+	Keychain authn.Keychain
 }
 
 func (o Options) extract() extract.Options {
@@ -92,6 +97,8 @@ func Open(ctx context.Context, c Client, ref Reference, opts Options) (Image, er
 		return &daemonImage{c: c, ref: ref.Name, opts: opts}, nil
 	case DockerArchive, OCIArchive, OCILayout:
 		return openArchive(ctx, ref, opts)
+	case Registry:
+		return openRegistry(ctx, ref, opts)
 	}
 	return nil, fmt.Errorf("unknown image source %q", ref.Transport)
 }
@@ -141,6 +148,24 @@ func (s *Selection) Layers(ctx context.Context, want []digest.Digest, ready func
 		l.Debugf("reading layers: %d layers, %s, in %s (%s/s)", len(ls), humanize.Bytes(uint64(size)), took.Round(time.Millisecond), humanize.Bytes(uint64(float64(size)/max(took.Seconds(), 1e-3))))
 	}
 	return ls, nil
+}
+
+// Open returns the regular file at path in the merge of the selected
+// layers, as flatten.Open finds it; File.Layer and DeletedError.Layer
+// index Selected. A registry's layers are fetched from the top down, only
+// as many as decide path (flatten.OpenTop); the other sources read them
+// all, as one stream from the daemon or one archive costs no more.
+func (s *Selection) Open(ctx context.Context, path string) (*flatten.File, error) {
+	want := s.DiffIDs()
+	if _, ok := s.Image.(*registryImage); ok {
+		get := func(from int) ([]flatten.Layer, error) { return s.Layers(ctx, want[from:], nil) }
+		return flatten.OpenTop(ctx, len(want), get, path)
+	}
+	layers, err := s.Layers(ctx, want, nil)
+	if err != nil {
+		return nil, err
+	}
+	return flatten.Open(ctx, layers, path)
 }
 
 // DiffIDs returns the selected layers' diff IDs, bottom first.

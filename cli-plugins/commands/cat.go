@@ -7,7 +7,6 @@ import (
 	"io"
 
 	"github.com/docker-layers/docker-layers/flatten"
-	"github.com/docker-layers/docker-layers/source"
 	"github.com/docker/cli/cli/command"
 	"github.com/docker/cli/cli/command/completion"
 	"github.com/docker/cli/cli/command/formatter"
@@ -86,7 +85,7 @@ names it), or is a directory, a device or a FIFO.
 func runCat(ctx context.Context, dockerCLI command.Cli, opts catOptions) (retErr error) {
 	reading := readingProgress(dockerCLI)
 	defer reading.done()
-	sopts := source.Options{TmpDir: opts.tmpdir, Platform: opts.platform, GzipProgram: gzipProgram(), Progress: reading.update}
+	sopts := sourceOptions(dockerCLI, opts.tmpdir, opts.platform, reading.update)
 	sel, err := selectLayers(ctx, dockerCLI, opts.input, opts.image, opts.layers, sopts)
 	defer closeSelection(sel, &retErr)
 	if err != nil {
@@ -101,12 +100,8 @@ func runCat(ctx context.Context, dockerCLI command.Cli, opts catOptions) (retErr
 			out.abort()
 		}
 	}()
-	layers, err := sel.Layers(ctx, sel.DiffIDs(), nil)
-	if err != nil {
-		return err
-	}
+	f, err := sel.Open(ctx, opts.path)
 	reading.done()
-	f, err := flatten.Open(ctx, layers, opts.path)
 	var de *flatten.DeletedError
 	if errors.As(err, &de) {
 		l := sel.Ancestry.Layers[sel.Selected[de.Layer]]

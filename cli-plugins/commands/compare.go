@@ -172,7 +172,7 @@ func runCompare(ctx context.Context, dockerCLI command.Cli, opts compareOptions,
 	reading := readingProgress(dockerCLI)
 	defer reading.done()
 	copts := compare.Options{
-		Source:  source.Options{TmpDir: opts.tmpdir, Platform: opts.platform, GzipProgram: gzipProgram(), Progress: reading.update},
+		Source:  sourceOptions(dockerCLI, opts.tmpdir, opts.platform, reading.update),
 		Filter:  filter,
 		ModTime: opts.mtime,
 	}

@@ -25,7 +25,7 @@ func completeLayerSpecs(dockerCLI command.Cli, arg int) cobra.CompletionFunc {
 		if !ok {
 			return nil, none
 		}
-		opts := source.Options{TmpDir: flagString(cmd, "tmpdir")}
+		opts := sourceOptions(dockerCLI, flagString(cmd, "tmpdir"), nil, nil)
 		if p := flagString(cmd, "platform"); p != "" {
 			plat, err := parsePlatform(p)
 			if err != nil {

@@ -5,7 +5,6 @@ import (
 	"fmt"
 
 	"github.com/docker-layers/docker-layers/flatten"
-	"github.com/docker-layers/docker-layers/source"
 	"github.com/docker/cli/cli/command"
 	"github.com/docker/cli/cli/command/completion"
 	"github.com/docker/cli/cli/command/formatter"
@@ -102,7 +101,7 @@ under it.
 func runDiff(ctx context.Context, dockerCLI command.Cli, opts diffOptions, filter *flatten.PathFilter) (retErr error) {
 	reading := readingProgress(dockerCLI)
 	defer reading.done()
-	sopts := source.Options{TmpDir: opts.tmpdir, Platform: opts.platform, GzipProgram: gzipProgram(), Progress: reading.update}
+	sopts := sourceOptions(dockerCLI, opts.tmpdir, opts.platform, reading.update)
 	sel, err := selectLayers(ctx, dockerCLI, opts.input, opts.image, opts.layers, sopts)
 	defer closeSelection(sel, &retErr)
 	if err != nil {

@@ -5,7 +5,6 @@ import (
 	"fmt"
 
 	"github.com/docker-layers/docker-layers/analyze"
-	"github.com/docker-layers/docker-layers/source"
 	"github.com/docker/cli/cli/command"
 	"github.com/docker/cli/cli/command/completion"
 	"github.com/docker/cli/cli/command/formatter"
@@ -116,7 +115,7 @@ pick one image of an archive that holds several, name it as IMAGE instead
 func runDu(ctx context.Context, dockerCLI command.Cli, opts duOptions) (retErr error) {
 	reading := readingProgress(dockerCLI)
 	defer reading.done()
-	sopts := source.Options{TmpDir: opts.tmpdir, Platform: opts.platform, GzipProgram: gzipProgram(), Progress: reading.update}
+	sopts := sourceOptions(dockerCLI, opts.tmpdir, opts.platform, reading.update)
 	sel, err := selectLayers(ctx, dockerCLI, opts.input, opts.image, opts.layers, sopts)
 	defer closeSelection(sel, &retErr)
 	if err != nil {

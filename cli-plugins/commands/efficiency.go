@@ -10,7 +10,6 @@ import (
 
 	"github.com/docker-layers/docker-layers/analyze"
 	"github.com/docker-layers/docker-layers/flatten"
-	"github.com/docker-layers/docker-layers/source"
 	"github.com/docker/cli/cli"
 	"github.com/docker/cli/cli/command"
 	"github.com/docker/cli/cli/command/completion"
@@ -222,7 +221,7 @@ func runEfficiency(ctx context.Context, dockerCLI command.Cli, opts efficiencyOp
 	}
 	reading := readingProgress(dockerCLI)
 	defer reading.done()
-	sopts := source.Options{TmpDir: opts.tmpdir, Platform: opts.platform, GzipProgram: gzipProgram(), Progress: reading.update}
+	sopts := sourceOptions(dockerCLI, opts.tmpdir, opts.platform, reading.update)
 	sel, err := selectLayers(ctx, dockerCLI, opts.input, opts.image, specs, sopts)
 	defer closeSelection(sel, &retErr)
 	if err != nil {

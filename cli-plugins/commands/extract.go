@@ -202,7 +202,7 @@ func allSame(cs []compression) bool {
 func runExtract(ctx context.Context, dockerCLI command.Cli, opts extractOptions) (retErr error) {
 	progress := newProgress(dockerCLI, opts.progress, opts.quiet)
 	defer progress.done()
-	sopts := source.Options{TmpDir: opts.tmpdir, Platform: opts.platform, GzipProgram: gzipProgram(), Progress: progress.update}
+	sopts := sourceOptions(dockerCLI, opts.tmpdir, opts.platform, progress.update)
 	sel, err := selectLayers(ctx, dockerCLI, opts.input, opts.image, opts.layers, sopts)
 	defer closeSelection(sel, &retErr)
 	if err != nil {

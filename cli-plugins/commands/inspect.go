@@ -5,7 +5,6 @@ import (
 	"fmt"
 
 	"github.com/docker-layers/docker-layers/inspect"
-	"github.com/docker-layers/docker-layers/source"
 	"github.com/docker/cli/cli/command"
 	"github.com/docker/cli/cli/command/completion"
 	"github.com/docker/cli/cli/command/formatter"
@@ -84,7 +83,7 @@ config, and its layer data skipped.
 }
 
 func runInspect(ctx context.Context, dockerCLI command.Cli, opts inspectOptions) (retErr error) {
-	sel, err := selectLayers(ctx, dockerCLI, opts.input, opts.image, opts.layers, source.Options{TmpDir: opts.tmpdir, Platform: opts.platform, GzipProgram: gzipProgram()})
+	sel, err := selectLayers(ctx, dockerCLI, opts.input, opts.image, opts.layers, sourceOptions(dockerCLI, opts.tmpdir, opts.platform, nil))
 	defer closeSelection(sel, &retErr)
 	if err != nil {
 		return err

@@ -8,7 +8,6 @@ import (
 
 	"github.com/docker-layers/docker-layers/analyze"
 	"github.com/docker-layers/docker-layers/flatten"
-	"github.com/docker-layers/docker-layers/source"
 	"github.com/docker/cli/cli/command"
 	"github.com/docker/cli/cli/command/completion"
 	"github.com/docker/cli/cli/command/formatter"
@@ -151,7 +150,7 @@ func validateLsFlags(cmd *cobra.Command, opts *lsOptions) error {
 func runLs(ctx context.Context, dockerCLI command.Cli, opts lsOptions) (retErr error) {
 	reading := readingProgress(dockerCLI)
 	defer reading.done()
-	sopts := source.Options{TmpDir: opts.tmpdir, Platform: opts.platform, GzipProgram: gzipProgram(), Progress: reading.update}
+	sopts := sourceOptions(dockerCLI, opts.tmpdir, opts.platform, reading.update)
 	sel, err := selectLayers(ctx, dockerCLI, opts.input, opts.image, opts.layers, sopts)
 	defer closeSelection(sel, &retErr)
 	if err != nil {

@@ -6,7 +6,6 @@ import (
 	"fmt"
 
 	"github.com/docker-layers/docker-layers/report"
-	"github.com/docker-layers/docker-layers/source"
 	"github.com/docker/cli/cli/command"
 	"github.com/docker/cli/cli/command/completion"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -88,7 +87,7 @@ a terminal is refused.
 func runReport(ctx context.Context, dockerCLI command.Cli, opts reportOptions) (retErr error) {
 	reading := readingProgress(dockerCLI)
 	defer reading.done()
-	sopts := source.Options{TmpDir: opts.tmpdir, Platform: opts.platform, GzipProgram: gzipProgram(), Progress: reading.update}
+	sopts := sourceOptions(dockerCLI, opts.tmpdir, opts.platform, reading.update)
 	sel, err := selectLayers(ctx, dockerCLI, opts.input, opts.image, opts.layers, sopts)
 	defer closeSelection(sel, &retErr)
 	if err != nil {

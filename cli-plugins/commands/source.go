@@ -2,9 +2,14 @@ package commands
 
 import (
 	"context"
+	"fmt"
 
+	"github.com/docker-layers/docker-layers/extract"
 	"github.com/docker-layers/docker-layers/source"
 	"github.com/docker/cli/cli/command"
+	"github.com/google/go-containerregistry/pkg/authn"
+	"github.com/google/go-containerregistry/pkg/name"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"github.com/spf13/cobra"
 )
 
@@ -77,4 +82,43 @@ func closeSelection(sel *source.Selection, retErr *error) {
 	if err := sel.Close(); err != nil && *retErr == nil {
 		*retErr = err
 	}
+}
+
+// sourceOptions are the source.Options of a command's flags: where to
+// spool, the platform, the progress display, and the docker CLI's
+// registry credentials.
+func sourceOptions(dockerCLI command.Cli, tmpdir string, platform *ocispec.Platform, progress func(extract.Progress)) source.Options {
+	return source.Options{
+		TmpDir:      tmpdir,
+		Platform:    platform,
+		GzipProgram: gzipProgram(),
+		Progress:    progress,
+		Keychain:    cliKeychain{dockerCLI},
+	}
+}
+
+// cliKeychain gives registry credentials as the docker CLI has them: its
+// config file (`docker login`, --config, DOCKER_CONFIG) and the credential
+// helpers that names, as `docker pull` finds them.
+type cliKeychain struct{ dockerCLI command.Cli }
+
+func (k cliKeychain) Resolve(r authn.Resource) (authn.Authenticator, error) {
+	key := r.RegistryStr()
+	if key == name.DefaultRegistry {
+		key = authn.DefaultAuthKey
+	}
+	ac, err := k.dockerCLI.ConfigFile().GetAuthConfig(key)
+	if err != nil {
+		return nil, fmt.Errorf("reading the credentials for %s: %w", r.RegistryStr(), err)
+	}
+	if ac.Username == "" && ac.Password == "" && ac.Auth == "" && ac.IdentityToken == "" && ac.RegistryToken == "" {
+		return authn.Anonymous, nil
+	}
+	return authn.FromConfig(authn.AuthConfig{
+		Username:      ac.Username,
+		Password:      ac.Password,
+		Auth:          ac.Auth,
+		IdentityToken: ac.IdentityToken,
+		RegistryToken: ac.RegistryToken,
+	}), nil
 }

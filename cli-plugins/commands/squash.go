@@ -153,7 +153,7 @@ func runSquash(ctx context.Context, dockerCLI command.Cli, opts squashOptions) (
 	if opts.layers != "" {
 		specs = []string{opts.layers}
 	}
-	sopts := source.Options{TmpDir: opts.tmpdir, Platform: opts.platform, GzipProgram: gzipProgram(), Progress: progress.update}
+	sopts := sourceOptions(dockerCLI, opts.tmpdir, opts.platform, progress.update)
 	sel, err := selectLayers(ctx, dockerCLI, opts.input, opts.image, specs, sopts)
 	defer closeSelection(sel, &retErr)
 	if err != nil {
