@@ -50,7 +50,7 @@ func registries(t *testing.T) registryEnv {
 		if os.Getenv("CI") == "true" {
 			t.Fatal("DOCKER_LAYERS_REGISTRY_* is not set: the registries are missing (run the suite with e2e/run.sh)")
 		}
-		t.Skip("no registry: DOCKER_LAYERS_REGISTRY_* is not set (run e2e/run.sh, or eval \"export $(e2e/registry/start.sh)\" and e2e/registry/push.sh)")
+		t.Skip("no registry: DOCKER_LAYERS_REGISTRY_* is not set (run e2e/run.sh, or set -a; eval \"$(e2e/registry/start.sh)\"; set +a and e2e/registry/push.sh KIND)")
 	}
 	return r
 }

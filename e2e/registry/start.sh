@@ -16,7 +16,7 @@
 # http.response.status, so that tests can count blob GETs.
 # A registry that already answers is reused (idempotent).
 #
-# Prints on stdout, for `eval "export $(e2e/registry/start.sh)"`:
+# Prints on stdout, for `set -a; eval "$(e2e/registry/start.sh)"; set +a`:
 #   DOCKER_LAYERS_REGISTRY_PLAIN=127.0.0.1:PORT
 #   DOCKER_LAYERS_REGISTRY_PLAIN_LOG=…/plain/registry.log
 #   DOCKER_LAYERS_REGISTRY_AUTH=127.0.0.1:PORT
