@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -330,6 +331,90 @@ func TestRegistryDiesMidBlob(t *testing.T) {
 	assertEmpty(t, out, tmp)
 }
 
+// TestRegistryResumesDroppedBlob reads the daemon's latest through a proxy
+// that drops the connection once, 100 KiB into the bottom layer's blob:
+// extract asks for the rest with a ranged GET and writes the bytes it
+// writes from the daemon.
+func TestRegistryResumesDroppedBlob(t *testing.T) {
+	reg := registries(t)
+	forEachDaemon(t, func(t *testing.T, d daemon) {
+		t.Parallel()
+		repo := fixtureRepo(d)
+		bottom := manifestOf(t, reg.plain, repo, "latest").layers[0]
+		const cutAt = 100 << 10
+		if size := blobSize(t, reg.plain, repo, bottom); size <= cutAt {
+			t.Fatalf("the bottom layer's blob is %d bytes: too small to cut at %d", size, cutAt)
+		}
+		p := newBlobProxy(t, reg.plain, bottom, cutOnce(cutAt))
+		img := "docker://" + p.addr + "/" + repo + ":latest"
+		if got, want := extractSHA(t, d.standalone, img), extractSHA(t, d.standalone, "docker-layers-fixture:latest"); got != want {
+			t.Errorf("extract %s, cut once: not the bytes extract gives from the daemon", img)
+		}
+		// The ranged GET asks from where the cut left it, at most cutAt
+		// (what reached extract of what the proxy passed on).
+		ranges := p.blobRanges()
+		if len(ranges) != 2 || ranges[0] != "" || !strings.HasPrefix(ranges[1], "bytes=") || !strings.HasSuffix(ranges[1], "-") {
+			t.Fatalf("GETs of the cut blob with Range headers %q: want one whole, then one from where it stopped", ranges)
+		}
+		if from, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimPrefix(ranges[1], "bytes="), "-"), 10, 64); err != nil || from <= 0 || from > cutAt {
+			t.Errorf("asked again with %q: want bytes=N- with 0 < N <= %d", ranges[1], cutAt)
+		}
+	})
+}
+
+// TestRegistryToken reads the daemon's latest from a registry that asks for
+// bearer tokens (tokenProxy): with the right Basic credentials in the
+// docker config, extract gives the daemon's bytes; without or with a wrong
+// password, exit 2 and one line. Under -D no output shows the password,
+// the Basic credentials, the token or "Authorization".
+func TestRegistryToken(t *testing.T) {
+	reg := registries(t)
+	d := daemons(t)[0]
+	p := newTokenProxy(t, reg.plain, reg.user, reg.password)
+	img := "docker://" + p.addr + "/" + fixtureRepo(d) + ":latest"
+	wrong := reg.password + "-wrong"
+	secrets := []string{reg.password, basicAuth(reg.user, reg.password), wrong, basicAuth(reg.user, wrong), p.token, "Authorization"}
+	right := dockerConfig(t, map[string]string{p.addr: basicAuth(reg.user, reg.password)})
+	if got, want := extractSHA(t, func(t *testing.T, args ...string) result { return d.pluginIn(t, right, nil, args...) }, img),
+		extractSHA(t, d.standalone, "docker-layers-fixture:latest"); got != want {
+		t.Errorf("extract %s: not the bytes extract gives from the daemon", img)
+	}
+	for _, tc := range []struct {
+		name string
+		cfg  string
+		ok   bool
+	}{
+		{"right password", right, true},
+		{"wrong password", dockerConfig(t, map[string]string{p.addr: basicAuth(reg.user, wrong)}), false},
+		{"no credentials", dockerConfig(t, nil), false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			out := t.TempDir()
+			for _, args := range [][]string{
+				{"inspect", img},
+				{"extract", "-f", "-l", "-1", img, "-o", filepath.Join(out, "x.tar")},
+				{"cat", img, "/app/hello.txt"},
+			} {
+				for _, r := range []result{
+					runCmd(t, []string{"DOCKER_HOST=" + d.host, "DOCKER_CONTEXT="}, nil, "docker", append([]string{"--config", tc.cfg, "-D", "layers"}, args...)...),
+					d.layersIn(t, tc.cfg, nil, append([]string{"-D"}, args...)...),
+				} {
+					if found := secretsIn(r.stdout+r.stderr, secrets...); len(found) > 0 {
+						t.Errorf("%v shows %q:\n%s", args, found, r)
+					}
+					if tc.ok {
+						if r.code != 0 || !strings.Contains(r.stderr, "level=debug") {
+							t.Errorf("%v: want success and debug lines: %s", args, r)
+						}
+					} else {
+						failsCleanly(t, strings.Join(args, " "), r, []string{"unauthorized", "authentication required"}, out)
+					}
+				}
+			}
+		})
+	}
+}
+
 // TestRegistryDigestMismatch reads the daemon's latest through a proxy in
 // front of the plain registry that inverts one byte of the top layer's
 // blob. In the gzip header's MTIME field, the blob still inflates to the
@@ -361,6 +446,7 @@ func TestRegistryDigestMismatch(t *testing.T) {
 					{"extract", img, "-o", filepath.Join(out, "x.tar"), "--tmpdir", tmp},
 					{"extract", "-l", "-1", img, "-o", filepath.Join(out, "x.tar"), "--tmpdir", tmp},
 					{"cat", img, "/app/conf/numbers-link/README", "--tmpdir", tmp},
+					{"squash", img, "-o", filepath.Join(out, "squashed.tar"), "--tmpdir", tmp},
 				} {
 					r := d.standalone(t, args...)
 					failsCleanly(t, strings.Join(args, " "), r, tc.says, out, tmp)

@@ -2,12 +2,15 @@ package e2e
 
 import (
 	"bufio"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"log"
 	"net"
 	"net/http"
 	"net/http/httputil"
@@ -17,6 +20,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -303,6 +307,9 @@ type blobProxy struct {
 	addr   string
 	srv    *http.Server
 	closed sync.Once
+
+	mu     sync.Mutex
+	ranges []string // the Range header of each GET of the blob
 }
 
 // filter wraps the body of a blob response; status is its HTTP status.
@@ -316,18 +323,21 @@ func newBlobProxy(t *testing.T, upstream, digest string, f filter) *blobProxy {
 	}
 	rp := httputil.NewSingleHostReverseProxy(u)
 	rp.FlushInterval = -1 // pass each read on at once
-	rp.ModifyResponse = func(resp *http.Response) error {
-		if resp.Request.Method == http.MethodGet && strings.HasSuffix(resp.Request.URL.Path, "/blobs/"+digest) {
-			resp.Body = f(resp.StatusCode, resp.Body)
-		}
-		return nil
-	}
-	rp.ErrorLog = nil
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &blobProxy{addr: l.Addr().String(), srv: &http.Server{Handler: rp}}
+	p := &blobProxy{addr: l.Addr().String(), srv: &http.Server{Handler: rp, ErrorLog: log.New(io.Discard, "", 0)}}
+	rp.ModifyResponse = func(resp *http.Response) error {
+		if resp.Request.Method == http.MethodGet && strings.HasSuffix(resp.Request.URL.Path, "/blobs/"+digest) {
+			p.mu.Lock()
+			p.ranges = append(p.ranges, resp.Request.Header.Get("Range"))
+			p.mu.Unlock()
+			resp.Body = f(resp.StatusCode, resp.Body)
+		}
+		return nil
+	}
+	rp.ErrorLog = log.New(io.Discard, "", 0) // the cuts the tests make
 	go func() { _ = p.srv.Serve(l) }()
 	t.Cleanup(p.close)
 	return p
@@ -335,6 +345,40 @@ func newBlobProxy(t *testing.T, upstream, digest string, f filter) *blobProxy {
 
 // close closes the proxy's listener and every connection, at once.
 func (p *blobProxy) close() { p.closed.Do(func() { _ = p.srv.Close() }) }
+
+// blobRanges are the Range headers of the blob's GETs so far, "" for none.
+func (p *blobProxy) blobRanges() []string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return slices.Clone(p.ranges)
+}
+
+// cutOnce is a filter that ends the first body it is given with an error
+// after n bytes, so that the proxy drops the connection there; it passes
+// the others on whole.
+func cutOnce(n int64) filter {
+	var first atomic.Bool
+	return func(_ int, body io.ReadCloser) io.ReadCloser {
+		if first.Swap(true) {
+			return body
+		}
+		return &cut{ReadCloser: body, left: n}
+	}
+}
+
+type cut struct {
+	io.ReadCloser
+	left int64
+}
+
+func (c *cut) Read(p []byte) (int, error) {
+	if c.left <= 0 {
+		return 0, errors.New("cut by the test")
+	}
+	n, err := c.ReadCloser.Read(p[:min(int64(len(p)), c.left)])
+	c.left -= int64(n)
+	return n, err
+}
 
 // flipByte is a filter that inverts the byte at offset at of a 200
 // response's body.
@@ -419,4 +463,58 @@ func secretsIn(outputs string, secrets ...string) []string {
 func shortDigest(d string) string {
 	d = strings.TrimPrefix(d, "sha256:")
 	return d[:min(12, len(d))]
+}
+
+// tokenProxy is a registry that asks for bearer tokens, as Docker Hub
+// does, in front of a plain HTTP registry: it answers 401 with a Bearer
+// challenge that names its own token endpoint unless a request carries
+// its token, and the endpoint gives the token for the right Basic
+// credentials only. Requests with the token go on to the registry.
+type tokenProxy struct {
+	addr, token string
+}
+
+func newTokenProxy(t *testing.T, upstream, user, password string) *tokenProxy {
+	t.Helper()
+	u, err := url.Parse("http://" + upstream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := make([]byte, 16)
+	_, _ = rand.Read(b)
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &tokenProxy{addr: l.Addr().String(), token: "dl-token-" + hex.EncodeToString(b)}
+	rp := httputil.NewSingleHostReverseProxy(u)
+	rp.ErrorLog = log.New(io.Discard, "", 0)
+	unauthorized := func(w http.ResponseWriter, challenge bool) {
+		if challenge {
+			w.Header().Set("WWW-Authenticate", fmt.Sprintf(`Bearer realm="http://%s/token",service="dl-e2e"`, p.addr))
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusUnauthorized)
+		_, _ = io.WriteString(w, `{"errors":[{"code":"UNAUTHORIZED","message":"authentication required"}]}`)
+	}
+	srv := &http.Server{ErrorLog: log.New(io.Discard, "", 0), Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/token" {
+			if u, pw, ok := r.BasicAuth(); !ok || u != user || pw != password {
+				unauthorized(w, false)
+				return
+			}
+			w.Header().Set("Content-Type", "application/json")
+			_ = json.NewEncoder(w).Encode(map[string]any{"token": p.token, "expires_in": 300})
+			return
+		}
+		if r.Header.Get("Authorization") != "Bearer "+p.token {
+			unauthorized(w, true)
+			return
+		}
+		r.Header.Del("Authorization")
+		rp.ServeHTTP(w, r)
+	})}
+	go func() { _ = srv.Serve(l) }()
+	t.Cleanup(func() { _ = srv.Close() })
+	return p
 }
