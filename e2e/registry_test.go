@@ -418,10 +418,10 @@ func TestRegistryToken(t *testing.T) {
 // TestRegistryDigestMismatch reads the daemon's latest through a proxy in
 // front of the plain registry that inverts one byte of the top layer's
 // blob. In the gzip header's MTIME field, the blob still inflates to the
-// same layer: only its digest tells, and the error must say so. In the
-// middle of the blob, whatever finds it first (the inflater or the
-// digest) fails the command. Either way: exit 2, one line, no output file
-// and nothing left in --tmpdir.
+// same layer: only its digest tells, and the error must say "digest". In
+// the middle of the blob, whatever finds it first (the inflater or the
+// digest) fails the command. Either way: exit 2, one line that names the
+// blob, no output file and nothing left in --tmpdir.
 func TestRegistryDigestMismatch(t *testing.T) {
 	reg := registries(t)
 	forEachDaemon(t, func(t *testing.T, d daemon) {
@@ -450,6 +450,9 @@ func TestRegistryDigestMismatch(t *testing.T) {
 				} {
 					r := d.standalone(t, args...)
 					failsCleanly(t, strings.Join(args, " "), r, tc.says, out, tmp)
+					if !strings.Contains(r.stderr, top) {
+						t.Errorf("%v: the error does not name the blob %s: %s", args, top, r.stderr)
+					}
 					t.Logf("%v: %s", args, strings.TrimSpace(r.stderr))
 				}
 			})
