@@ -93,7 +93,7 @@ func ParseReference(s string) (Reference, error) {
 		if ref == "" {
 			return Reference{}, fmt.Errorf("invalid image %q: docker:// needs a reference, such as docker://registry.example.com/app:1.0", s)
 		}
-		if _, err := name.ParseReference(ref, name.StrictValidation); err != nil {
+		if _, err := name.ParseReference(ref); err != nil {
 			return Reference{}, fmt.Errorf("invalid image %q: %w", s, err)
 		}
 		return Reference{Transport: Registry, Name: ref}, nil

@@ -66,7 +66,7 @@ type registryImage struct {
 // opts.Platform, and reads the manifest and config. No layer is fetched.
 func openRegistry(ctx context.Context, ref Reference, opts Options) (*registryImage, error) {
 	start := time.Now()
-	r, err := name.ParseReference(ref.Name, name.StrictValidation)
+	r, err := name.ParseReference(ref.Name)
 	if err != nil {
 		return nil, fmt.Errorf("invalid image %q: %w", ref.String(), err)
 	}
