@@ -60,6 +60,15 @@ func TestRegistryExtractMatchesDaemon(t *testing.T) {
 	reg := registries(t)
 	forEachDaemon(t, func(t *testing.T, d daemon) {
 		t.Parallel()
+		t.Run("no tag, and a digest", func(t *testing.T) {
+			want := extractSHA(t, d.standalone, "-l", "1:", "docker-layers-fixture:latest")
+			repo := "docker://" + reg.plain + "/" + fixtureRepo(d)
+			for _, img := range []string{repo, repo + "@" + manifestDigest(t, reg.plain, fixtureRepo(d), "latest")} {
+				if got := extractSHA(t, d.standalone, "-l", "1:", img); got != want {
+					t.Errorf("extract -l 1: %s: not the bytes extract gives from the daemon's latest", img)
+				}
+			}
+		})
 		for _, tag := range []string{"mid", "latest"} {
 			for _, spec := range [][]string{nil, {"-l", "-1"}, {"-l", "1:3"}, {"-l", "2:"}, {"-l", ":1", "-l", "3"}} {
 				t.Run(strings.Join(append([]string{tag}, spec...), " "), func(t *testing.T) {
@@ -458,6 +467,18 @@ func TestRegistryDigestMismatch(t *testing.T) {
 			})
 		}
 	})
+}
+
+// manifestDigest is the digest of the manifest that repo:tag names (an
+// index, where the registry has one).
+func manifestDigest(t *testing.T, addr, repo, tag string) string {
+	t.Helper()
+	r := runCmd(t, nil, nil, "curl", "-sfI", "-o", "/dev/null", "-w", "%header{docker-content-digest}", "-H", "Accept: "+manifestTypes, "http://"+addr+"/v2/"+repo+"/manifests/"+tag)
+	d := must(t, r)
+	if !strings.HasPrefix(d, "sha256:") {
+		t.Fatalf("HEAD manifest %s:%s: digest %q", repo, tag, d)
+	}
+	return d
 }
 
 // blobSize is the size of a blob, as the registry's HEAD says it.
