@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -338,6 +339,45 @@ func TestRegistryDiesMidBlob(t *testing.T) {
 	t.Logf("failed %s after the kill: %s", time.Since(start).Round(time.Millisecond), stderr.String())
 	oneLine(t, stderr.String(), "")
 	assertEmpty(t, out, tmp)
+}
+
+// TestRegistryInterrupted interrupts extract while it reads a layer blob
+// that a proxy passes on at 256 KiB/s: SIGINT is exit 130, SIGTERM 143,
+// with no output file and nothing left in --tmpdir.
+func TestRegistryInterrupted(t *testing.T) {
+	reg := registries(t)
+	d := daemons(t)[0]
+	bottom := manifestOf(t, reg.plain, fixtureRepo(d), "latest").layers[0]
+	for _, tc := range []struct {
+		sig  syscall.Signal
+		code int
+	}{{syscall.SIGINT, 130}, {syscall.SIGTERM, 143}} {
+		t.Run(tc.sig.String(), func(t *testing.T) {
+			reached := make(chan struct{})
+			p := newBlobProxy(t, reg.plain, bottom, throttle(256<<10, 64<<10, reached))
+			out, tmp := t.TempDir(), t.TempDir()
+			cmd := exec.Command(binary, "extract", "docker://"+p.addr+"/"+fixtureRepo(d)+":latest", "-o", filepath.Join(out, "x.tar"), "--tmpdir", tmp)
+			cmd.Env = append(os.Environ(), offlineEnv()...)
+			var stderr strings.Builder
+			cmd.Stderr = &stderr
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			select {
+			case <-reached:
+			case <-time.After(60 * time.Second):
+				_ = cmd.Process.Kill()
+				t.Fatalf("extract never read 64 KiB of the blob: %s", stderr.String())
+			}
+			if err := cmd.Process.Signal(tc.sig); err != nil {
+				t.Fatal(err)
+			}
+			if code := exitCode(t, cmd); code != tc.code {
+				t.Errorf("exit %d, want %d: %s", code, tc.code, stderr.String())
+			}
+			assertEmpty(t, out, tmp)
+		})
+	}
 }
 
 // TestRegistryResumesDroppedBlob reads the daemon's latest through a proxy
