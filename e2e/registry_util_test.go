@@ -301,8 +301,8 @@ http:
 }
 
 // blobProxy is a reverse proxy in front of a plain HTTP registry that
-// passes the body of each GET of the blob digest through filter, and every
-// other request unchanged.
+// passes the body of each GET of the blob digest (of every blob, if digest
+// is "") through filter, and every other request unchanged.
 type blobProxy struct {
 	addr   string
 	srv    *http.Server
@@ -329,7 +329,7 @@ func newBlobProxy(t *testing.T, upstream, digest string, f filter) *blobProxy {
 	}
 	p := &blobProxy{addr: l.Addr().String(), srv: &http.Server{Handler: rp, ErrorLog: log.New(io.Discard, "", 0)}}
 	rp.ModifyResponse = func(resp *http.Response) error {
-		if resp.Request.Method == http.MethodGet && strings.HasSuffix(resp.Request.URL.Path, "/blobs/"+digest) {
+		if resp.Request.Method == http.MethodGet && strings.Contains(resp.Request.URL.Path, "/blobs/"+digest) {
 			p.mu.Lock()
 			p.ranges = append(p.ranges, resp.Request.Header.Get("Range"))
 			p.mu.Unlock()
@@ -431,6 +431,38 @@ func (r *throttled) Read(p []byte) (int, error) {
 		r.reached()
 	}
 	return n, err
+}
+
+// inFlight is a filter that holds each body for a while before passing it
+// on, and records in max the most bodies open at once.
+func inFlight(hold time.Duration, max *atomic.Int64) filter {
+	var open atomic.Int64
+	return func(_ int, body io.ReadCloser) io.ReadCloser {
+		n := open.Add(1)
+		for m := max.Load(); n > m && !max.CompareAndSwap(m, n); m = max.Load() {
+		}
+		return &held{ReadCloser: body, hold: hold, done: func() { open.Add(-1) }}
+	}
+}
+
+type held struct {
+	io.ReadCloser
+	hold   time.Duration
+	done   func()
+	closed sync.Once
+}
+
+func (h *held) Read(p []byte) (int, error) {
+	if h.hold > 0 {
+		time.Sleep(h.hold)
+		h.hold = 0
+	}
+	return h.ReadCloser.Read(p)
+}
+
+func (h *held) Close() error {
+	h.closed.Do(h.done)
+	return h.ReadCloser.Close()
 }
 
 // fileSHA256 is the sha256 of a file, in hex.
