@@ -94,6 +94,13 @@ func readLayer(ctx context.Context, sp *spool, opts Options, src io.Reader, raw 
 		}
 	}
 	if err != nil {
+		// A blob that is not what its digest says is the cause to name,
+		// rather than what its bytes did to the decompressor.
+		if _, derr := io.Copy(io.Discard, br); derr == nil && expectRaw != "" {
+			if rawGot := digest.NewDigest(digest.SHA256, raw); rawGot != expectRaw {
+				return flatten.Layer{}, errorf(ErrDigestMismatch, "layer %s (%s): blob has digest %s", w, what, rawGot)
+			}
+		}
 		return flatten.Layer{}, fmt.Errorf("decompressing %s layer %s (%s): %w", c, w, what, err)
 	}
 	if _, err := io.Copy(io.Discard, br); err != nil {

@@ -103,7 +103,10 @@ func openRegistry(ctx context.Context, ref Reference, opts Options) (*registryIm
 			return nil, registryError(ref, err)
 		}
 		if ri, err = img.selectPlatform(idx, 0); err != nil {
-			return nil, withRef(registryError(ref, err), ref.String())
+			if pe := (*extract.PlatformError)(nil); errors.As(err, &pe) {
+				return nil, withRef(err, ref.String())
+			}
+			return nil, registryError(ref, err)
 		}
 	case desc.MediaType.IsImage():
 		if ri, err = desc.Image(); err != nil {
@@ -415,7 +418,8 @@ func (r *blobReader) open() (io.ReadCloser, error) {
 		return nil, err
 	}
 	if r.off > 0 {
-		req.Header.Set("Range", "bytes="+strconv.FormatInt(r.off, 10)+"-")
+		// The end too: some registries take only closed ranges.
+		req.Header.Set("Range", "bytes="+strconv.FormatInt(r.off, 10)+"-"+strconv.FormatInt(r.size-1, 10))
 	}
 	resp, err := r.s.client.Do(req)
 	if err != nil {
@@ -584,4 +588,3 @@ func oneLine(err error) string {
 func configPlatform(cfg ocispec.Image) ocispec.Platform {
 	return platforms.Normalize(ocispec.Platform{OS: cfg.OS, Architecture: cfg.Architecture, Variant: cfg.Variant, OSVersion: cfg.OSVersion})
 }
-

@@ -22,6 +22,11 @@ saved elsewhere, named as skopeo names it:
   oci:DIR[:NAME]               an OCI image layout directory
   oci-archive:FILE[:NAME]      an OCI image layout in a tar file,
                                compressed or not ("-" reads stdin)
+  docker://[REGISTRY/]REPO[:TAG|@DIGEST]
+                               an image in a registry, read with no daemon:
+                               only the layers the command needs are
+                               fetched; credentials as "docker login"
+                               stores them
   docker-daemon:NAME           the daemon's image NAME (the same as NAME)
 NAME picks one image when the file holds several: a tag, an image ID
 prefix, or its name in the layout's index.json (such as "latest"). FILE

@@ -26,7 +26,12 @@
 #            a docker save archive that benchtool manyfiles writes (on
 #            BENCH_BIG_KIND's round only: no daemon is involved); (n)
 #            efficiency vs dive --ci (v0.13.1, go install) and report,
-#            from the saved archive of (i).
+#            from the saved archive of (i); (r) from a registry (the
+#            plain e2e registry, e2e/registry/start.sh, into which the 1x
+#            image is pushed from each daemon): extract docker://… vs
+#            crane export of the same reference, and extract -l -1, with
+#            the bytes each fetched (from the registry's log, one more
+#            run each, not timed).
 #            Floors and ceilings beside them: (a') docker save -o FILE,
 #            (a'') the same then the output less the top layer copied
 #            from it, and for gzip layer blobs igzip (ISA-L, from apt-get
@@ -37,8 +42,8 @@
 #   BENCH_KINDS        daemons, space- or comma-separated (default: legacy oci containerd moby29)
 #   BENCH_PAIRS        measured rounds (pairs) per group after the warm-up (default 5)
 #   BENCH_SHORT_PAIRS  measured rounds for (g), whose runs are short (default 20)
-#   BENCH_ONLY         measurements to run, letters a-i, k, l, n and m, the libraries'
-#                      go test micro-benchmarks (default: a,b,c,d,e,f,g,h,i,k,l,m,n)
+#   BENCH_ONLY         measurements to run, letters a-i, k, l, n, r and m, the libraries'
+#                      go test micro-benchmarks (default: a,b,c,d,e,f,g,h,i,k,l,m,n,r)
 #   BENCH_BIG_KIND     daemon for the 2x image of (h) (default: oci)
 #   BENCH_OUT          report to write (default: BENCHMARKS.md at the repository root)
 #   BENCH_REBUILD=1    rebuild the benchmark images even if they exist
@@ -70,7 +75,7 @@ kinds="${BENCH_KINDS:-legacy oci containerd moby29}"
 read -r -a KINDS <<<"${kinds//,/ }"
 PAIRS="${BENCH_PAIRS:-5}"
 SHORT_PAIRS="${BENCH_SHORT_PAIRS:-20}"
-ONLY=",${BENCH_ONLY:-a,b,c,d,e,f,g,h,i,k,l,m,n},"
+ONLY=",${BENCH_ONLY:-a,b,c,d,e,f,g,h,i,k,l,m,n,r},"
 ONLY="${ONLY// /,}"
 BIG_KIND="${BENCH_BIG_KIND:-oci}"
 OUT="${BENCH_OUT:-$ROOT/BENCHMARKS.md}"
@@ -85,7 +90,7 @@ for k in "${KINDS[@]}"; do
 done
 [[ "$PAIRS" =~ ^[1-9][0-9]*$ ]] || die "BENCH_PAIRS must be a positive number"
 [[ "$SHORT_PAIRS" =~ ^[1-9][0-9]*$ ]] || die "BENCH_SHORT_PAIRS must be a positive number"
-[[ "$ONLY" =~ ^,([a-iklmn],)+$ ]] || die "BENCH_ONLY must be letters a-i, k, l, m or n separated by commas, got '${BENCH_ONLY:-}'"
+[[ "$ONLY" =~ ^,([a-iklmnr],)+$ ]] || die "BENCH_ONLY must be letters a-i, k, l, m, n or r separated by commas, got '${BENCH_ONLY:-}'"
 [ "$(id -u)" = 0 ] || die "must run as root (the daemons and apt-get need it)"
 [ -x "$DL" ] || die "$DL not found; run 'make build' (make bench does)"
 
@@ -155,6 +160,21 @@ if want n && [ ! -x "$DIVE" ]; then
 	GOBIN="${DIVE%/dive}" go install "$DIVE_PKG@$DIVE_VERSION"
 fi
 go build -o "$BINDIR/benchtool" ./e2e/bench/benchtool
+# (r)'s registry: the plain one of the e2e tests (started, or reused).
+if want r; then
+	command -v docker-registry >/dev/null || "$ROOT/e2e/daemons/install.sh"
+	reg_env=$("$ROOT/e2e/registry/start.sh")
+	REG=$(sed -n 's/^DOCKER_LAYERS_REGISTRY_PLAIN=//p' <<<"$reg_env")
+	REG_LOG=$(sed -n 's/^DOCKER_LAYERS_REGISTRY_PLAIN_LOG=//p' <<<"$reg_env")
+	[ -n "$REG" ] && [ -n "$REG_LOG" ] || die "e2e/registry/start.sh gave no plain registry"
+fi
+
+# fetched_bytes FROM — the bytes of the blob GETs the registry served
+# since line FROM of its log.
+fetched_bytes() {
+	tail -n +"$(($1 + 1))" "$REG_LOG" | jq -r 'select(."http.request.method" == "GET" and (."http.request.uri" | test("/blobs/"))) | ."http.response.written"' |
+		awk '{n += $1} END {printf "%d", n}'
+}
 export PATH="$BINDIR:$PATH"
 
 # The build context: hard links to files of this machine (a copy, with
@@ -491,6 +511,24 @@ for KIND in "${KINDS[@]}"; do
 		PRE[nreport]="cat $saved > /dev/null"
 		CMD[nreport]="$dl report --input $saved -o - > /dev/null"
 		rounds efficiency "$PAIRS" neff ndive nreport
+	fi
+	if want r; then
+		# (r) The 1x image pushed from this daemon (its blobs as this
+		# daemon pushes them) into the registry; kept there for the
+		# next run.
+		rimg="$REG/bench-$KIND/docker-layers-bench:1x"
+		docker tag "$IMG" "$rimg"
+		docker push -q "$rimg" >/dev/null || die "docker push $rimg failed"
+		docker rmi "$rimg" >/dev/null
+		CMD[rx]="$dl extract docker://$rimg -o /dev/null"
+		CMD[rcrane]="crane export $rimg - > /dev/null"
+		CMD[rtop]="$dl extract docker://$rimg -l -1 -o /dev/null"
+		rounds registry "$PAIRS" rx rcrane rtop
+		for v in rx rcrane rtop; do
+			n0=$(wc -l <"$REG_LOG")
+			bash -c "${CMD[$v]}"
+			meta "fetched_$v.$KIND" "$(fetched_bytes "$n0")"
+		done
 	fi
 	rm -f "$saved"
 done

@@ -62,6 +62,9 @@ var variants = []variantInfo{
 	{"scale", "lls", "(l) `ls --input manyfiles.tar -R --format json` > /dev/null", ""},
 	{"scale", "ldu", "(l) `du --input manyfiles.tar` > /dev/null", ""},
 	{"scale", "lx", "(l) `extract --input manyfiles.tar -o /dev/null`", ""},
+	{"registry", "rx", "(r) extract docker://REG/… -o /dev/null", "fetched_rx"},
+	{"registry", "rcrane", "(r) `crane export REG/… -` > /dev/null", "fetched_rcrane"},
+	{"registry", "rtop", "(r) extract docker://REG/… -l -1 -o /dev/null", "fetched_rtop"},
 }
 
 var groupTitles = map[string]string{
@@ -74,9 +77,10 @@ var groupTitles = map[string]string{
 	"compare":    "(k) Compare two images that share all but one small layer",
 	"scale":      "(l) An image of a million files, from a saved archive: ls, du and extract",
 	"efficiency": "(n) Efficiency figures against dive's CI mode, and the HTML report, from a saved archive",
+	"registry":   "(r) From a registry on 127.0.0.1 (Debian's docker-registry), no daemon: extract against crane export",
 }
 
-var groupOrder = []string{"stream", "big", "top", "gzip", "inspect", "input", "compare", "scale", "efficiency"}
+var groupOrder = []string{"stream", "big", "top", "gzip", "inspect", "input", "compare", "scale", "efficiency", "registry"}
 
 // A ratio is computed per round (pair) as num/den of the chosen metric and
 // judged on its median.
@@ -153,6 +157,9 @@ var ratios = []ratio{
 	{"ndive/neff", "efficiency", "ndive", "neff", byTime, ">=", 1.00, "(n) dive --ci ÷ efficiency: efficiency faster", "", nil},
 	{"rss ndive/neff", "efficiency", "ndive", "neff", byRSS, ">=", 1.00, "(n) peak RSS, dive --ci ÷ efficiency: efficiency smaller", "", nil},
 	{"nreport/neff", "efficiency", "nreport", "neff", byTime, "info", 0, "(n) report ÷ efficiency", "the report also lists every layer's changes and walks the merged tree", nil},
+	{"rx/rcrane", "registry", "rx", "rcrane", byTime, "<=", 0.80, "(r) extract docker:// ÷ crane export of the same reference", "", nil},
+	{"rss rx/rcrane", "registry", "rx", "rcrane", byRSS, "info", 0, "(r) peak RSS, extract docker:// ÷ crane export", "", nil},
+	{"rtop/rx", "registry", "rtop", "rx", byTime, "info", 0, "(r) extract -l -1 ÷ the whole extract, from the registry", "extract -l -1 fetches the top layer's blob alone (see the bytes fetched)", nil},
 }
 
 // storeFloor: every flattener stores the stream (the output is in name
@@ -693,6 +700,10 @@ func (r *report) writeKind(kind string) {
 	}
 	if c := r.meta["compare_rows."+kind]; c != "" {
 		r.p(" Image `docker-layers-bench:1x-plus` (`e2e/bench/Dockerfile.plus`): %s layers; (k)'s comparison gives rows %s.", r.meta["layers_plus."+kind], c)
+	}
+	if f := r.sizeOf(kind, "fetched_rx"); f > 0 {
+		r.p(" (r) blob bytes fetched from the registry (its log, one run each): extract %s, crane export %s, extract -l -1 %s (%.1f%% of crane's).",
+			mb(f), mb(r.sizeOf(kind, "fetched_rcrane")), mb(r.sizeOf(kind, "fetched_rtop")), 100*float64(r.sizeOf(kind, "fetched_rtop"))/float64(max(r.sizeOf(kind, "fetched_rcrane"), 1)))
 	}
 	r.p("\n\n")
 	for _, g := range groupOrder {
