@@ -201,14 +201,14 @@ func TestRegistryFetchesOnlyWhatItNeeds(t *testing.T) {
 }
 
 // TestRegistryFetchesThreeAtOnce extracts the whole of latest (seven
-// layers) through a proxy that holds each blob's body for 300ms: three
+// layers) through a proxy that holds each blob's body for 500ms: three
 // blobs, no more, are being fetched at once at some point, and the
 // output is the daemon's.
 func TestRegistryFetchesThreeAtOnce(t *testing.T) {
 	reg := registries(t)
 	d := daemons(t)[0]
 	var most atomic.Int64
-	p := newBlobProxy(t, reg.plain, "", inFlight(300*time.Millisecond, &most))
+	p := newBlobProxy(t, reg.plain, "", inFlight(500*time.Millisecond, &most))
 	img := "docker://" + p.addr + "/" + fixtureRepo(d) + ":latest"
 	if got, want := extractSHA(t, d.standalone, img), extractSHA(t, d.standalone, "docker-layers-fixture:latest"); got != want {
 		t.Errorf("extract %s: not the bytes extract gives from the daemon", img)
