@@ -43,6 +43,7 @@ func TestParseReference(t *testing.T) {
 		{in: "docker://", err: "docker:// needs a reference"},
 		{in: "docker://UPPER/case", err: `invalid image "docker://UPPER/case"`},
 		{in: "docker://app@sha256:short", err: `invalid image "docker://app@sha256:short"`},
+		{in: "docker:///repo", err: "starts with a slash"},
 	} {
 		got, err := ParseReference(tc.in)
 		if tc.err != "" {
