@@ -55,6 +55,10 @@ func (b *Blobs) Layer(ctx context.Context, r io.Reader, desc ocispec.Descriptor,
 // Close removes the spool.
 func (b *Blobs) Close() error { return b.spool.Close() }
 
+// maxDrain is how much of a blob that fails to decompress is still read
+// to tell whether its digest is wrong.
+const maxDrain = 64 << 20
+
 // readLayer reads a layer's stored bytes from src, which it hashes into
 // raw, decompresses them with c into a spool file of sp (or, with
 // opts.Record, into a recording), and verifies the blob digest (when
@@ -96,7 +100,9 @@ func readLayer(ctx context.Context, sp *spool, opts Options, src io.Reader, raw 
 	if err != nil {
 		// A blob that is not what its digest says is the cause to name,
 		// rather than what its bytes did to the decompressor.
-		if _, derr := io.Copy(io.Discard, br); derr == nil && expectRaw != "" {
+		// Read to the end for that, but not past maxDrain: from a
+		// registry, the rest of a large blob is not worth fetching.
+		if _, derr := io.CopyN(io.Discard, br, maxDrain); derr == io.EOF && expectRaw != "" {
 			if rawGot := digest.NewDigest(digest.SHA256, raw); rawGot != expectRaw {
 				return flatten.Layer{}, errorf(ErrDigestMismatch, "layer %s (%s): blob has digest %s", w, what, rawGot)
 			}

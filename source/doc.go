@@ -3,7 +3,7 @@
 // its config, the layers a user's specs select, and those layers, each
 // verified against its diff ID, on demand.
 //
-// An image lives in one of four places, named as skopeo names them
+// An image lives in one of five places, named as skopeo names them
 // (see [ParseReference]):
 //
 //   - docker-daemon:NAME: the Docker Engine the docker CLI reaches (the
@@ -13,7 +13,12 @@
 //   - docker-archive:PATH: a `docker save` archive, as a file (or "-",
 //     stdin), in any of the three layouts Docker writes, compressed or not;
 //   - oci:DIR: an OCI image layout directory;
-//   - oci-archive:PATH: a tar of an OCI image layout, compressed or not.
+//   - oci-archive:PATH: a tar of an OCI image layout, compressed or not;
+//   - docker://REGISTRY/REPO[:TAG|@DIGEST]: an image in a registry, read
+//     with go-containerregistry over the registry package's transport:
+//     the manifest and config when opened, then only the layer blobs
+//     asked for. [Selection.Pushable] hands out its layers as descriptors
+//     that a push mounts, fetched only if they must be uploaded.
 //
 // The last three are read by [extract]'s one reader of save formats
 // ([extract.Archive]): a docker save archive of Docker 25 and later is an

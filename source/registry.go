@@ -20,7 +20,7 @@ import (
 	"github.com/docker-layers/docker-layers/extract"
 	"github.com/docker-layers/docker-layers/flatten"
 	"github.com/docker-layers/docker-layers/inspect"
-	"github.com/google/go-containerregistry/pkg/authn"
+	"github.com/docker-layers/docker-layers/registry"
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
@@ -71,19 +71,17 @@ func openRegistry(ctx context.Context, ref Reference, opts Options) (*registryIm
 		return nil, fmt.Errorf("invalid image %q: %w", ref.String(), err)
 	}
 	repo := r.Context()
-	kc := opts.Keychain
-	if kc == nil {
-		kc = authn.NewMultiKeychain() // anonymous
-	}
-	auth, err := kc.Resolve(repo)
+	auth, err := registry.Authenticator(opts.Keychain, repo)
 	if err != nil {
-		return nil, fmt.Errorf("credentials for %s: %w", repo.RegistryStr(), err)
+		return nil, fmt.Errorf("image %s: %w", ref, err)
 	}
-	base, err := registryTransport(repo.RegistryStr())
+	base, err := registry.BaseTransport(repo.RegistryStr())
 	if err != nil {
 		return nil, err
 	}
-	tr, err := transport.NewWithContext(ctx, repo.Registry, auth, transport.NewUserAgent(base, UserAgent), []string{repo.Scope(transport.PullScope)})
+	// ggcr retries requests only on a transport it wraps itself; this one
+	// it is given ready-made (one ping and one token for every request).
+	tr, err := transport.NewWithContext(ctx, repo.Registry, auth, registry.Retrying(base), []string{repo.Scope(transport.PullScope)})
 	if err != nil {
 		return nil, registryError(ref, err)
 	}
@@ -102,7 +100,7 @@ func openRegistry(ctx context.Context, ref Reference, opts Options) (*registryIm
 		if err != nil {
 			return nil, registryError(ref, err)
 		}
-		if ri, err = img.selectPlatform(idx, 0); err != nil {
+		if ri, err = img.selectPlatform(idx); err != nil {
 			if pe := (*extract.PlatformError)(nil); errors.As(err, &pe) {
 				return nil, withRef(err, ref.String())
 			}
@@ -128,66 +126,74 @@ func openRegistry(ctx context.Context, ref Reference, opts Options) (*registryIm
 	return img, nil
 }
 
-// UserAgent is the User-Agent of registry requests; the command sets the
-// version.
-var UserAgent = "docker-layers"
-
 // maxIndexDepth bounds how deep image indexes may nest.
 const maxIndexDepth = 4
 
-// selectPlatform picks the image of idx for the platform, as
-// extract.SelectPlatform picks it; attestations and unknown platforms
-// are left out.
-func (s *registryImage) selectPlatform(idx v1.ImageIndex, depth int) (v1.Image, error) {
-	if depth > maxIndexDepth {
-		return nil, fmt.Errorf("image indexes nested more than %d deep", maxIndexDepth)
-	}
-	im, err := idx.IndexManifest()
-	if err != nil {
-		return nil, err
+// selectPlatform picks the image of idx for the platform, among the
+// images of idx and of the indexes it nests, as extract.SelectPlatform
+// picks it; attestations and unknown platforms are left out.
+func (s *registryImage) selectPlatform(idx v1.ImageIndex) (v1.Image, error) {
+	type candidate struct {
+		idx v1.ImageIndex // the index that lists it
+		d   v1.Hash
 	}
 	var (
-		cands []v1.Descriptor
+		cands []candidate
 		plats []ocispec.Platform
 	)
-	for _, m := range im.Manifests {
-		if m.Annotations["vnd.docker.reference.type"] == "attestation-manifest" {
-			continue
+	var gather func(idx v1.ImageIndex, depth int) error
+	gather = func(idx v1.ImageIndex, depth int) error {
+		if depth > maxIndexDepth {
+			return fmt.Errorf("image indexes nested more than %d deep", maxIndexDepth)
 		}
-		if m.MediaType.IsIndex() {
-			child, err := idx.ImageIndex(m.Digest)
-			if err != nil {
-				return nil, err
+		im, err := idx.IndexManifest()
+		if err != nil {
+			return err
+		}
+		for _, m := range im.Manifests {
+			switch {
+			case m.Annotations["vnd.docker.reference.type"] == "attestation-manifest":
+				continue
+			case m.MediaType.IsIndex():
+				child, err := idx.ImageIndex(m.Digest)
+				if err != nil {
+					return err
+				}
+				if err := gather(child, depth+1); err != nil {
+					return err
+				}
+				continue
+			case !m.MediaType.IsImage():
+				continue
 			}
-			return s.selectPlatform(child, depth+1)
-		}
-		if !m.MediaType.IsImage() {
-			continue
-		}
-		var p ocispec.Platform
-		if m.Platform != nil {
-			p = platforms.Normalize(ocispec.Platform{OS: m.Platform.OS, Architecture: m.Platform.Architecture, Variant: m.Platform.Variant, OSVersion: m.Platform.OSVersion})
-		} else {
-			ri, err := idx.Image(m.Digest)
-			if err != nil {
-				return nil, err
+			p := m.Platform
+			if p == nil {
+				ri, err := idx.Image(m.Digest)
+				if err != nil {
+					return err
+				}
+				cf, err := ri.ConfigFile()
+				if err != nil {
+					return err
+				}
+				p = cf.Platform()
 			}
-			cf, err := ri.ConfigFile()
-			if err != nil {
-				return nil, err
+			pl := platforms.Normalize(ocispec.Platform{OS: p.OS, Architecture: p.Architecture, Variant: p.Variant, OSVersion: p.OSVersion})
+			if pl.OS == "" || pl.OS == "unknown" || pl.Architecture == "unknown" {
+				continue
 			}
-			p = platforms.Normalize(ocispec.Platform{OS: cf.OS, Architecture: cf.Architecture, Variant: cf.Variant, OSVersion: cf.OSVersion})
+			cands, plats = append(cands, candidate{idx, m.Digest}), append(plats, pl)
 		}
-		if p.OS == "" || p.OS == "unknown" || p.Architecture == "unknown" {
-			continue
-		}
-		cands, plats = append(cands, m), append(plats, p)
+		return nil
+	}
+	if err := gather(idx, 0); err != nil {
+		return nil, err
 	}
 	i, err := extract.SelectPlatform(s.opts.Platform, plats)
 	if err != nil {
 		return nil, err
 	}
-	return idx.Image(cands[i].Digest)
+	return cands[i].idx.Image(cands[i].d)
 }
 
 // read reads the manifest and config of ri.
@@ -212,11 +218,6 @@ func (s *registryImage) read(ri v1.Image) error {
 	}
 	if len(m.Layers) != len(s.config.RootFS.DiffIDs) {
 		return fmt.Errorf("manifest %s has %d layers, its config %d diff IDs", s.manifest, len(m.Layers), len(s.config.RootFS.DiffIDs))
-	}
-	for i, l := range m.Layers {
-		if len(l.URLs) > 0 || strings.Contains(string(l.MediaType), "nondistributable") || strings.Contains(string(l.MediaType), "foreign") {
-			return fmt.Errorf("layer %d (%s) is a foreign layer, which registries do not serve", i, l.Digest)
-		}
 	}
 	s.layers = m.Layers
 	return nil
@@ -320,12 +321,21 @@ func (s *registryImage) Layers(ctx context.Context, want []digest.Digest, ready 
 }
 
 // fetch streams the blob desc of the layer w into s.blobs.
-func (s *registryImage) fetch(ctx context.Context, desc v1.Descriptor, w digest.Digest, p extract.Progress) (flatten.Layer, error) {
+func (s *registryImage) fetch(ctx context.Context, desc v1.Descriptor, w digest.Digest, p extract.Progress) (l flatten.Layer, err error) {
 	start := time.Now()
 	d := digest.Digest(desc.Digest.String())
+	if len(desc.URLs) > 0 || strings.Contains(string(desc.MediaType), "nondistributable") || strings.Contains(string(desc.MediaType), "foreign") {
+		// A foreign layer (Windows base layers) may be in the registry
+		// too; when it is not, say why.
+		defer func() {
+			if err != nil && errors.Is(err, errBlobNotFound) {
+				err = fmt.Errorf("image %s: layer %s is a foreign layer, which the registry does not hold", s.shown, w)
+			}
+		}()
+	}
 	r := &blobReader{ctx: ctx, s: s, d: d, size: desc.Size}
 	defer r.close()
-	l, err := s.blobs.Layer(ctx, r, ocispec.Descriptor{MediaType: string(desc.MediaType), Digest: d, Size: desc.Size}, w, p)
+	l, err = s.blobs.Layer(ctx, r, ocispec.Descriptor{MediaType: string(desc.MediaType), Digest: d, Size: desc.Size}, w, p)
 	if err != nil {
 		if r.err != nil {
 			err = r.err // the fetch's own error, not what it caused downstream
@@ -335,6 +345,9 @@ func (s *registryImage) fetch(ctx context.Context, desc v1.Descriptor, w digest.
 	log.G(ctx).Debugf("registry: blob %s (%d bytes) fetched in %s, %d retries", d, desc.Size, time.Since(start).Round(time.Millisecond), r.retries)
 	return l, nil
 }
+
+// errBlobNotFound: the registry has no such blob in the repository.
+var errBlobNotFound = errors.New("the registry has no such blob")
 
 // blobReader reads a blob of s's repository. When the connection drops
 // before the end, it asks again for the rest (a ranged GET), up to
@@ -351,6 +364,9 @@ type blobReader struct {
 }
 
 func (r *blobReader) Read(p []byte) (int, error) {
+	if r.err != nil {
+		return 0, r.err // failed for good: no more requests
+	}
 	for {
 		if r.off >= r.size {
 			return 0, io.EOF
@@ -423,10 +439,13 @@ func (r *blobReader) open() (io.ReadCloser, error) {
 	}
 	resp, err := r.s.client.Do(req)
 	if err != nil {
-		return nil, fmt.Errorf("fetching blob %s: %w", r.d, err)
+		return nil, fmt.Errorf("fetching blob %s: %w", r.d, registry.RedactURL(err))
 	}
 	if err := transport.CheckError(resp, http.StatusOK, http.StatusPartialContent); err != nil {
 		_ = resp.Body.Close()
+		if resp.StatusCode == http.StatusNotFound {
+			err = errBlobNotFound
+		}
 		return nil, fmt.Errorf("fetching blob %s: %w", r.d, err)
 	}
 	if r.off > 0 && resp.StatusCode == http.StatusOK {
@@ -460,6 +479,10 @@ func (s *registryImage) Stored(ctx context.Context) (*extract.Archive, *extract.
 	parent := s.opts.TmpDir
 	if parent == "" {
 		parent = os.TempDir()
+	}
+	if s.dir != "" { // what a failed call left
+		_ = os.RemoveAll(s.dir)
+		s.dir = ""
 	}
 	dir, err := os.MkdirTemp(parent, "docker-layers-layout-")
 	if err != nil {
@@ -553,21 +576,9 @@ func manifestMediaType(raw []byte) string {
 }
 
 // registryError makes an error of go-containerregistry one line that names
-// the image: what the registry said, without the request URL's repetition
-// of the reference.
+// the image (registry.Error).
 func registryError(ref Reference, err error) error {
-	var te *transport.Error
-	if errors.As(err, &te) {
-		switch te.StatusCode {
-		case http.StatusUnauthorized:
-			return fmt.Errorf("image %s: unauthorized: authentication required (docker login %s)", ref, registryHost(ref))
-		case http.StatusForbidden:
-			return fmt.Errorf("image %s: denied: %s", ref, strings.TrimSpace(oneLine(te)))
-		case http.StatusNotFound:
-			return fmt.Errorf("image %s: not found in the registry", ref)
-		}
-	}
-	return fmt.Errorf("image %s: %s", ref, oneLine(err))
+	return registry.Error("image "+ref.String(), registryHost(ref), err)
 }
 
 // registryHost is the registry of a docker:// reference, as docker login
@@ -580,11 +591,9 @@ func registryHost(ref Reference) string {
 	return r.Context().RegistryStr()
 }
 
-func oneLine(err error) string {
-	return strings.Join(strings.Fields(err.Error()), " ")
-}
-
 // configPlatform is the platform a config declares.
 func configPlatform(cfg ocispec.Image) ocispec.Platform {
 	return platforms.Normalize(ocispec.Platform{OS: cfg.OS, Architecture: cfg.Architecture, Variant: cfg.Variant, OSVersion: cfg.OSVersion})
 }
+
+func (s *registryImage) fetchesLayers() bool { return true }

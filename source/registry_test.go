@@ -360,3 +360,64 @@ func TestRegistryOpenTop(t *testing.T) {
 		assert.NilError(t, sel.Close())
 	}
 }
+
+// An index nested in an index is searched too, beside its siblings.
+func TestRegistryNestedIndex(t *testing.T) {
+	tr := newTestRegistry(t)
+	amd := testImage(t, "linux/amd64", layerTar(t, "arch", "amd64"))
+	arm := testImage(t, "linux/arm64", layerTar(t, "arch", "arm64"))
+	nested := mutate.AppendManifests(empty.Index, mutate.IndexAddendum{Add: arm, Descriptor: v1.Descriptor{Platform: &v1.Platform{OS: "linux", Architecture: "arm64"}}})
+	outer := mutate.AppendManifests(empty.Index,
+		mutate.IndexAddendum{Add: nested},
+		mutate.IndexAddendum{Add: amd, Descriptor: v1.Descriptor{Platform: &v1.Platform{OS: "linux", Architecture: "amd64"}}},
+	)
+	tag, err := name.NewTag(tr.host() + "/nested:latest")
+	assert.NilError(t, err)
+	assert.NilError(t, remote.WriteIndex(tag, outer))
+	for arch, img := range map[string]v1.Image{"amd64": amd, "arm64": arm} {
+		want, err := img.Digest()
+		assert.NilError(t, err)
+		ri := openTestImage(t, tag.String(), Options{Platform: &ocispec.Platform{OS: "linux", Architecture: arch}})
+		assert.Equal(t, ri.manifest.String(), want.String(), arch)
+	}
+}
+
+// A transient failure of the manifest request is retried.
+func TestRegistryRetry(t *testing.T) {
+	tr := newTestRegistry(t)
+	tag := tr.push(t, "app", testImage(t, "linux/amd64", layerTar(t, "a", "1")))
+	failed := 0
+	tr.hook = func(w http.ResponseWriter, r *http.Request) bool {
+		if strings.Contains(r.URL.Path, "/manifests/") && failed == 0 {
+			failed++
+			w.WriteHeader(http.StatusServiceUnavailable)
+			return true
+		}
+		return false
+	}
+	openTestImage(t, tag.String(), Options{})
+	assert.Equal(t, failed, 1)
+}
+
+// A blob redirected to storage that fails shows no signed query.
+func TestRegistryRedirectRedacted(t *testing.T) {
+	tr := newTestRegistry(t)
+	tars := [][]byte{layerTar(t, "a", "1")}
+	img := testImage(t, "linux/amd64", tars...)
+	tag := tr.push(t, "app", img)
+	layers, err := img.Layers()
+	assert.NilError(t, err)
+	ld, err := layers[0].Digest()
+	assert.NilError(t, err)
+	tr.hook = func(w http.ResponseWriter, r *http.Request) bool {
+		if !strings.HasSuffix(r.URL.Path, "/blobs/"+ld.String()) {
+			return false
+		}
+		http.Redirect(w, r, "http://127.0.0.1:1/blob?X-Amz-Signature=SECRETSIG&token=SECRETTOK", http.StatusTemporaryRedirect)
+		return true
+	}
+	ri := openTestImage(t, tag.String(), Options{})
+	_, err = ri.Layers(context.Background(), []digest.Digest{digest.FromBytes(tars[0])}, nil)
+	assert.ErrorContains(t, err, "127.0.0.1:1/blob?…")
+	assert.Assert(t, !strings.Contains(err.Error(), "SECRET"), err.Error())
+}

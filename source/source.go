@@ -150,6 +150,10 @@ func (s *Selection) Layers(ctx context.Context, want []digest.Digest, ready func
 	return ls, nil
 }
 
+// lazyImage is an image whose layers are each fetched when asked for (a
+// registry's), not read from one stream or file.
+type lazyImage interface{ fetchesLayers() bool }
+
 // Open returns the regular file at path in the merge of the selected
 // layers, as flatten.Open finds it; File.Layer and DeletedError.Layer
 // index Selected. A registry's layers are fetched from the top down, only
@@ -157,7 +161,7 @@ func (s *Selection) Layers(ctx context.Context, want []digest.Digest, ready func
 // all, as one stream from the daemon or one archive costs no more.
 func (s *Selection) Open(ctx context.Context, path string) (*flatten.File, error) {
 	want := s.DiffIDs()
-	if _, ok := s.Image.(*registryImage); ok {
+	if l, ok := s.Image.(lazyImage); ok && l.fetchesLayers() {
 		get := func(from int) ([]flatten.Layer, error) { return s.Layers(ctx, want[from:], nil) }
 		return flatten.OpenTop(ctx, len(want), get, path)
 	}

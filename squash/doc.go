@@ -1,6 +1,8 @@
 // Package squash rewrites an image so that a range of its layers becomes
-// one layer, and hands the result to a daemon (ImageLoad) or to a writer as
-// a `docker load` archive.
+// one layer, and hands the result to a daemon (ImageLoad), to a writer as
+// a `docker load` archive, or to a registry ([Push], over the registry
+// package: only the blobs the target repository has not got, and cannot
+// mount, are uploaded).
 //
 // It works on an image as its source stores it ([extract.Archive] and
 // [extract.Image]: a docker save archive, an OCI archive or layout, or a

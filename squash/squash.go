@@ -15,6 +15,7 @@ import (
 	"github.com/docker/docker/api/types/image"
 	"github.com/docker/docker/client"
 	"github.com/docker/docker/pkg/jsonmessage"
+	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/opencontainers/go-digest"
 )
 
@@ -70,6 +71,14 @@ type Options struct {
 	// Flattening, if set, reports the writing of the squashed layer: see
 	// flatten.Options.Progress.
 	Flattening func(flatten.WriteProgress)
+	// Present, if set, is told of each kept layer Push did not upload:
+	// the target repository had it (from is ""), or mounted it from the
+	// repository from (REGISTRY/REPO). It may be called from several
+	// goroutines.
+	Present func(diffID digest.Digest, from string)
+	// Keychain gives Push the credentials for the target's registry; nil
+	// is anonymous access.
+	Keychain authn.Keychain
 	// Warn, if set, receives warnings from flattening. It is called from
 	// a goroutine of the flatten package's own, one call at a time.
 	Warn func(msg string)
@@ -78,7 +87,8 @@ type Options struct {
 // Result describes the new image.
 type Result struct {
 	// ID is the ID the target daemon gives the image: the manifest digest
-	// on the containerd image store, else the config digest.
+	// on the containerd image store, else the config digest. Of a pushed
+	// image, the manifest digest.
 	ID       digest.Digest
 	Config   digest.Digest
 	Manifest digest.Digest

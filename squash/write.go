@@ -44,18 +44,17 @@ func Write(ctx context.Context, w io.Writer, a *extract.Archive, img *extract.Im
 		return nil, fmt.Errorf("layers %d..%d are not in an image of %d layers", opts.From, opts.To, n)
 	}
 	docker := img.ManifestMediaType == mediaTypeDockerManifest
-	layer, err := squashLayer(ctx, a, img, opts, docker)
+	layers := func(ctx context.Context, want []digest.Digest, ready func(int, flatten.Layer)) ([]flatten.Layer, error) {
+		return a.Layers(ctx, img, want, ready)
+	}
+	layer, err := squashLayer(ctx, layers, diffIDs, opts, docker, opts.Containerd)
 	if err != nil {
 		return nil, err
 	}
 	defer layer.remove()
 
 	out := &writer{tw: tar.NewWriter(w), dirs: map[string]bool{}, written: map[digest.Digest]bool{}, buf: make([]byte, 1<<20)}
-	mf := ocispec.Manifest{MediaType: ocispec.MediaTypeImageManifest}
-	mf.SchemaVersion = 2
-	if docker {
-		mf.MediaType = mediaTypeDockerManifest
-	}
+	mf := newManifest(docker)
 	res := &Result{Layer: layer.diffID, LayerBlob: layer.desc.Digest, LayerSize: layer.desc.Size}
 	for i := 0; i < n; i++ {
 		switch {
@@ -76,30 +75,11 @@ func Write(ctx context.Context, w io.Writer, a *extract.Archive, img *extract.Im
 	}
 
 	// The config.
-	change := ConfigChange{
-		From: opts.From, To: opts.To, DiffID: layer.diffID, Created: opts.Created,
-		CreatedBy: opts.CreatedBy, Comment: opts.Comment, ClampCreated: opts.SourceDateEpoch,
-	}
-	if change.Created.IsZero() {
-		change.Created = opts.SourceDateEpoch
-	}
-	if change.Created.IsZero() {
-		change.Created = time.Now()
-	}
-	if change.CreatedBy == "" {
-		change.CreatedBy = fmt.Sprintf("docker-layers squash %d..%d", opts.From, opts.To)
-	}
-	if change.Comment == "" {
-		change.Comment = fmt.Sprintf("docker-layers squashed layers %d..%d (%d layers) into one", opts.From, opts.To, opts.To-opts.From+1)
-	}
-	cfg, err := RewriteConfig(img.RawConfig, change)
+	cfg, err := newConfig(img.RawConfig, opts, layer.diffID)
 	if err != nil {
 		return nil, err
 	}
-	mf.Config = ocispec.Descriptor{MediaType: ocispec.MediaTypeImageConfig, Digest: digest.FromBytes(cfg), Size: int64(len(cfg))}
-	if docker {
-		mf.Config.MediaType = mediaTypeDockerConfig
-	}
+	mf.Config = configDescriptor(cfg, docker)
 	if err := out.blobBytes(cfg); err != nil {
 		return nil, err
 	}
@@ -158,6 +138,53 @@ func Write(ctx context.Context, w io.Writer, a *extract.Archive, img *extract.Im
 	return res, nil
 }
 
+// newConfig is the config of the new image: raw rewritten by
+// RewriteConfig for the squash opts asks for, whose layer has diffID.
+func newConfig(raw []byte, opts Options, diffID digest.Digest) ([]byte, error) {
+	change := ConfigChange{
+		From: opts.From, To: opts.To, DiffID: diffID, Created: opts.Created,
+		CreatedBy: opts.CreatedBy, Comment: opts.Comment, ClampCreated: opts.SourceDateEpoch,
+	}
+	if change.Created.IsZero() {
+		change.Created = opts.SourceDateEpoch
+	}
+	if change.Created.IsZero() {
+		change.Created = time.Now()
+	}
+	if change.CreatedBy == "" {
+		change.CreatedBy = fmt.Sprintf("docker-layers squash %d..%d", opts.From, opts.To)
+	}
+	if change.Comment == "" {
+		change.Comment = fmt.Sprintf("docker-layers squashed layers %d..%d (%d layers) into one", opts.From, opts.To, opts.To-opts.From+1)
+	}
+	return RewriteConfig(raw, change)
+}
+
+// configDescriptor is the manifest's descriptor of the config cfg, with
+// the media type of the manifest's kind.
+func configDescriptor(cfg []byte, docker bool) ocispec.Descriptor {
+	d := ocispec.Descriptor{MediaType: ocispec.MediaTypeImageConfig, Digest: digest.FromBytes(cfg), Size: int64(len(cfg))}
+	if docker {
+		d.MediaType = mediaTypeDockerConfig
+	}
+	return d
+}
+
+// newManifest is an empty manifest of the kind of the source's: Docker's
+// or OCI's.
+func newManifest(docker bool) ocispec.Manifest {
+	mf := ocispec.Manifest{MediaType: ocispec.MediaTypeImageManifest}
+	mf.SchemaVersion = 2
+	if docker {
+		mf.MediaType = mediaTypeDockerManifest
+	}
+	return mf
+}
+
+// layersFunc reads the layers of an image whose diff IDs are in want, as
+// source.Image.Layers does.
+type layersFunc func(ctx context.Context, want []digest.Digest, ready func(k int, l flatten.Layer)) ([]flatten.Layer, error)
+
 // spooledLayer is the squashed layer in a spool file.
 type spooledLayer struct {
 	f      *os.File
@@ -170,24 +197,25 @@ func (l *spooledLayer) remove() {
 	_ = os.Remove(l.f.Name())
 }
 
-// squashLayer reads the range's layers, verified, and flattens them,
-// keeping whiteouts, into a spool file: gzip-compressed for the containerd
-// store. Each layer is indexed as soon as it can be read, while the others
-// are verified. Unless opts.AllWhiteouts, the layers below the range are
-// read too, for their headers: the squashed layer keeps only the markers
-// that hide something in them.
-func squashLayer(ctx context.Context, a *extract.Archive, img *extract.Image, opts Options, docker bool) (_ *spooledLayer, retErr error) {
+// squashLayer reads the range's layers (of an image whose layers have
+// diffIDs), verified, and flattens them, keeping whiteouts, into a spool
+// file: gzip-compressed if compress (for the containerd store, or a
+// registry). Each layer is indexed as soon as it can be read, while the
+// others are verified. Unless opts.AllWhiteouts, the layers below the
+// range are read too, for their headers: the squashed layer keeps only the
+// markers that hide something in them.
+func squashLayer(ctx context.Context, read layersFunc, diffIDs []digest.Digest, opts Options, docker, compress bool) (_ *spooledLayer, retErr error) {
 	below := opts.From
 	if opts.AllWhiteouts {
 		below = 0
 	}
-	want := img.Config.RootFS.DiffIDs[opts.From-below : opts.To+1]
+	want := diffIDs[opts.From-below : opts.To+1]
 	ix := flatten.NewIndexer(ctx, len(want)-below, flatten.Options{
 		KeepWhiteouts: true, ClampMtime: opts.SourceDateEpoch,
 		Warn: opts.Warn, TmpDir: opts.TmpDir, Progress: opts.Flattening,
 	})
 	defer ix.Close()
-	all, err := a.Layers(ctx, img, want, func(k int, l flatten.Layer) { ix.Add(k-below, l) })
+	all, err := read(ctx, want, func(k int, l flatten.Layer) { ix.Add(k-below, l) })
 	if err != nil {
 		return nil, err
 	}
@@ -206,7 +234,7 @@ func squashLayer(ctx context.Context, a *extract.Archive, img *extract.Image, op
 	blob := &countHash{Hash: sha256.New()}
 	var w io.Writer = io.MultiWriter(f, blob)
 	var zw *pgzip.Writer
-	if opts.Containerd {
+	if compress {
 		zw = pgzip.NewWriter(w)
 		w = zw
 	}
@@ -230,9 +258,9 @@ func squashLayer(ctx context.Context, a *extract.Archive, img *extract.Image, op
 	// The media types of the manifest's own kind: a Docker manifest may
 	// list Docker's layer types only.
 	switch {
-	case opts.Containerd && docker:
+	case compress && docker:
 		l.desc.MediaType = mediaTypeDockerLayerGzip
-	case opts.Containerd:
+	case compress:
 		l.desc.MediaType = ocispec.MediaTypeImageLayerGzip
 	case docker:
 		l.desc.MediaType = mediaTypeDockerLayer

@@ -6,7 +6,7 @@ package commands
 import (
 	"fmt"
 
-	"github.com/docker-layers/docker-layers/source"
+	"github.com/docker-layers/docker-layers/registry"
 	"github.com/docker/cli/cli"
 	"github.com/docker/cli/cli-plugins/plugin"
 	"github.com/docker/cli/cli/command"
@@ -115,7 +115,7 @@ func RunStandalone(dockerCLI *command.DockerCli, name string) error {
 	root := NewRootCommand(dockerCLI, false)
 	root.Use = name
 	root.Version = Version()
-	source.UserAgent = "docker-layers/" + Version()
+	registry.UserAgent = "docker-layers/" + Version()
 	root.SetVersionTemplate("docker-layers {{.Version}}\n")
 	root.InitDefaultVersionFlag() // before the global flags are parsed
 	root.Flags().Lookup("version").Usage = "Print version information and quit"

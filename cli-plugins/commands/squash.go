@@ -3,14 +3,17 @@ package commands
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/distribution/reference"
 	"github.com/docker-layers/docker-layers/extract"
+	"github.com/docker-layers/docker-layers/registry"
 	"github.com/docker-layers/docker-layers/source"
 	"github.com/docker-layers/docker-layers/squash"
 	"github.com/docker/cli/cli/command"
 	"github.com/docker/cli/cli/command/completion"
+	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"github.com/spf13/cobra"
 )
@@ -22,6 +25,7 @@ type squashOptions struct {
 	tags     []string
 	message  string
 	output   string
+	push     string
 	force    bool
 	tmpdir   string
 	progress string
@@ -61,6 +65,16 @@ comes from an archive or a layout. On a daemon with the containerd image
 store the squashed layer is gzipped. The new image ID is printed on
 stdout.
 
+With --push REF the new image goes to a registry instead, as "docker push
+REF" would push it (REGISTRY/REPO[:TAG]; "docker://" may prefix it), with
+the credentials of "docker login": the squashed layer (gzipped), the
+config and the manifest are uploaded, and the kept layers only when the
+target repository has not got them: a kept layer of a docker:// image on
+the same registry is mounted from its repository, and those above the
+range are not even fetched. REF@DIGEST is printed on stdout. --push names the image in the
+registry: it takes neither -t nor -o, and needs no daemon unless the
+image comes from one.
+
 An image of the daemon is first saved to a temporary file in --tmpdir
 (about the image's size on disk, removed on exit); an archive or a
 layout is read in place.
@@ -81,6 +95,7 @@ kept); the kept layers and their history steps are left as they are.
   docker layers squash myimg -l myimg:base: -o squashed.tar && docker load -i squashed.tar
   docker layers squash --input saved.tar -l 1:-1 -o squashed.tar
   docker layers squash oci:./layout:latest -t myimg:squashed
+  docker layers squash docker://registry.example.com/app:1.0 -l 2:-1 --push registry.example.com/app:1.0-squashed
   SOURCE_DATE_EPOCH=$(git log -1 --format=%ct) docker layers squash myimg -t myimg:squashed`,
 		Args: imageArgs(1, &opts.input),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -100,6 +115,7 @@ kept); the kept layers and their history steps are left as they are.
 	flags.StringArrayVarP(&opts.tags, "tag", "t", nil, `Name and optionally a tag in the "name:tag" format (repeatable)`)
 	flags.StringVarP(&opts.message, "message", "m", "", "Comment of the squashed history step")
 	flags.StringVarP(&opts.output, "output", "o", "", `Write a "docker load" archive to a file, or "-" for stdout, instead of loading the image`)
+	flags.StringVar(&opts.push, "push", "", `Push the new image to a registry as REGISTRY/REPO[:TAG] (as "docker push" takes it) instead of loading it`)
 	flags.BoolVarP(&opts.force, "force", "f", false, "Overwrite the output file if it exists")
 	flags.StringVar(&opts.input, "input", "", inputHelp)
 	flags.StringVar(&opts.tmpdir, "tmpdir", "", "Directory for temporary files: the squashed layer, and a daemon's image or a compressed archive (default $TMPDIR or /tmp)")
@@ -108,6 +124,7 @@ kept); the kept layers and their history steps are left as they are.
 	flags.BoolVar(&opts.allWh, "all-whiteouts", false, "Keep every whiteout and opaque marker of the squashed layers, also those that hide nothing in the layers below them")
 	addPlatformFlag(cmd, flags, &opts.platform)
 	_ = cmd.MarkFlagFilename("output", "tar")
+	_ = cmd.RegisterFlagCompletionFunc("push", cobra.NoFileCompletions)
 	_ = cmd.MarkFlagFilename("input", "tar", "tgz", "gz", "zst")
 	_ = cmd.MarkFlagDirname("tmpdir")
 	_ = cmd.RegisterFlagCompletionFunc("progress", cobra.FixedCompletions([]string{"auto", "tty", "plain", "none"}, cobra.ShellCompDirectiveNoFileComp))
@@ -117,8 +134,21 @@ kept); the kept layers and their history steps are left as they are.
 // validateSquashFlags settles the tags and the output before any work:
 // every mistake here is a usage error (exit 1).
 func validateSquashFlags(cmd *cobra.Command, dockerCLI command.Cli, opts *squashOptions) error {
-	if len(opts.tags) == 0 && opts.output == "" {
-		return usageErrorf(cmd, "nothing to do: name the new image with -t, or write it to a file with -o")
+	if opts.push != "" {
+		switch {
+		case opts.output != "":
+			return usageErrorf(cmd, "--push and -o both say where the new image goes: give one")
+		case len(opts.tags) > 0:
+			return usageErrorf(cmd, "--push names the new image in the registry; -t names it in the daemon: give one")
+		}
+		ref, err := registry.ParseTag(opts.push)
+		if err != nil {
+			return usageErrorf(cmd, "--push: %v", err)
+		}
+		opts.push = ref
+	}
+	if len(opts.tags) == 0 && opts.output == "" && opts.push == "" {
+		return usageErrorf(cmd, "nothing to do: name the new image with -t, write it to a file with -o, or push it with --push")
 	}
 	for _, t := range opts.tags {
 		named, err := reference.ParseNormalizedNamed(t)
@@ -163,6 +193,9 @@ func runSquash(ctx context.Context, dockerCLI command.Cli, opts squashOptions) (
 	if err != nil {
 		return err
 	}
+	if opts.push != "" {
+		return runSquashPush(ctx, dockerCLI, opts, sel, from, to, progress)
+	}
 	a, img, err := sel.Stored(ctx)
 	if err != nil {
 		return err
@@ -176,19 +209,8 @@ func runSquash(ctx context.Context, dockerCLI command.Cli, opts squashOptions) (
 			return err
 		}
 	}
-	squashOpts := squash.Options{
-		From:            from,
-		To:              to,
-		Tags:            opts.refs,
-		Comment:         opts.message,
-		SourceDateEpoch: opts.epoch,
-		Containerd:      containerd,
-		AllWhiteouts:    opts.allWh,
-		TmpDir:          opts.tmpdir,
-		Copying:         progress.copying,
-		Flattening:      progress.written,
-		Warn:            progress.warn,
-	}
+	squashOpts := squashOptionsOf(opts, from, to, progress)
+	squashOpts.Tags, squashOpts.Containerd = opts.refs, containerd
 	progress.flattening(to - from + 1)
 
 	var res *squash.Result
@@ -228,8 +250,63 @@ func runSquash(ctx context.Context, dockerCLI command.Cli, opts squashOptions) (
 	return nil
 }
 
+// squashOptionsOf are the squash.Options of the flags, for layers from..to,
+// reporting to progress.
+func squashOptionsOf(opts squashOptions, from, to int, progress *progress) squash.Options {
+	return squash.Options{
+		From:            from,
+		To:              to,
+		Comment:         opts.message,
+		SourceDateEpoch: opts.epoch,
+		AllWhiteouts:    opts.allWh,
+		TmpDir:          opts.tmpdir,
+		Copying:         progress.copying,
+		Flattening:      progress.written,
+		Warn:            progress.warn,
+	}
+}
+
+// runSquashPush squashes the layers from..to of sel and pushes the new
+// image to opts.push.
+func runSquashPush(ctx context.Context, dockerCLI command.Cli, opts squashOptions, sel *source.Selection, from, to int, progress *progress) error {
+	src, err := sel.Pushable(ctx)
+	if err != nil {
+		return err
+	}
+	squashOpts := squashOptionsOf(opts, from, to, progress)
+	squashOpts.Copying, squashOpts.Present = progress.pushing, progress.present
+	squashOpts.Keychain = cliKeychain{dockerCLI}
+	progress.flattening(to - from + 1)
+	res, err := squash.Push(ctx, opts.push, src, squashOpts)
+	if err != nil {
+		return err
+	}
+	pushed := opts.push + "@" + res.Manifest.String()
+	progress.summarize(fmt.Sprintf("Squashed layers %d to %d:", from, to), "pushed to "+pushed)
+	progress.done()
+	_, _ = fmt.Fprintln(dockerCLI.Out(), pushed)
+	return nil
+}
+
 // copying is squash's Copying callback: the kept layers passed through
 // into the new image, shown like the layers extract reads.
 func (p *progress) copying(e extract.Progress) {
 	p.entry(e, "Copying", "Copied", fmt.Sprintf("copying %s into the new image", progressID(e)))
+}
+
+// pushing is squash.Push's Copying callback: the blobs uploaded to the
+// registry, shown like the layers extract reads.
+func (p *progress) pushing(e extract.Progress) {
+	p.entry(e, "Pushing", "Pushed", fmt.Sprintf("pushing %s", progressID(e)))
+}
+
+// present is squash.Push's Present callback: a kept layer the registry
+// had, or mounted, in docker push's words.
+func (p *progress) present(diffID digest.Digest, from string) {
+	status := "Layer already exists"
+	if from != "" {
+		status = "Mounted from " + from
+	}
+	e := extract.Progress{Entry: diffID.String(), DiffID: diffID}
+	p.entry(e, status, status, fmt.Sprintf("%s: %s", progressID(e), strings.ToLower(status[:1])+status[1:]))
 }

@@ -169,11 +169,11 @@ if want r; then
 	[ -n "$REG" ] && [ -n "$REG_LOG" ] || die "e2e/registry/start.sh gave no plain registry"
 fi
 
-# fetched_bytes FROM — the bytes of the blob GETs the registry served
-# since line FROM of its log.
+# fetched_bytes FROM REPO — the bytes of the blob GETs of REPO the
+# registry served since line FROM of its log (the e2e tests may share it).
 fetched_bytes() {
-	tail -n +"$(($1 + 1))" "$REG_LOG" | jq -r 'select(."http.request.method" == "GET" and (."http.request.uri" | test("/blobs/"))) | ."http.response.written"' |
-		awk '{n += $1} END {printf "%d", n}'
+	tail -n +"$(($1 + 1))" "$REG_LOG" | jq -r --arg p "/v2/$2/blobs/" 'select(."http.request.method" == "GET" and (."http.request.uri" | startswith($p))) | ."http.response.written"' |
+		awk '{n += $1} END {printf "%.0f", n}'
 }
 export PATH="$BINDIR:$PATH"
 
@@ -527,7 +527,7 @@ for KIND in "${KINDS[@]}"; do
 		for v in rx rcrane rtop; do
 			n0=$(wc -l <"$REG_LOG")
 			bash -c "${CMD[$v]}"
-			meta "fetched_$v.$KIND" "$(fetched_bytes "$n0")"
+			meta "fetched_$v.$KIND" "$(fetched_bytes "$n0" "bench-$KIND/docker-layers-bench")"
 		done
 	fi
 	rm -f "$saved"
