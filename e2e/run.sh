@@ -78,7 +78,9 @@ if [ -z "${DOCKER_LAYERS_REGISTRY_PLAIN:-}" ]; then
 		started_registries=1
 	fi
 	reg_env=$("$HERE/registry/start.sh")
-	eval "export $reg_env"
+	set -a
+	eval "$reg_env"
+	set +a
 fi
 pushes=()
 for kind in "${KINDS[@]}"; do

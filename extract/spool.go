@@ -305,7 +305,7 @@ func hashReader(r io.Reader) (digest.Digest, int64, error) {
 // one entry is read.
 const progressEvery = 1 << 20
 
-// meter counts the bytes read from an entry (use it with io.TeeReader),
+// meter counts the bytes read from an entry (through its reader),
 // reports progress and stops a copy when the context is done.
 type meter struct {
 	ctx      context.Context
@@ -322,16 +322,23 @@ func newMeter(ctx context.Context, fn func(Progress), p Progress) *meter {
 	return m
 }
 
+// Write counts b, which is passed over (skipRest), or fails when the
+// context is done.
 func (m *meter) Write(b []byte) (int, error) {
 	if err := m.ctx.Err(); err != nil {
 		return 0, err
 	}
-	m.p.Done += int64(len(b))
+	m.count(len(b))
+	return len(b), nil
+}
+
+// count adds n bytes read.
+func (m *meter) count(n int) {
+	m.p.Done += int64(n)
 	if m.fn != nil && m.p.Done-m.reported >= progressEvery {
 		m.reported = m.p.Done
 		m.fn(m.p)
 	}
-	return len(b), nil
 }
 
 // finish reports the final byte count once; an entry whose size was
@@ -349,8 +356,25 @@ func (m *meter) finish() {
 	m.fn(m.p)
 }
 
-// reader returns r metered by m.
-func (m *meter) reader(r io.Reader) io.Reader { return io.TeeReader(r, m) }
+// reader returns r metered by m. Each Read checks the context before it
+// reads, so that a cancelled copy stops without losing bytes: a failing
+// writer of an io.TeeReader drops what it was given, and a later Read may
+// then end cleanly at the source's end, with a hole in the stream.
+func (m *meter) reader(r io.Reader) io.Reader { return &meterReader{m: m, r: r} }
+
+type meterReader struct {
+	m *meter
+	r io.Reader
+}
+
+func (mr *meterReader) Read(p []byte) (int, error) {
+	if err := mr.m.ctx.Err(); err != nil {
+		return 0, err
+	}
+	n, err := mr.r.Read(p)
+	mr.m.count(n)
+	return n, err
+}
 
 // recordHashed reads a layer's content from r and returns its
 // flatten.Recording, the sha256 of the content and its size. The content

@@ -93,6 +93,11 @@ func ParseReference(s string) (Reference, error) {
 		if ref == "" {
 			return Reference{}, fmt.Errorf("invalid image %q: docker:// needs a reference, such as docker://registry.example.com/app:1.0", s)
 		}
+		if strings.HasPrefix(ref, "/") {
+			// go-containerregistry would take "/repo" as a Docker Hub
+			// repository; docker pull and skopeo refuse it.
+			return Reference{}, fmt.Errorf("invalid image %q: the reference after docker:// starts with a slash", s)
+		}
 		if _, err := name.ParseReference(ref); err != nil {
 			return Reference{}, fmt.Errorf("invalid image %q: %w", s, err)
 		}

@@ -8,6 +8,8 @@ import (
 	"gotest.tools/v3/assert"
 )
 
+const sha64 = "3f57d9401f8d42f986df300f0c69192fc41da28ccc8d797829467780db3dd741"
+
 func TestParseReference(t *testing.T) {
 	for _, tc := range []struct {
 		in   string
@@ -30,6 +32,18 @@ func TestParseReference(t *testing.T) {
 		{in: "oci:", err: `invalid image "oci:": oci: needs a path`},
 		{in: "oci:-", err: "an OCI layout is a directory, not standard input"},
 		{in: "docker-daemon:", err: "docker-daemon: needs an image name"},
+		{in: "docker://registry.example.com:5000/team/app:1.0", want: Reference{Transport: Registry, Name: "registry.example.com:5000/team/app:1.0"}},
+		{in: "docker://127.0.0.1:5000/app@sha256:" + sha64, want: Reference{Transport: Registry, Name: "127.0.0.1:5000/app@sha256:" + sha64}},
+		// As docker pull and skopeo take them: docker.io when the
+		// registry is left out, latest when the tag is.
+		{in: "docker://busybox", want: Reference{Transport: Registry, Name: "busybox"}},
+		{in: "docker://library/busybox:1.36", want: Reference{Transport: Registry, Name: "library/busybox:1.36"}},
+		{in: "docker://127.0.0.1:5000/app", want: Reference{Transport: Registry, Name: "127.0.0.1:5000/app"}},
+		{in: "docker:latest", want: Reference{Transport: Daemon, Name: "docker:latest"}},
+		{in: "docker://", err: "docker:// needs a reference"},
+		{in: "docker://UPPER/case", err: `invalid image "docker://UPPER/case"`},
+		{in: "docker://app@sha256:short", err: `invalid image "docker://app@sha256:short"`},
+		{in: "docker:///repo", err: "starts with a slash"},
 	} {
 		got, err := ParseReference(tc.in)
 		if tc.err != "" {

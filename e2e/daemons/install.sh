@@ -26,8 +26,8 @@
 #     in e2e/report_test.go (rendering, script errors, no network).
 #   * tmux: a real terminal for e2e/progress_test.go, which reads the
 #     progress display off its screen (capture-pane).
-#   * docker-registry (distribution 2.8), apache2-utils (htpasswd -B) and
-#     openssl: the throwaway registries of e2e/registry/start.sh (plain
+#   * docker-registry (distribution 2.8), apache2-utils (htpasswd -B),
+#     openssl and curl: the throwaway registries of e2e/registry/start.sh (plain
 #     HTTP, basic auth, TLS with a CA of its own) that the docker:// tests
 #     read from. No registry service is started (policy-rc.d).
 #
@@ -43,7 +43,7 @@ D26="$PREFIX/docker-26"
 # Bookworm packages installed on the system.
 # gcc: runc is built with cgo (its nsenter is C).
 SYSTEM_PKGS=(docker.io containerd runc iptables busybox-static gzip bzip2 xz-utils zstd isal skopeo chromium tmux gcc libc6-dev
-	docker-registry apache2-utils openssl)
+	docker-registry apache2-utils openssl curl)
 
 export DEBIAN_FRONTEND=noninteractive
 log() { printf 'install.sh: %s\n' "$*" >&2; }
@@ -201,6 +201,6 @@ fi
 
 # --- 4. final sanity ----------------------------------------------------------
 for b in /usr/sbin/dockerd /usr/bin/containerd /usr/sbin/runc /bin/busybox /usr/bin/skopeo /usr/bin/chromium \
-	/usr/bin/docker-registry /usr/bin/htpasswd /usr/bin/openssl "$D26/usr/sbin/dockerd" "$D29/dockerd" "$D29/runc"; do
+	/usr/bin/docker-registry /usr/bin/htpasswd /usr/bin/openssl /usr/bin/curl "$D26/usr/sbin/dockerd" "$D29/dockerd" "$D29/runc"; do
 	[ -x "$b" ] || { log "missing $b after install"; exit 1; }
 done

@@ -15,7 +15,7 @@
 #
 # A tag whose manifest is already the daemon's image (the registry's
 # manifest is the image ID, or names it as its config) is not pushed again:
-# a second run is a look-up per tag. The registry names that docker push
+# a second run is a GET of each manifest (curl). The registry names that docker push
 # needs are untagged again, so that the daemon's tags are the fixtures' only.
 set -euo pipefail
 
@@ -27,7 +27,7 @@ KIND="${1:?usage: push.sh KIND (with DOCKER_HOST and the output of start.sh in t
 FIXTURE=docker-layers-fixture
 [ -n "${DOCKER_HOST:-}" ] || die "set DOCKER_HOST to the $KIND daemon"
 for v in DOCKER_LAYERS_REGISTRY_PLAIN DOCKER_LAYERS_REGISTRY_AUTH DOCKER_LAYERS_REGISTRY_TLS DOCKER_LAYERS_REGISTRY_CA; do
-	[ -n "${!v:-}" ] || die "$v is not set: eval \"export \$(e2e/registry/start.sh)\" first"
+	[ -n "${!v:-}" ] || die "$v is not set: set -a; eval \"\$(e2e/registry/start.sh)\"; set +a first"
 done
 unset DOCKER_CONTEXT
 
@@ -37,23 +37,31 @@ trap 'rm -rf "$work"' EXIT
 export DOCKER_CONFIG="$work/docker-config"
 mkdir -p "$DOCKER_CONFIG"
 
-# pushed REF ID [skopeo flags...]: does the registry have REF as image ID?
+# The image IDs of the fixtures, by tag.
+mapfile -t ids < <(docker image inspect --format '{{.Id}}' "$FIXTURE:base" "$FIXTURE:mid" "$FIXTURE:latest" 2>/dev/null)
+[ "${#ids[@]}" = 3 ] || die "$KIND: the fixtures are missing (e2e/fixtures/build.sh)"
+declare -A ID=([base]=${ids[0]} [mid]=${ids[1]} [latest]=${ids[2]})
+
+# pushed URL ID [curl flags...]: is the manifest at URL
+# (SCHEME://ADDR/v2/REPO/manifests/TAG) the image ID: the manifest's own
+# digest (the containerd store's image IDs) or its config's (the graph
+# driver's)?
 pushed() {
-	local ref="$1" id="$2"
+	local url="$1" id="$2"
 	shift 2
-	skopeo inspect --raw "$@" "docker://$ref" >"$work/manifest" 2>/dev/null || return 1
-	grep -qF "\"$id\"" "$work/manifest" || [ "$(skopeo manifest-digest "$work/manifest")" = "$id" ]
+	curl -sf -m 10 -D "$work/headers" -o "$work/manifest" "$@" \
+		-H 'Accept: application/vnd.oci.image.index.v1+json, application/vnd.docker.distribution.manifest.list.v2+json, application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json' \
+		"$url" || return 1
+	grep -qF "\"$id\"" "$work/manifest" || grep -qixF "docker-content-digest: $id"$'\r' "$work/headers"
 }
 
-# push TAG REGISTRY [skopeo flags for the look-up...]: docker push of the fixture TAG.
+# push TAG ADDR [curl flags for the look-up...]: docker push of the fixture
+# TAG to the registry at ADDR, unless it is there.
 push() {
-	local tag="$1" reg="$2" id ref out
+	local tag="$1" addr="$2" ref out
 	shift 2
-	id=$(docker image inspect --format '{{.Id}}' "$FIXTURE:$tag")
-	ref="$reg/$KIND/$FIXTURE:$tag"
-	if pushed "$ref" "$id" "$@"; then
-		return 0
-	fi
+	ref="$addr/$KIND/$FIXTURE:$tag"
+	pushed "http://$addr/v2/$KIND/$FIXTURE/manifests/$tag" "${ID[$tag]}" "$@" && return 0
 	docker tag "$FIXTURE:$tag" "$ref"
 	if ! out=$(docker push "$ref" 2>&1); then
 		printf '%s\n' "$out" >&2
@@ -61,31 +69,29 @@ push() {
 		die "docker push $ref failed"
 	fi
 	docker image rm "$ref" >/dev/null
-	log "pushed $FIXTURE:$tag ($id) from $KIND to $ref"
+	log "pushed $FIXTURE:$tag (${ID[$tag]}) from $KIND to $ref"
 }
 
 started=$SECONDS
 for tag in base mid latest; do
-	push "$tag" "$DOCKER_LAYERS_REGISTRY_PLAIN" --tls-verify=false
+	push "$tag" "$DOCKER_LAYERS_REGISTRY_PLAIN"
 done
 
-auth_creds=(--creds "$REGISTRY_USER:$REGISTRY_PASSWORD")
-if ! pushed "$DOCKER_LAYERS_REGISTRY_AUTH/$KIND/$FIXTURE:latest" "$(docker image inspect --format '{{.Id}}' "$FIXTURE:latest")" \
-	--tls-verify=false "${auth_creds[@]}"; then
+auth=(-u "$REGISTRY_USER:$REGISTRY_PASSWORD")
+if ! pushed "http://$DOCKER_LAYERS_REGISTRY_AUTH/v2/$KIND/$FIXTURE/manifests/latest" "${ID[latest]}" "${auth[@]}"; then
 	printf '%s\n' "$REGISTRY_PASSWORD" |
 		docker login "$DOCKER_LAYERS_REGISTRY_AUTH" -u "$REGISTRY_USER" --password-stdin >/dev/null 2>&1 ||
 		die "docker login $DOCKER_LAYERS_REGISTRY_AUTH failed"
-	push latest "$DOCKER_LAYERS_REGISTRY_AUTH" --tls-verify=false "${auth_creds[@]}"
+	push latest "$DOCKER_LAYERS_REGISTRY_AUTH" "${auth[@]}"
 	docker logout "$DOCKER_LAYERS_REGISTRY_AUTH" >/dev/null 2>&1 || true
 fi
 
 src="$DOCKER_LAYERS_REGISTRY_PLAIN/$KIND/$FIXTURE:latest"
 dst="$DOCKER_LAYERS_REGISTRY_TLS/$KIND/$FIXTURE:latest"
-cadir=$(dirname "$DOCKER_LAYERS_REGISTRY_CA")
-if ! pushed "$dst" "$(docker image inspect --format '{{.Id}}' "$FIXTURE:latest")" --cert-dir "$cadir"; then
-	# --preserve-digests: the same manifest and blobs as the plain registry's
-	# (not in skopeo 1.9; a registry-to-registry copy keeps them anyway).
-	if ! out=$(skopeo copy --src-tls-verify=false --dest-cert-dir "$cadir" "docker://$src" "docker://$dst" 2>&1); then
+if ! pushed "https://$DOCKER_LAYERS_REGISTRY_TLS/v2/$KIND/$FIXTURE/manifests/latest" "${ID[latest]}" --cacert "$DOCKER_LAYERS_REGISTRY_CA"; then
+	# A registry-to-registry copy keeps the manifest and the blobs as they are.
+	if ! out=$(skopeo copy --src-tls-verify=false --dest-cert-dir "$(dirname "$DOCKER_LAYERS_REGISTRY_CA")" \
+		"docker://$src" "docker://$dst" 2>&1); then
 		printf '%s\n' "$out" >&2
 		die "skopeo copy $src to $dst failed"
 	fi

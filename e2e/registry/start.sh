@@ -16,7 +16,7 @@
 # http.response.status, so that tests can count blob GETs.
 # A registry that already answers is reused (idempotent).
 #
-# Prints on stdout, for `eval "export $(e2e/registry/start.sh)"`:
+# Prints on stdout, for `set -a; eval "$(e2e/registry/start.sh)"; set +a`:
 #   DOCKER_LAYERS_REGISTRY_PLAIN=127.0.0.1:PORT
 #   DOCKER_LAYERS_REGISTRY_PLAIN_LOG=…/plain/registry.log
 #   DOCKER_LAYERS_REGISTRY_AUTH=127.0.0.1:PORT
@@ -109,10 +109,9 @@ write_config() {
 	fi
 }
 
-# Start registry <name> detached, wait for its "listening on" line, and
-# record the address.
+# Start registry <name> detached; wait_ready waits for it.
 launch() {
-	local name="$1" dir pid addr deadline
+	local name="$1" dir
 	dir=$(reg_dir "$name")
 	mkdir -p "$dir/storage"
 	write_config "$name"
@@ -125,8 +124,15 @@ launch() {
 		exec {lockfd}>&-
 		exec setsid "$REGISTRY_BIN" serve "$dir/config.yml" </dev/null >"$dir/registry.log" 2>&1
 	) &
-	pid=$!
-	echo "$pid" >"$dir/registry.pid"
+	echo "$!" >"$dir/registry.pid"
+}
+
+# Wait for the "listening on" line of registry <name>, record its
+# address, and wait until it answers.
+wait_ready() {
+	local name="$1" dir pid addr deadline
+	dir=$(reg_dir "$name")
+	pid=$(cat "$dir/registry.pid")
 	deadline=$((SECONDS + TIMEOUT))
 	while :; do
 		addr=$(sed -n 's/.*"msg":"listening on \(127\.0\.0\.1:[0-9]*\)[",].*/\1/p' "$dir/registry.log" | tail -n 1)
@@ -151,6 +157,7 @@ launch() {
 }
 
 pki
+launched=()
 for name in "${REGISTRY_NAMES[@]}"; do
 	dir=$(reg_dir "$name")
 	mkdir -p "$dir"
@@ -163,7 +170,13 @@ for name in "${REGISTRY_NAMES[@]}"; do
 		kill -9 "$pid" 2>/dev/null || true
 	fi
 	launch "$name"
+	launched+=("$name")
 done
+rc=0
+for name in "${launched[@]}"; do
+	wait_ready "$name" || rc=1
+done
+[ "$rc" = 0 ] || exit 1
 
 for name in "${REGISTRY_NAMES[@]}"; do
 	dir=$(reg_dir "$name")
