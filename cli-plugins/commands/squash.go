@@ -50,8 +50,10 @@ something in the layers below A are kept (their headers are read for
 that): a whiteout of a path that no lower layer has, or that a lower
 layer deleted already, hides nothing and is left out. --all-whiteouts
 keeps every one, as earlier versions did, so that the squashed layer
-applies on any lower image as the range does. The config (Env, Cmd, Entrypoint, WorkingDir, User,
-Labels, ExposedPorts, Volumes, Healthcheck, StopSignal...) is kept; its
+applies on any lower image as the range does.
+
+The config (Env, Cmd, Entrypoint, WorkingDir, User, Labels,
+ExposedPorts, Volumes, Healthcheck, StopSignal...) is kept; its
 rootfs.diff_ids are recomputed, and the history entries of the squashed
 layers collapse into one whose comment says what was squashed (-m sets
 it). History entries that made no layer keep their place: those inside
@@ -71,9 +73,9 @@ the credentials of "docker login": the squashed layer (gzipped), the
 config and the manifest are uploaded, and the kept layers only when the
 target repository has not got them: a kept layer of a docker:// image on
 the same registry is mounted from its repository, and those above the
-range are not even fetched. REF@DIGEST is printed on stdout. --push names the image in the
-registry: it takes neither -t nor -o, and needs no daemon unless the
-image comes from one.
+range are not even fetched. REF@DIGEST is printed on stdout. --push
+names the image in the registry: it takes neither -t nor -o, and needs
+no daemon unless the image comes from one.
 
 An image of the daemon is first saved to a temporary file in --tmpdir
 (about the image's size on disk, removed on exit); an archive or a
