@@ -51,6 +51,11 @@ layers waste and check them in CI, read one file, extract a range of its
 layers flattened with whiteouts applied as one tarball, squash a range
 into a new image, or write an HTML report of it.
 
+The image comes from the Docker daemon, a "docker save" archive, an OCI
+layout or archive, or straight from a registry (docker://REGISTRY/REPO:TAG,
+no daemon needed, only the layers a command needs are fetched): see any
+command's help for IMAGE.
+
 ` + layerSpecHelp + `
 
 ` + exitCodesErrors + `
@@ -66,7 +71,8 @@ into a new image, or write an HTML report of it.
   docker layers efficiency myimg --lowest-efficiency 0.95
   docker layers cat myimg /etc/os-release
   docker layers squash myimg -l 2:-1 -t myimg:squashed
-  docker layers report myimg -o report.html`,
+  docker layers report myimg -o report.html
+  docker layers extract docker://registry.example.com/app:1.0 -l -1 -o top.tar`,
 		SilenceUsage:          true,
 		SilenceErrors:         true,
 		TraverseChildren:      true,
