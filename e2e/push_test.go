@@ -1,101 +1,13 @@
 package e2e
 
 import (
-	"bufio"
-	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
-	"net/url"
 	"os"
 	"strings"
 	"testing"
 	"time"
 )
-
-// pushRegistry is the plain HTTP registry of e2e/registry/start.sh
-// (DOCKER_LAYERS_REGISTRY_PLAIN) and its JSON log. It is missing when the
-// suite runs without it: the test is skipped then, and fails on CI.
-func pushRegistry(t *testing.T) (addr, logPath string) {
-	t.Helper()
-	addr, logPath = os.Getenv("DOCKER_LAYERS_REGISTRY_PLAIN"), os.Getenv("DOCKER_LAYERS_REGISTRY_PLAIN_LOG")
-	if addr == "" || logPath == "" {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("DOCKER_LAYERS_REGISTRY_PLAIN(_LOG) is not set: the registry is missing (run the suite with e2e/run.sh)")
-		}
-		t.Skip("no registry: DOCKER_LAYERS_REGISTRY_PLAIN(_LOG) is not set (run e2e/run.sh, or eval \"export $(e2e/registry/start.sh)\")")
-	}
-	return addr, logPath
-}
-
-// logRequest is a request the registry logged.
-type logRequest struct {
-	method, path string
-	query        url.Values
-	status       int
-}
-
-// requestsSince returns the requests the registry at addr logged in
-// logPath after offset off. It first makes a request of its own and waits
-// until the registry has logged it, so that every request made before the
-// call is in the log.
-func requestsSince(t *testing.T, addr, logPath string, off int64) []logRequest {
-	t.Helper()
-	mark := fmt.Sprintf("/v2/?dl-push-mark=%d", time.Now().UnixNano())
-	resp, err := http.Get("http://" + addr + mark)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	var reqs []logRequest
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
-		reqs = nil
-		marked := false
-		f, err := os.Open(logPath)
-		if err != nil {
-			t.Fatal(err)
-		}
-		sc := bufio.NewScanner(io.NewSectionReader(f, off, 1<<40))
-		sc.Buffer(nil, 1<<20)
-		for sc.Scan() {
-			var e struct {
-				Msg    string `json:"msg"`
-				Method string `json:"http.request.method"`
-				URI    string `json:"http.request.uri"`
-				Status int    `json:"http.response.status"`
-			}
-			if json.Unmarshal(sc.Bytes(), &e) != nil || !strings.HasPrefix(e.Msg, "response completed") {
-				continue
-			}
-			if e.URI == mark {
-				marked = true
-				continue
-			}
-			u, err := url.Parse(e.URI)
-			if err != nil {
-				t.Fatalf("%s: %q: %v", logPath, e.URI, err)
-			}
-			reqs = append(reqs, logRequest{method: e.Method, path: u.Path, query: u.Query(), status: e.Status})
-		}
-		f.Close()
-		if marked {
-			return reqs
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: the registry did not log %s within 10s", logPath, mark)
-		}
-	}
-}
-
-// logSize is the size of the log now: a mark for requestsSince.
-func logSize(t *testing.T, logPath string) int64 {
-	t.Helper()
-	fi, err := os.Stat(logPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return fi.Size()
-}
 
 // uploads counts the blob requests of repo in reqs: uploads started (a
 // POST without mount=, or one whose mount was refused), completed (the PUT
@@ -125,36 +37,6 @@ func countUploads(reqs []logRequest, repo string) uploads {
 	return u
 }
 
-// pushedManifest reads the manifest of repo:tag from the plain registry.
-func pushedManifest(t *testing.T, addr, repo, tag string) (digest string, layers []string, config string) {
-	t.Helper()
-	req, err := http.NewRequest(http.MethodGet, "http://"+addr+"/v2/"+repo+"/manifests/"+tag, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Accept", "application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil || resp.StatusCode != http.StatusOK {
-		t.Fatalf("GET manifest %s/%s:%s: %s %v: %s", addr, repo, tag, resp.Status, err, body)
-	}
-	var m struct {
-		Config struct{ Digest string }
-		Layers []struct{ Digest string }
-	}
-	if err := json.Unmarshal(body, &m); err != nil {
-		t.Fatal(err)
-	}
-	for _, l := range m.Layers {
-		layers = append(layers, l.Digest)
-	}
-	return resp.Header.Get("Docker-Content-Digest"), layers, m.Config.Digest
-}
-
 // TestSquashPush squashes the fixture's layers 2 to 4 and pushes the new
 // image with --push: from the daemon into a new repository (every blob is
 // uploaded, once), and from the registry's copy of the fixture (pushed
@@ -164,7 +46,8 @@ func pushedManifest(t *testing.T, addr, repo, tag string) (digest string, layers
 // the registry: extract of it gives the bytes extract of the fixture
 // gives.
 func TestSquashPush(t *testing.T) {
-	addr, logPath := pushRegistry(t)
+	reg := registries(t)
+	addr := reg.plain
 	forEachDaemon(t, func(t *testing.T, d daemon) {
 		const fixture = "docker-layers-fixture:latest"
 		want := must(t, d.plugin(t, "extract", "-o", "-", fixture))
@@ -174,16 +57,17 @@ func TestSquashPush(t *testing.T) {
 		check := func(t *testing.T, src, repo string, mounted bool) {
 			ref := fmt.Sprintf("%s/%s:sq", addr, repo)
 			tmp := t.TempDir()
-			off := logSize(t, logPath)
+			l := markLog(t, reg.plainLog, addr)
 			r := d.plugin(t, "squash", src, "-l", "2:4", "--push", "docker://"+ref, "-m", "pushed by the e2e test", "--tmpdir", tmp, "--progress", "plain")
 			out := strings.TrimSpace(must(t, r))
-			reqs := requestsSince(t, addr, logPath, off)
+			reqs := l.requests(t)
 			if left, _ := os.ReadDir(tmp); len(left) != 0 {
 				t.Errorf("--tmpdir holds %d entries after squash --push", len(left))
 			}
 
 			// What it says: REF@DIGEST on stdout, and in the summary.
-			digest, layers, config := pushedManifest(t, addr, repo, "sq")
+			img := manifestOf(t, addr, repo, "sq")
+			digest, layers, config := img.digest, img.layers, img.config
 			if out != ref+"@"+digest {
 				t.Errorf("squash --push printed %q, the registry has %s@%s", out, ref, digest)
 			}
@@ -267,7 +151,7 @@ func TestSquashPush(t *testing.T) {
 // line and exit 2, with nothing left in --tmpdir; a bad --push and --push
 // with -o or -t are usage errors, exit 1.
 func TestSquashPushErrors(t *testing.T) {
-	addr, _ := pushRegistry(t)
+	addr := registries(t).plain
 	forEachDaemon(t, func(t *testing.T, d daemon) {
 		const fixture = "docker-layers-fixture:latest"
 		cases := []struct {

@@ -105,6 +105,7 @@ func dockerConfig(t *testing.T, auths map[string]string) string {
 // registryImage is an image's manifest in a registry, as the test reads it
 // over HTTP itself.
 type registryImage struct {
+	digest string   // the manifest's digest (Docker-Content-Digest)
 	config string   // the config blob's digest
 	layers []string // the layer blobs' digests, bottom first
 }
@@ -151,7 +152,7 @@ func manifestOf(t *testing.T, addr, repo, ref string) registryImage {
 			t.Fatalf("manifest %s/%s:%s: %v", addr, repo, ref, err)
 		}
 		if m.Config.Digest != "" {
-			img := registryImage{config: m.Config.Digest}
+			img := registryImage{digest: resp.Header.Get("Docker-Content-Digest"), config: m.Config.Digest}
 			for _, l := range m.Layers {
 				img.layers = append(img.layers, l.Digest)
 			}
@@ -193,12 +194,19 @@ func markLog(t *testing.T, path, addr string) registryLog {
 
 var logMarks atomic.Int64
 
-// blobGETs counts the GETs of /v2/REPO/blobs/DIGEST that the registry
-// logged since the mark, by digest: completed, cut off by the client, or
-// failed alike. It first makes a request of its own and waits until the
-// registry has logged it (and a little longer), so that every request made
-// before the call is in the log.
-func (l registryLog) blobGETs(t *testing.T, repo string) map[string]int {
+// logRequest is a request the registry logged.
+type logRequest struct {
+	method, path string
+	query        url.Values
+	status       int
+}
+
+// requests returns the requests the registry logged since the mark:
+// completed, cut off by the client, or failed alike. It first makes a
+// request of its own and waits until the registry has logged it (and a
+// little longer), so that every request made before the call is in the
+// log.
+func (l registryLog) requests(t *testing.T) []logRequest {
 	t.Helper()
 	mark := fmt.Sprintf("/v2/?dl-mark=%d-%d", os.Getpid(), logMarks.Add(1))
 	resp, err := http.Get("http://" + l.addr + mark)
@@ -214,8 +222,7 @@ func (l registryLog) blobGETs(t *testing.T, repo string) map[string]int {
 		time.Sleep(20 * time.Millisecond)
 	}
 	time.Sleep(200 * time.Millisecond)
-	gets := map[string]int{}
-	prefix := "/v2/" + repo + "/blobs/"
+	var reqs []logRequest
 	sc := bufio.NewScanner(strings.NewReader(l.since(t)))
 	sc.Buffer(nil, 1<<20)
 	for sc.Scan() {
@@ -223,12 +230,29 @@ func (l registryLog) blobGETs(t *testing.T, repo string) map[string]int {
 			Msg    string `json:"msg"`
 			Method string `json:"http.request.method"`
 			URI    string `json:"http.request.uri"`
+			Status int    `json:"http.response.status"`
 		}
-		if json.Unmarshal(sc.Bytes(), &e) != nil || !strings.HasPrefix(e.Msg, "response completed") {
+		if json.Unmarshal(sc.Bytes(), &e) != nil || !strings.HasPrefix(e.Msg, "response completed") || e.URI == mark {
 			continue
 		}
-		if e.Method == http.MethodGet && strings.HasPrefix(e.URI, prefix) {
-			gets[strings.TrimPrefix(e.URI, prefix)]++
+		u, err := url.Parse(e.URI)
+		if err != nil {
+			t.Fatalf("%s: %q: %v", l.path, e.URI, err)
+		}
+		reqs = append(reqs, logRequest{method: e.Method, path: u.Path, query: u.Query(), status: e.Status})
+	}
+	return reqs
+}
+
+// blobGETs counts the GETs of /v2/REPO/blobs/DIGEST that the registry
+// logged since the mark, by digest (see requests).
+func (l registryLog) blobGETs(t *testing.T, repo string) map[string]int {
+	t.Helper()
+	gets := map[string]int{}
+	prefix := "/v2/" + repo + "/blobs/"
+	for _, r := range l.requests(t) {
+		if r.method == http.MethodGet && strings.HasPrefix(r.path, prefix) {
+			gets[strings.TrimPrefix(r.path, prefix)]++
 		}
 	}
 	return gets
