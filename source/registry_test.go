@@ -167,6 +167,16 @@ func TestRegistryLayers(t *testing.T) {
 	assert.Equal(t, len(tr.blobGets()), 4) // config + 3 layers
 }
 
+// firstLayer is img's bottom layer and its blob digest.
+func firstLayer(t *testing.T, img v1.Image) (v1.Layer, v1.Hash) {
+	t.Helper()
+	layers, err := img.Layers()
+	assert.NilError(t, err)
+	d, err := layers[0].Digest()
+	assert.NilError(t, err)
+	return layers[0], d
+}
+
 // cutWriter passes the first left bytes of a response body, then fails.
 type cutWriter struct {
 	http.ResponseWriter
@@ -194,10 +204,7 @@ func TestRegistryResume(t *testing.T) {
 	tars := [][]byte{layerTar(t, "big", strings.Repeat("long enough to be cut twice. ", 4000))}
 	img := testImage(t, "linux/amd64", tars...)
 	tag := tr.push(t, "app", img)
-	layers, err := img.Layers()
-	assert.NilError(t, err)
-	ld, err := layers[0].Digest()
-	assert.NilError(t, err)
+	layer, ld := firstLayer(t, img)
 	var ranges []string
 	tr.hook = func(w http.ResponseWriter, r *http.Request) bool {
 		if !strings.HasSuffix(r.URL.Path, "/blobs/"+ld.String()) {
@@ -217,7 +224,7 @@ func TestRegistryResume(t *testing.T) {
 	b, err := io.ReadAll(io.NewSectionReader(ls[0].R, 0, ls[0].Size))
 	assert.NilError(t, err)
 	assert.DeepEqual(t, b, tars[0])
-	size, err := layers[0].Size()
+	size, err := layer.Size()
 	assert.NilError(t, err)
 	end := strconv.FormatInt(size-1, 10)
 	assert.DeepEqual(t, ranges, []string{"", "bytes=100-" + end, "bytes=200-" + end})
@@ -229,11 +236,8 @@ func TestRegistryTampered(t *testing.T) {
 	tars := [][]byte{layerTar(t, "a", "1")}
 	img := testImage(t, "linux/amd64", tars...)
 	tag := tr.push(t, "app", img)
-	layers, err := img.Layers()
-	assert.NilError(t, err)
-	ld, err := layers[0].Digest()
-	assert.NilError(t, err)
-	blob, err := layers[0].Compressed()
+	layer, ld := firstLayer(t, img)
+	blob, err := layer.Compressed()
 	assert.NilError(t, err)
 	data, err := io.ReadAll(blob)
 	assert.NilError(t, err)
@@ -405,10 +409,7 @@ func TestRegistryRedirectRedacted(t *testing.T) {
 	tars := [][]byte{layerTar(t, "a", "1")}
 	img := testImage(t, "linux/amd64", tars...)
 	tag := tr.push(t, "app", img)
-	layers, err := img.Layers()
-	assert.NilError(t, err)
-	ld, err := layers[0].Digest()
-	assert.NilError(t, err)
+	_, ld := firstLayer(t, img)
 	tr.hook = func(w http.ResponseWriter, r *http.Request) bool {
 		if !strings.HasSuffix(r.URL.Path, "/blobs/"+ld.String()) {
 			return false
@@ -417,7 +418,7 @@ func TestRegistryRedirectRedacted(t *testing.T) {
 		return true
 	}
 	ri := openTestImage(t, tag.String(), Options{})
-	_, err = ri.Layers(context.Background(), []digest.Digest{digest.FromBytes(tars[0])}, nil)
+	_, err := ri.Layers(context.Background(), []digest.Digest{digest.FromBytes(tars[0])}, nil)
 	assert.ErrorContains(t, err, "127.0.0.1:1/blob?…")
 	assert.Assert(t, !strings.Contains(err.Error(), "SECRET"), err.Error())
 }
